@@ -1,0 +1,36 @@
+# Every target runs on Node.js 24 (fetched into .local/node from the npm registry when the machine's
+# node is older) and installs what it needs first.
+SHELL := /bin/bash
+NODE_PATH_PREFIX = export PATH="$$(scripts/ensure-node.sh):$$PATH"
+
+.PHONY: deps build lint test test-unit test-integration demo bench clean
+
+deps: node_modules/.installed
+	@command -v ip >/dev/null || { echo "installing iproute2 (network namespace tests)"; apt-get install -y iproute2; }
+
+node_modules/.installed: package.json package-lock.json
+	@$(NODE_PATH_PREFIX); npm ci --no-audit --no-fund
+	@touch $@
+
+build: deps
+	@$(NODE_PATH_PREFIX); npm run build
+
+lint: deps
+	@$(NODE_PATH_PREFIX); npx biome check . && npx tsc -p tsconfig.json --noEmit
+
+test-unit: deps
+	@$(NODE_PATH_PREFIX); npm run test:unit
+
+test-integration: deps
+	@$(NODE_PATH_PREFIX); npm run test:integration
+
+test: lint build test-unit test-integration
+
+demo: deps
+	@$(NODE_PATH_PREFIX); node scripts/demo.ts
+
+bench: deps
+	@$(NODE_PATH_PREFIX); node bench/run.ts
+
+clean:
+	rm -rf dist .local node_modules

@@ -1,0 +1,10 @@
+/** Runs every benchmark in turn (make bench). Each prints a markdown table for bench/RESULTS.md. */
+import { spawnSync } from 'node:child_process'
+import path from 'node:path'
+
+const benches = ['channel.ts']
+const extra = process.argv.slice(2)
+for (const b of benches) {
+  const r = spawnSync(process.execPath, [path.join(import.meta.dirname, b), ...extra], { stdio: 'inherit' })
+  if (r.status !== 0) process.exit(r.status ?? 1)
+}

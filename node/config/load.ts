@@ -1,0 +1,248 @@
+/**
+ * Loads the node's configuration: flags, then environment variables, then the YAML file named by
+ * --config (or CATTERY_CONFIG), then defaults — in that order of precedence — validated by one schema.
+ */
+import { readFileSync } from 'node:fs'
+import os from 'node:os'
+import { parseArgs } from 'node:util'
+import { Ajv } from 'ajv'
+import { parse as parseYaml } from 'yaml'
+import type { ChannelOptions, InterceptorConfig } from '../tribes/options.ts'
+import { parseSendOptions } from '../tribes/send-options.ts'
+import { ConfigError, type ConfigProblem } from './errors.ts'
+import { explain } from './explain.ts'
+import { INTERCEPTOR_SCHEMAS, type NodeConfig, NodeConfigSchema } from './schema.ts'
+
+/** Flags and their environment variables; each sets one key of the schema. */
+export const SETTINGS = [
+  { flag: 'name', env: 'CATTERY_NAME', key: 'name' },
+  { flag: 'receiver-host', env: 'CATTERY_RECEIVER_HOST', key: 'receiver.host' },
+  { flag: 'receiver-port', env: 'CATTERY_RECEIVER_PORT', key: 'receiver.port' },
+  { flag: 'membership', env: 'CATTERY_MEMBERSHIP', key: 'membership.type' },
+  { flag: 'members', env: 'CATTERY_MEMBERS', key: 'membership.members', list: true },
+  { flag: 'multicast-address', env: 'CATTERY_MULTICAST_ADDRESS', key: 'membership.address' },
+  { flag: 'multicast-port', env: 'CATTERY_MULTICAST_PORT', key: 'membership.port' },
+  { flag: 'domain', env: 'CATTERY_DOMAIN', key: 'domain' },
+  { flag: 'send-options', env: 'CATTERY_SEND_OPTIONS', key: 'channel.sendOptions' },
+  { flag: 'log-level', env: 'CATTERY_LOG_LEVEL', key: 'logLevel' },
+] as const
+
+export interface LoadInput {
+  argv: string[]
+  env: NodeJS.ProcessEnv
+  readFile?: (path: string) => string
+}
+
+export interface Loaded {
+  config: NodeConfig
+  channelOptions: Omit<ChannelOptions, 'logger'>
+  help: boolean
+  version: boolean
+}
+
+const ajv = new Ajv({ allErrors: true, useDefaults: true, coerceTypes: true, verbose: true, strict: false })
+const validate = ajv.compile(NodeConfigSchema)
+const validateInterceptor = Object.fromEntries(
+  Object.entries(INTERCEPTOR_SCHEMAS).map(([name, schema]) => [name, ajv.compile(schema)]),
+)
+
+export function loadConfig(input: LoadInput): Loaded {
+  const { flags, help, version } = parseFlags(input.argv)
+  const sources = new Map<string, string>()
+  const config: Record<string, unknown> = {}
+
+  const file = (flags.config as string | undefined) ?? input.env.CATTERY_CONFIG
+  if (file) {
+    const fromFile = readYaml(file, input.readFile ?? ((p) => readFileSync(p, 'utf8')))
+    merge(config, fromFile, '', sources, `config file ${file}`)
+  }
+  for (const s of SETTINGS) {
+    const raw = input.env[s.env]
+    if (raw !== undefined && raw !== '') setKey(config, s.key, toValue(raw, 'list' in s), sources, s.env)
+  }
+  for (const s of SETTINGS) {
+    const raw = flags[s.flag]
+    if (raw !== undefined) setKey(config, s.key, toValue(raw as string, 'list' in s), sources, `--${s.flag}`)
+  }
+  if (config.name === undefined) {
+    config.name = os.hostname().replace(/[^A-Za-z0-9._-]/g, '-')
+    sources.set('name', 'default (host name)')
+  }
+  const sourceOf = (key: string) => sources.get(key) ?? nearestSource(sources, key) ?? 'default'
+
+  if (!validate(config)) {
+    throw new ConfigError(
+      explain(validate.errors ?? [], config, sourceOf, (type, value, path) => {
+        const v = validateInterceptor[type]
+        if (!v || v(value)) return undefined
+        return (v.errors ?? []).map((e) => ({ ...e, instancePath: path + e.instancePath }))
+      }),
+    )
+  }
+  const valid = config as NodeConfig
+  const problems: ConfigProblem[] = []
+  let sendOptions = 8
+  try {
+    sendOptions = parseSendOptions(valid.channel.sendOptions)
+  } catch (err) {
+    problems.push({
+      key: 'channel.sendOptions',
+      source: sourceOf('channel.sendOptions'),
+      value: valid.channel.sendOptions,
+      problem: (err as Error).message,
+    })
+  }
+  for (const [i, ic] of valid.channel.interceptors.entries()) {
+    if (ic.type === 'Encrypt' && (ic.keyFile === undefined) === (ic.keyEnv === undefined)) {
+      const key = `channel.interceptors[${i}]`
+      problems.push({
+        key,
+        source: sourceOf(key),
+        value: ic,
+        problem: 'Encrypt needs exactly one of keyFile, keyEnv',
+      })
+    }
+  }
+  if (problems.length) throw new ConfigError(problems)
+  return { config: valid, channelOptions: toChannelOptions(valid, sendOptions), help, version }
+}
+
+function toChannelOptions(c: NodeConfig, sendOptions: number): Omit<ChannelOptions, 'logger'> {
+  const m = c.membership
+  return {
+    name: c.name,
+    domain: c.domain,
+    receiver: c.receiver,
+    sender: c.sender,
+    membership:
+      m.type === 'static'
+        ? { type: 'static', members: m.members, pingInterval: m.pingInterval, expireTime: m.expireTime }
+        : {
+            type: 'multicast',
+            address: m.address,
+            port: m.port,
+            frequency: m.frequency,
+            dropTime: m.dropTime,
+            ttl: m.ttl,
+            bind: m.bind,
+          },
+    interceptors: c.channel.interceptors as InterceptorConfig[],
+    sendOptions,
+  }
+}
+
+function parseFlags(argv: string[]) {
+  const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = {
+    config: { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+    version: { type: 'boolean' },
+  }
+  for (const s of SETTINGS) options[s.flag] = { type: 'string' }
+  try {
+    const { values } = parseArgs({ args: argv, options, strict: true, allowPositionals: false })
+    return {
+      flags: values as Record<string, string | boolean | undefined>,
+      help: !!values.help,
+      version: !!values.version,
+    }
+  } catch (err) {
+    const flag = /'(-[^']+)'/.exec((err as Error).message)?.[1] ?? String(argv.join(' '))
+    throw new ConfigError([
+      {
+        key: flag,
+        source: 'command line',
+        value: undefined,
+        problem: `${(err as Error).message.replace(/\. To specify.*$/s, '')}; flags: --config, ${SETTINGS.map((s) => `--${s.flag}`).join(', ')}, --help, --version`,
+      },
+    ])
+  }
+}
+
+function readYaml(file: string, read: (p: string) => string): Record<string, unknown> {
+  let text: string
+  try {
+    text = read(file)
+  } catch (err) {
+    throw new ConfigError([
+      {
+        key: '--config',
+        source: 'command line',
+        value: file,
+        problem: `cannot read: ${(err as Error).message}`,
+      },
+    ])
+  }
+  let doc: unknown
+  try {
+    doc = parseYaml(text)
+  } catch (err) {
+    throw new ConfigError([
+      {
+        key: '(file)',
+        source: `config file ${file}`,
+        value: undefined,
+        problem: `not valid YAML: ${(err as Error).message}`,
+      },
+    ])
+  }
+  if (doc === null || doc === undefined) return {}
+  if (typeof doc !== 'object' || Array.isArray(doc)) {
+    throw new ConfigError([
+      { key: '(file)', source: `config file ${file}`, value: doc, problem: 'must be a map of keys' },
+    ])
+  }
+  return doc as Record<string, unknown>
+}
+
+function toValue(raw: string, list: boolean): unknown {
+  return list
+    ? raw
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)
+    : raw
+}
+
+function setKey(
+  target: Record<string, unknown>,
+  key: string,
+  value: unknown,
+  sources: Map<string, string>,
+  src: string,
+) {
+  const parts = key.split('.')
+  let o = target
+  for (const p of parts.slice(0, -1)) {
+    if (typeof o[p] !== 'object' || o[p] === null) o[p] = {}
+    o = o[p] as Record<string, unknown>
+  }
+  o[parts.at(-1) as string] = value
+  sources.set(key, src)
+}
+
+function merge(
+  target: Record<string, unknown>,
+  from: Record<string, unknown>,
+  prefix: string,
+  sources: Map<string, string>,
+  src: string,
+) {
+  for (const [k, v] of Object.entries(from)) {
+    const key = prefix ? `${prefix}.${k}` : k
+    sources.set(key, src)
+    if (v && typeof v === 'object' && !Array.isArray(v)) {
+      if (typeof target[k] !== 'object' || target[k] === null) target[k] = {}
+      merge(target[k] as Record<string, unknown>, v as Record<string, unknown>, key, sources, src)
+    } else target[k] = v
+  }
+}
+
+function nearestSource(sources: Map<string, string>, key: string): string | undefined {
+  const parts = key.replace(/\[\d+\]/g, '').split('.')
+  while (parts.length) {
+    const s = sources.get(parts.join('.'))
+    if (s) return s
+    parts.pop()
+  }
+  return undefined
+}

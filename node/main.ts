@@ -1,0 +1,85 @@
+#!/usr/bin/env node
+/**
+ * cattery-node: one cluster member. Flags, then CATTERY_* environment variables, then the YAML file
+ * of --config, then defaults (see docs/configuration.md). Logs are pino JSON on stdout.
+ */
+import { readFileSync } from 'node:fs'
+import pino from 'pino'
+import { ConfigError } from './config/errors.ts'
+import { loadConfig, SETTINGS } from './config/load.ts'
+import { createChannel } from './tribes/channel.ts'
+import type { Member } from './tribes/member.ts'
+
+function usage(): string {
+  const lines = SETTINGS.map((s) => `  --${s.flag.padEnd(20)} ${s.env.padEnd(28)} ${s.key}`)
+  return `usage: cattery-node [flags]\n\n  flag                   environment variable         key\n  --config FILE          CATTERY_CONFIG               YAML file with any key of docs/configuration.md\n${lines.join('\n')}\n`
+}
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+    version: string
+  }
+  return pkg.version
+}
+
+let loaded: ReturnType<typeof loadConfig>
+try {
+  loaded = loadConfig({ argv: process.argv.slice(2), env: process.env })
+} catch (err) {
+  if (err instanceof ConfigError) {
+    process.stderr.write(`cattery-node: ${err.message}\n`)
+    process.exit(2)
+  }
+  throw err
+}
+if (loaded.help) {
+  process.stdout.write(usage())
+  process.exit(0)
+}
+if (loaded.version) {
+  process.stdout.write(`${version()}\n`)
+  process.exit(0)
+}
+
+const { config } = loaded
+const logger = pino({ level: config.logLevel, base: { name: config.name } })
+const channel = createChannel({ ...loaded.channelOptions, logger })
+const brief = (m: Member) => ({ name: m.name, host: m.host, port: m.port })
+const view = () =>
+  channel
+    .members()
+    .map((m) => m.name)
+    .sort()
+
+channel.on('memberAdded', (m: Member) => {
+  logger.info({ event: 'member-added', member: brief(m), view: view() }, 'member added')
+})
+channel.on('memberDisappeared', (m: Member, reason: string) => {
+  logger.info({ event: 'member-disappeared', member: brief(m), reason, view: view() }, 'member disappeared')
+})
+
+let stopping = false
+async function shutdown(signal: string): Promise<void> {
+  if (stopping) process.exit(1) // a second signal: do not wait
+  stopping = true
+  logger.info({ event: 'stopping', signal }, 'stopping')
+  try {
+    await channel.stop()
+  } finally {
+    logger.info({ event: 'stopped' }, 'stopped')
+    logger.flush()
+    process.exit(0)
+  }
+}
+process.on('SIGTERM', () => void shutdown('SIGTERM'))
+process.on('SIGINT', () => void shutdown('SIGINT'))
+
+try {
+  await channel.start()
+} catch (err) {
+  const e = err as Error & { code?: string }
+  logger.fatal({ code: e.code, err: e.message }, 'cannot start')
+  process.stderr.write(`cattery-node: cannot start: ${e.message}\n`)
+  process.exit(1)
+}
+logger.info({ event: 'started', member: brief(channel.localMember) }, 'node started')

@@ -1,0 +1,56 @@
+import type { EventEmitter } from 'node:events'
+import type { Member } from './member.ts'
+
+/** What a received message looks like to a channel listener. */
+export interface ReceivedMessage {
+  /** The sending member. */
+  readonly from: Member
+  /** The send options the sender used. */
+  readonly options: number
+  /** The decoded body (whatever the sender passed to `send`, through msgpackr). */
+  readonly payload: unknown
+}
+
+/**
+ * A channel listener. `messageReceived` may return a promise: with SYNCHRONIZED_ACK the sender's
+ * `send` resolves only after every listener's promise settled (and fails if one rejected).
+ */
+export interface ChannelListener {
+  accept?(message: ReceivedMessage): boolean
+  messageReceived(message: ReceivedMessage): void | Promise<void>
+}
+
+export interface ChannelStats {
+  messagesSent: number
+  messagesReceived: number
+  bytesSent: number
+  bytesReceived: number
+  sendFailures: number
+  framesRefused: Record<string, number>
+  interceptors: Record<string, Record<string, number>>
+}
+
+/**
+ * Events: 'memberAdded' (member), 'memberDisappeared' (member, reason), 'sendError' (CatteryError,
+ * member) for asynchronous sends that failed after `send` resolved, 'error' is never emitted.
+ */
+export interface Channel extends EventEmitter {
+  readonly localMember: Member
+  readonly started: boolean
+  start(): Promise<void>
+  /** Announces the departure (multicast) and closes every connection. */
+  stop(): Promise<void>
+  /** The members currently seen alive, not including this one. */
+  members(): Member[]
+  /**
+   * Sends `payload` (any msgpackr value) to `to`. Resolves when the options' guarantee is met:
+   * asynchronous — queued; no ACK — handed to TCP; USE_ACK — received; SYNCHRONIZED_ACK — handled.
+   * Rejects with ChannelSendError naming the members that failed.
+   */
+  send(to: Member | Member[], payload: unknown, options?: number): Promise<void>
+  addChannelListener(listener: ChannelListener): void
+  removeChannelListener(listener: ChannelListener): void
+  /** Marks this member ready (it holds the cluster's state) and tells the others. */
+  setReady(ready: boolean): void
+  stats(): ChannelStats
+}

@@ -1,0 +1,63 @@
+/**
+ * Coded errors: every failure the channel reports carries a stable `code` string (as undici and
+ * fastify do), so callers and tests can tell failures apart without matching messages.
+ */
+export class CatteryError extends Error {
+  readonly code: string
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.name = 'CatteryError'
+    this.code = code
+  }
+}
+
+export const codes = {
+  FRAME_BAD_MAGIC: 'CATTERY_ERR_FRAME_BAD_MAGIC',
+  FRAME_BAD_VERSION: 'CATTERY_ERR_FRAME_BAD_VERSION',
+  FRAME_BAD_KIND: 'CATTERY_ERR_FRAME_BAD_KIND',
+  FRAME_TOO_LARGE: 'CATTERY_ERR_FRAME_TOO_LARGE',
+  FRAME_BAD_HEADER: 'CATTERY_ERR_FRAME_BAD_HEADER',
+  FRAME_TRUNCATED: 'CATTERY_ERR_FRAME_TRUNCATED',
+  FRAME_TIMEOUT: 'CATTERY_ERR_FRAME_TIMEOUT',
+  NO_HANDSHAKE: 'CATTERY_ERR_NO_HANDSHAKE',
+  CONNECT_FAILED: 'CATTERY_ERR_CONNECT_FAILED',
+  CONNECTION_LOST: 'CATTERY_ERR_CONNECTION_LOST',
+  ACK_TIMEOUT: 'CATTERY_ERR_ACK_TIMEOUT',
+  REMOTE_FAILURE: 'CATTERY_ERR_REMOTE_FAILURE',
+  SEND_FAILED: 'CATTERY_ERR_SEND_FAILED',
+  QUEUE_FULL: 'CATTERY_ERR_QUEUE_FULL',
+  CHANNEL_NOT_STARTED: 'CATTERY_ERR_CHANNEL_NOT_STARTED',
+  MEMBER_GONE: 'CATTERY_ERR_MEMBER_GONE',
+  BIND_FAILED: 'CATTERY_ERR_BIND_FAILED',
+  BAD_SEND_OPTIONS: 'CATTERY_ERR_BAD_SEND_OPTIONS',
+  BAD_INTERCEPTOR: 'CATTERY_ERR_BAD_INTERCEPTOR',
+  MESSAGE_TOO_LARGE: 'CATTERY_ERR_MESSAGE_TOO_LARGE',
+  DECODE_FAILED: 'CATTERY_ERR_DECODE_FAILED',
+  ENCODE_FAILED: 'CATTERY_ERR_ENCODE_FAILED',
+  LISTENER_FAILED: 'CATTERY_ERR_LISTENER_FAILED',
+  ENCRYPT_KEY: 'CATTERY_ERR_ENCRYPT_KEY',
+  ENCRYPT_AUTH_FAILED: 'CATTERY_ERR_ENCRYPT_AUTH_FAILED',
+  ENCRYPT_REPLAY: 'CATTERY_ERR_ENCRYPT_REPLAY',
+  FRAGMENT_EXPIRED: 'CATTERY_ERR_FRAGMENT_EXPIRED',
+  FRAGMENT_LIMIT: 'CATTERY_ERR_FRAGMENT_LIMIT',
+  GZIP_FAILED: 'CATTERY_ERR_GZIP_FAILED',
+  DOMAIN_MISMATCH: 'CATTERY_ERR_DOMAIN_MISMATCH',
+  ORDER_EXPIRED: 'CATTERY_ERR_ORDER_EXPIRED',
+} as const
+
+/** Rejection of `channel.send`: names every member the message did not reach, each with its cause. */
+export class ChannelSendError extends CatteryError {
+  readonly failures: ReadonlyArray<{ member: string; error: CatteryError }>
+  constructor(failures: ReadonlyArray<{ member: string; error: CatteryError }>) {
+    const names = failures.map((f) => `${f.member} (${f.error.code})`).join(', ')
+    super(codes.SEND_FAILED, `message not delivered to ${failures.length} member(s): ${names}`)
+    this.name = 'ChannelSendError'
+    this.failures = failures
+  }
+}
+
+export function asCatteryError(err: unknown, fallbackCode: string): CatteryError {
+  if (err instanceof CatteryError) return err
+  const message = err instanceof Error ? err.message : String(err)
+  return new CatteryError(fallbackCode, message, { cause: err })
+}

@@ -1,0 +1,146 @@
+/**
+ * Tomcat's McastService: every `frequency` ms (500) a heartbeat to `address:port` (228.0.0.4:45564)
+ * announces this member; a member silent for `dropTime` ms (3000) is dropped. Members of another
+ * domain are ignored (domain separation). On stop a shutdown packet is sent (twice: UDP may lose one)
+ * so peers drop this member at once instead of after dropTime.
+ */
+import dgram from 'node:dgram'
+import { EventEmitter } from 'node:events'
+import type { Logger } from 'pino'
+import { addressOf, type Member, memberId } from '../member.ts'
+import type { MulticastMembershipOptions } from '../options.ts'
+import { decodePacket, encodePacket, PacketKind } from './multicast-packet.ts'
+import type { MembershipService } from './service.ts'
+
+interface Known {
+  member: Member
+  lastSeen: number
+}
+
+export class MulticastMembership extends EventEmitter implements MembershipService {
+  readonly #options: MulticastMembershipOptions
+  readonly #logger: Logger
+  readonly #known = new Map<string, Known>()
+  /** uniqueIds that said goodbye, ignored for a while so a late heartbeat does not re-add them. */
+  readonly #departed = new Map<string, number>()
+  #socket: dgram.Socket | undefined
+  #timer: NodeJS.Timeout | undefined
+  #local: Member | undefined
+  foreignPackets = 0
+
+  constructor(options: MulticastMembershipOptions, logger: Logger) {
+    super()
+    this.#options = options
+    this.#logger = logger
+  }
+
+  async start(local: Member): Promise<void> {
+    this.#local = local
+    encodePacket(PacketKind.ALIVE, local) // fails now if the member is too large to announce
+    const o = this.#options
+    const socket = dgram.createSocket({ type: 'udp4', reuseAddr: true })
+    socket.on('message', (data) => this.#onPacket(data))
+    socket.on('error', (err) => this.#logger.warn({ err: err.message }, 'multicast socket error'))
+    await new Promise<void>((resolve, reject) => {
+      socket.once('error', reject)
+      socket.bind(o.port, () => {
+        socket.off('error', reject)
+        resolve()
+      })
+    })
+    const iface = o.bind ?? (local.host === '0.0.0.0' ? undefined : local.host)
+    socket.addMembership(o.address, iface)
+    if (iface) socket.setMulticastInterface(iface)
+    socket.setMulticastTTL(o.ttl)
+    socket.setMulticastLoopback(true)
+    this.#socket = socket
+    this.#timer = setInterval(() => this.#beat(), o.frequency)
+    this.#timer.unref()
+    this.#send(PacketKind.ALIVE)
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.#timer)
+    const socket = this.#socket
+    if (!socket) return
+    this.#send(PacketKind.SHUTDOWN)
+    await new Promise((r) => setTimeout(r, 20))
+    this.#send(PacketKind.SHUTDOWN)
+    await new Promise((r) => setTimeout(r, 5))
+    this.#socket = undefined
+    await new Promise<void>((resolve) => socket.close(() => resolve()))
+  }
+
+  members(): Member[] {
+    return [...this.#known.values()].map((k) => k.member)
+  }
+
+  remove(member: Member, reason: string): void {
+    const id = memberId(member)
+    const k = this.#known.get(id)
+    if (!k) return
+    this.#known.delete(id)
+    this.emit('memberDisappeared', k.member, reason)
+  }
+
+  departed(member: Member): void {
+    this.#departed.set(memberId(member), Date.now())
+    this.remove(member, 'shutdown')
+  }
+
+  localChanged(): void {
+    this.#send(PacketKind.ALIVE)
+  }
+
+  #send(kind: (typeof PacketKind)[keyof typeof PacketKind]): void {
+    const socket = this.#socket
+    if (!socket || !this.#local) return
+    socket.send(encodePacket(kind, this.#local), this.#options.port, this.#options.address, (err) => {
+      if (err) this.#logger.debug({ err: err.message }, 'heartbeat not sent')
+    })
+  }
+
+  #beat(): void {
+    this.#send(PacketKind.ALIVE)
+    const now = Date.now()
+    for (const [id, k] of this.#known) {
+      if (now - k.lastSeen <= this.#options.dropTime) continue
+      this.#known.delete(id)
+      this.emit('memberDisappeared', k.member, 'timeout')
+    }
+    for (const [id, at] of this.#departed)
+      if (now - at > this.#options.dropTime * 2) this.#departed.delete(id)
+  }
+
+  #onPacket(data: Buffer): void {
+    const packet = decodePacket(data)
+    const local = this.#local
+    if (!packet || !local) {
+      this.foreignPackets++
+      return
+    }
+    const { kind, member } = packet
+    const id = memberId(member)
+    if (id === memberId(local) || member.domain !== local.domain) return
+    if (kind === PacketKind.SHUTDOWN) {
+      this.departed(member)
+      return
+    }
+    if (this.#departed.has(id)) return
+    const known = this.#known.get(id)
+    if (known) {
+      known.lastSeen = Date.now()
+      known.member.ready = member.ready
+      return
+    }
+    // Same address, new uniqueId: the member restarted; the old one is gone now.
+    for (const [oldId, k] of this.#known) {
+      if (addressOf(k.member) === addressOf(member)) {
+        this.#known.delete(oldId)
+        this.emit('memberDisappeared', k.member, 'restarted')
+      }
+    }
+    this.#known.set(id, { member, lastSeen: Date.now() })
+    this.emit('memberAdded', member)
+  }
+}

@@ -1,0 +1,178 @@
+/**
+ * Membership over TCP pings to a list of addresses (Tribes' static membership; also the base of the
+ * Kubernetes provider, whose list changes at runtime). Each address is pinged every `pingInterval`;
+ * the PONG names the member there, so a restart on the same address (new uniqueId) is seen as one
+ * member leaving and another joining. A member not answering for `expireTime` is dropped; a failed
+ * ping makes it a suspect at once, which a failure detector may confirm sooner.
+ */
+import { EventEmitter } from 'node:events'
+import type { Logger } from 'pino'
+import { encodePlain } from '../codec.ts'
+import type { CatteryError } from '../errors.ts'
+import { addressOf, type Member, memberId, toWire } from '../member.ts'
+import { probe, sayGoodbye } from '../transport/probe.ts'
+import type { DynamicMembershipSource, MemberAddress } from './dynamic.ts'
+import type { MembershipService } from './service.ts'
+
+export interface ProbeMembershipOptions {
+  pingInterval: number
+  expireTime: number
+}
+
+interface Target {
+  address: MemberAddress
+  member: Member | undefined
+  lastSeen: number
+  inFlight: boolean
+  self: boolean
+}
+
+/** How long the uniqueId of a member that said goodbye is ignored (its last PONGs may still come). */
+const DEPARTED_MEMORY_MS = 60_000
+
+export class ProbeMembership extends EventEmitter implements MembershipService {
+  readonly #source: DynamicMembershipSource
+  readonly #options: ProbeMembershipOptions
+  readonly #logger: Logger
+  readonly #targets = new Map<string, Target>()
+  readonly #departed = new Map<string, number>()
+  #local: Member | undefined
+  #unsubscribe: (() => void) | undefined
+  #timer: NodeJS.Timeout | undefined
+  #stopped = false
+
+  constructor(source: DynamicMembershipSource, options: ProbeMembershipOptions, logger: Logger) {
+    super()
+    this.#source = source
+    this.#options = options
+    this.#logger = logger
+  }
+
+  async start(local: Member): Promise<void> {
+    this.#local = local
+    this.#unsubscribe = this.#source.subscribe((list) => this.#setAddresses(list))
+    this.#timer = setInterval(() => this.#tick(), this.#options.pingInterval)
+    this.#timer.unref()
+    this.#tick()
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true
+    clearInterval(this.#timer)
+    this.#unsubscribe?.()
+    const wire = this.#wire()
+    const timeout = Math.min(1000, this.#options.pingInterval)
+    await Promise.all(this.members().map((m) => sayGoodbye(m, timeout, wire)))
+  }
+
+  members(): Member[] {
+    const out: Member[] = []
+    for (const t of this.#targets.values()) if (t.member) out.push(t.member)
+    return out
+  }
+
+  remove(member: Member, reason: string): void {
+    const id = memberId(member)
+    for (const t of this.#targets.values()) {
+      if (t.member && memberId(t.member) === id) {
+        t.member = undefined
+        this.emit('memberDisappeared', member, reason)
+      }
+    }
+  }
+
+  departed(member: Member): void {
+    this.#departed.set(memberId(member), Date.now())
+    this.remove(member, 'shutdown')
+  }
+
+  localChanged(): void {
+    // Peers read our ready flag from the PONGs they get: nothing to push.
+  }
+
+  #wire(): Buffer {
+    return encodePlain(toWire(this.#local as Member))
+  }
+
+  #setAddresses(list: MemberAddress[]): void {
+    const keep = new Set(list.map((a) => addressOf(a)))
+    for (const [key, t] of this.#targets) {
+      if (keep.has(key)) continue
+      this.#targets.delete(key)
+      if (t.member) this.emit('memberDisappeared', t.member, 'removed')
+    }
+    for (const a of list) {
+      const key = addressOf(a)
+      if (!this.#targets.has(key)) {
+        this.#targets.set(key, { address: a, member: undefined, lastSeen: 0, inFlight: false, self: false })
+      }
+    }
+    if (this.#local) this.#tick()
+  }
+
+  #tick(): void {
+    if (this.#stopped) return
+    const now = Date.now()
+    for (const [id, at] of this.#departed) if (now - at > DEPARTED_MEMORY_MS) this.#departed.delete(id)
+    const wire = this.#wire()
+    for (const t of this.#targets.values()) {
+      if (t.self || t.inFlight) continue
+      t.inFlight = true
+      probe(t.address, this.#probeTimeout(), wire).then(
+        (m) => this.#answered(t, m),
+        (err: CatteryError) => this.#silent(t, err),
+      )
+    }
+  }
+
+  /** A busy peer may answer late: wait up to a second (or the ping interval), never past expiry. */
+  #probeTimeout(): number {
+    return Math.min(this.#options.expireTime, Math.max(1000, this.#options.pingInterval))
+  }
+
+  #answered(t: Target, m: Member): void {
+    t.inFlight = false
+    if (this.#stopped || !this.#targets.has(addressOf(t.address))) return
+    const local = this.#local as Member
+    const id = memberId(m)
+    if (id === memberId(local)) {
+      t.self = true
+      return
+    }
+    if (this.#departed.has(id)) return
+    if (m.domain !== local.domain) {
+      if (t.member) {
+        const gone = t.member
+        t.member = undefined
+        this.emit('memberDisappeared', gone, 'domain')
+      }
+      return
+    }
+    t.lastSeen = Date.now()
+    if (t.member && memberId(t.member) === id) {
+      t.member.ready = m.ready
+      return
+    }
+    if (t.member) {
+      const old = t.member
+      t.member = undefined
+      this.emit('memberDisappeared', old, 'restarted')
+    }
+    // The member's real address is the one it announces; the list address may be a DNS name.
+    t.member = m
+    this.emit('memberAdded', m)
+  }
+
+  #silent(t: Target, err: CatteryError): void {
+    t.inFlight = false
+    if (this.#stopped || !t.member) return
+    const member = t.member
+    if (Date.now() - t.lastSeen > this.#options.expireTime) {
+      t.member = undefined
+      this.#logger.debug({ member: member.name, code: err.code }, 'member expired')
+      this.emit('memberDisappeared', member, 'timeout')
+      return
+    }
+    this.emit('memberSuspect', member, err)
+  }
+}

@@ -1,0 +1,103 @@
+/**
+ * The channel's configuration, with Tomcat/Tribes defaults. The node's config schema (node/config)
+ * validates user input into this shape; library users may pass it directly.
+ */
+import type { Logger } from 'pino'
+import type { DynamicMembershipSource } from './membership/dynamic.ts'
+
+export interface ReceiverOptions {
+  /** Address to listen on and to announce to peers. */
+  host: string
+  /** First port tried; Tribes' default 4000. */
+  port: number
+  /** Ports tried: port .. port+autoBind-1 (Tribes' default 100). */
+  autoBind: number
+  /** Largest frame (header + body) accepted or sent; bigger frames are refused (use Fragmentation). */
+  maxFrameBytes: number
+  /** A frame must be complete within this many ms of its first byte, or the connection is closed. */
+  frameTimeout: number
+}
+
+export interface SenderOptions {
+  /** Connect and ACK timeout in ms (Tribes' `timeout`, 3000). */
+  timeout: number
+  /** Further connection attempts after a failed one (Tribes' `maxRetryAttempts`, 1). */
+  maxRetryAttempts: number
+}
+
+export interface StaticMembershipOptions {
+  type: 'static'
+  /** 'host:port' of every member's receiver (this node's own address may be listed; it is skipped). */
+  members: string[]
+  /** TCP ping interval in ms (1000). */
+  pingInterval: number
+  /** A member not answering for this long is dropped (5000 ms). */
+  expireTime: number
+}
+
+export interface MulticastMembershipOptions {
+  type: 'multicast'
+  address: string
+  port: number
+  /** Heartbeat interval in ms (500). */
+  frequency: number
+  /** A member silent for this long is dropped (3000 ms). */
+  dropTime: number
+  ttl: number
+  /** Interface address to send and receive heartbeats on; default: the receiver host. */
+  bind?: string | undefined
+}
+
+export interface DynamicMembershipOptions {
+  type: 'dynamic'
+  /** Where the address list comes from (the Kubernetes provider, or a test). */
+  source: DynamicMembershipSource
+  pingInterval: number
+  expireTime: number
+}
+
+export type MembershipOptions =
+  | StaticMembershipOptions
+  | MulticastMembershipOptions
+  | DynamicMembershipOptions
+
+export type InterceptorConfig =
+  | { type: 'TcpFailureDetector'; connectTimeout?: number; performConnectTest?: boolean }
+  | { type: 'MessageDispatch'; maxQueueSize?: number; alwaysSend?: boolean }
+  | { type: 'Throughput'; interval?: number }
+  | { type: 'DomainFilter'; domain?: string }
+  | { type: 'Order'; expire?: number; forwardExpired?: boolean; maxQueue?: number }
+  | { type: 'Fragmentation'; maxSize?: number; expire?: number; maxMessageSize?: number }
+  | { type: 'Gzip'; minSize?: number; maxMessageSize?: number }
+  | { type: 'Encrypt'; keyFile?: string; keyEnv?: string; replayWindow?: number }
+  | { type: 'TcpPing'; interval?: number }
+
+export interface ChannelOptions {
+  /** The member's name: the jvmRoute of the node. */
+  name: string
+  domain: string
+  payload?: Uint8Array
+  receiver: ReceiverOptions
+  sender: SenderOptions
+  membership: MembershipOptions
+  /** Ordered stack, head first (the first entry sees a send first). */
+  interceptors: InterceptorConfig[]
+  /** Default flags for `send` when none are given (8: asynchronous). */
+  sendOptions: number
+  logger?: Logger
+}
+
+export const defaults = {
+  receiver: {
+    host: '127.0.0.1',
+    port: 4000,
+    autoBind: 100,
+    maxFrameBytes: 16 * 1024 * 1024,
+    frameTimeout: 10_000,
+  },
+  sender: { timeout: 3000, maxRetryAttempts: 1 },
+  static: { pingInterval: 1000, expireTime: 5000 },
+  multicast: { address: '228.0.0.4', port: 45564, frequency: 500, dropTime: 3000, ttl: 1 },
+  interceptors: [{ type: 'TcpFailureDetector' }, { type: 'MessageDispatch' }] as InterceptorConfig[],
+  sendOptions: 8,
+} as const

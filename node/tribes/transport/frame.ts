@@ -1,0 +1,191 @@
+/**
+ * The wire frame (see docs/protocol.md): a 20-byte fixed head, then an optional msgpack header map,
+ * then the body.
+ *
+ *   0  magic 'CTRB'   4  version u8   5  kind u8   6  flags u16 (send options)
+ *   8  id u32 (per connection)   12  header length u32   16  body length u32
+ */
+import { CatteryError, codes } from '../errors.ts'
+
+export const MAGIC = 0x43545242 // 'CTRB'
+export const VERSION = 1
+export const HEAD_BYTES = 20
+export const MAX_HEADER_BYTES = 64 * 1024
+
+export const FrameKind = {
+  HELLO: 1,
+  MESSAGE: 2,
+  ACK: 3,
+  FAIL_ACK: 4,
+  PING: 5,
+  PONG: 6,
+  BYE: 7,
+} as const
+export type FrameKindValue = (typeof FrameKind)[keyof typeof FrameKind]
+const MAX_KIND = 7
+
+export interface Frame {
+  kind: FrameKindValue
+  flags: number
+  id: number
+  header: Buffer
+  body: Buffer
+}
+
+/** Builds a frame as buffers ready for writev; bodies above `copyLimit` are not copied. */
+export function encodeFrame(
+  kind: FrameKindValue,
+  flags: number,
+  id: number,
+  header: Uint8Array | undefined,
+  body: Uint8Array,
+): Buffer[] {
+  const hl = header ? header.length : 0
+  const bl = body.length
+  const small = bl <= 16 * 1024
+  const head = Buffer.allocUnsafe(small ? HEAD_BYTES + hl + bl : HEAD_BYTES + hl)
+  head.writeUInt32BE(MAGIC, 0)
+  head[4] = VERSION
+  head[5] = kind
+  head.writeUInt16BE(flags & 0xffff, 6)
+  head.writeUInt32BE(id >>> 0, 8)
+  head.writeUInt32BE(hl, 12)
+  head.writeUInt32BE(bl, 16)
+  if (header && hl) head.set(header, HEAD_BYTES)
+  if (small) {
+    if (bl) head.set(body, HEAD_BYTES + hl)
+    return [head]
+  }
+  return [head, Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength)]
+}
+
+export const frameLength = (header: Uint8Array | undefined, body: Uint8Array): number =>
+  HEAD_BYTES + (header ? header.length : 0) + body.length
+
+const EMPTY = Buffer.alloc(0)
+
+interface Head {
+  kind: FrameKindValue
+  flags: number
+  id: number
+  hl: number
+  bl: number
+}
+
+/**
+ * Incremental decoder. Memory is bounded by `maxFrameBytes`: a frame announcing more is refused as
+ * soon as its head arrives. After an error the decoder refuses everything (the caller closes).
+ */
+export class FrameDecoder {
+  readonly #maxFrameBytes: number
+  readonly #onFrame: (frame: Frame) => void
+  #chunks: Buffer[] = []
+  #buffered = 0
+  #head: Head | undefined
+  #failed = false
+  /** When the bytes of the frame now being read started to arrive (0 when between frames). */
+  partialSince = 0
+
+  constructor(maxFrameBytes: number, onFrame: (frame: Frame) => void) {
+    this.#maxFrameBytes = maxFrameBytes
+    this.#onFrame = onFrame
+  }
+
+  get buffered(): number {
+    return this.#buffered
+  }
+
+  /** Feeds bytes; throws a CatteryError for a malformed frame. */
+  push(chunk: Buffer): void {
+    if (this.#failed) return
+    this.#chunks.push(chunk)
+    this.#buffered += chunk.length
+    try {
+      this.#drain()
+    } catch (err) {
+      this.#failed = true
+      this.#chunks = []
+      throw err
+    }
+  }
+
+  #drain(): void {
+    let completed = false
+    for (;;) {
+      if (this.#head === undefined) {
+        if (this.#buffered < HEAD_BYTES) break
+        this.#head = parseHead(this.#take(HEAD_BYTES), this.#maxFrameBytes)
+      }
+      const { hl, bl } = this.#head
+      if (this.#buffered < hl + bl) break
+      const data = this.#take(hl + bl)
+      const head = this.#head
+      this.#head = undefined
+      completed = true
+      this.#onFrame({
+        kind: head.kind,
+        flags: head.flags,
+        id: head.id,
+        header: data.subarray(0, hl),
+        body: data.subarray(hl),
+      })
+    }
+    if (this.#buffered === 0 && this.#head === undefined) this.partialSince = 0
+    else if (completed || this.partialSince === 0) this.partialSince = Date.now()
+  }
+
+  #take(n: number): Buffer {
+    if (n === 0) return EMPTY
+    const first = this.#chunks[0] as Buffer
+    if (first.length >= n) {
+      const out = first.subarray(0, n)
+      if (first.length === n) this.#chunks.shift()
+      else this.#chunks[0] = first.subarray(n)
+      this.#buffered -= n
+      return out
+    }
+    const out = Buffer.allocUnsafe(n)
+    let off = 0
+    while (off < n) {
+      const c = this.#chunks[0] as Buffer
+      const k = Math.min(c.length, n - off)
+      c.copy(out, off, 0, k)
+      off += k
+      if (k === c.length) this.#chunks.shift()
+      else this.#chunks[0] = c.subarray(k)
+    }
+    this.#buffered -= n
+    return out
+  }
+}
+
+function parseHead(b: Buffer, maxFrameBytes: number): Head {
+  const magic = b.readUInt32BE(0)
+  if (magic !== MAGIC) {
+    throw new CatteryError(
+      codes.FRAME_BAD_MAGIC,
+      `not a Cattery frame: magic 0x${magic.toString(16)} (expected 'CTRB')`,
+    )
+  }
+  const version = b[4] as number
+  if (version !== VERSION) {
+    throw new CatteryError(
+      codes.FRAME_BAD_VERSION,
+      `protocol version ${version} is not supported (this node speaks version ${VERSION})`,
+    )
+  }
+  const kind = b[5] as number
+  if (kind < 1 || kind > MAX_KIND) throw new CatteryError(codes.FRAME_BAD_KIND, `unknown frame kind ${kind}`)
+  const hl = b.readUInt32BE(12)
+  const bl = b.readUInt32BE(16)
+  if (hl > MAX_HEADER_BYTES) {
+    throw new CatteryError(codes.FRAME_TOO_LARGE, `frame header of ${hl} bytes exceeds ${MAX_HEADER_BYTES}`)
+  }
+  if (HEAD_BYTES + hl + bl > maxFrameBytes) {
+    throw new CatteryError(
+      codes.FRAME_TOO_LARGE,
+      `frame of ${HEAD_BYTES + hl + bl} bytes exceeds maxFrameBytes ${maxFrameBytes}`,
+    )
+  }
+  return { kind: kind as FrameKindValue, flags: b.readUInt16BE(6), id: b.readUInt32BE(8), hl, bl }
+}

@@ -1,0 +1,273 @@
+/**
+ * One outbound TCP connection to one member. Frames are written in call order (so order per
+ * destination holds), batched per tick with cork/uncork, and sent only after the HELLO that tells the
+ * receiver who we are. Frames waiting for ACKs are tracked by id; the transport's sweep times them out.
+ */
+import net from 'node:net'
+import { CatteryError, codes } from '../errors.ts'
+import { describeMember, type Member } from '../member.ts'
+import { encodeFrame, type Frame, FrameDecoder, FrameKind, type FrameKindValue } from './frame.ts'
+
+export interface PeerConnectionOptions {
+  timeout: number
+  maxRetryAttempts: number
+  maxFrameBytes: number
+  /** Bytes buffered in the socket above which a send waits for 'drain' before resolving. */
+  highWaterMark: number
+  /** After failing to connect, sends fail at once for this long instead of each trying again. */
+  failFastMs: number
+}
+
+export interface PeerConnectionHooks {
+  hello(): Buffer
+  /** The connection failed or closed unexpectedly: the member is a suspect. */
+  lost(member: Member, cause: CatteryError): void
+}
+
+interface Pending {
+  resolve(): void
+  reject(err: CatteryError): void
+  deadline: number
+  frame: Buffer[]
+  attempts: number
+}
+
+interface Waiting {
+  frame: Buffer[]
+  id: number
+  wantAck: boolean
+  attempts: number
+  resolve(): void
+  reject(err: CatteryError): void
+}
+
+type State = 'idle' | 'connecting' | 'open' | 'closed'
+
+export class PeerConnection {
+  readonly member: Member
+  readonly #options: PeerConnectionOptions
+  readonly #hooks: PeerConnectionHooks
+  #socket: net.Socket | undefined
+  #state: State = 'idle'
+  #attempts = 0
+  #failedUntil = 0
+  #lastFailure: CatteryError | undefined
+  #nextId = 1
+  #corked = false
+  #waiting: Waiting[] = []
+  readonly #pending = new Map<number, Pending>()
+  #drainWaiters: Array<() => void> = []
+
+  constructor(member: Member, options: PeerConnectionOptions, hooks: PeerConnectionHooks) {
+    this.member = member
+    this.#options = options
+    this.#hooks = hooks
+  }
+
+  get pendingAcks(): number {
+    return this.#pending.size
+  }
+
+  /** Opens the connection ahead of the first send (so a crash of the peer is noticed at once). */
+  warm(): void {
+    if (this.#state === 'idle' && Date.now() >= this.#failedUntil) this.#connect()
+  }
+
+  send(
+    kind: FrameKindValue,
+    flags: number,
+    header: Uint8Array | undefined,
+    body: Uint8Array,
+    wantAck: boolean,
+  ) {
+    if (this.#state === 'closed') return Promise.reject(this.#closedError())
+    const id = this.#nextId
+    this.#nextId = id === 0xffffffff ? 1 : id + 1
+    const frame = encodeFrame(kind, flags, id, header, body)
+    if (this.#state === 'open') {
+      this.#write(frame)
+      if (wantAck) return this.#awaitAck(id, frame, 0)
+      return this.#afterWrite()
+    }
+    if (this.#state === 'idle') {
+      if (Date.now() < this.#failedUntil && this.#lastFailure) return Promise.reject(this.#lastFailure)
+      this.#connect()
+    }
+    return new Promise<void>((resolve, reject) => {
+      this.#waiting.push({ frame, id, wantAck, attempts: 0, resolve, reject })
+    })
+  }
+
+  /** Rejects ACKs whose deadline passed; returns how many. */
+  sweep(now: number): number {
+    let expired = 0
+    for (const [id, p] of this.#pending) {
+      if (p.deadline > now) break // insertion order = deadline order
+      this.#pending.delete(id)
+      p.reject(
+        new CatteryError(
+          codes.ACK_TIMEOUT,
+          `no ACK from ${describeMember(this.member)} within ${this.#options.timeout} ms`,
+        ),
+      )
+      expired++
+    }
+    return expired
+  }
+
+  close(): void {
+    if (this.#state === 'closed') return
+    this.#state = 'closed'
+    const err = this.#closedError()
+    this.#failAll(err, false)
+    this.#socket?.destroy()
+    this.#socket = undefined
+  }
+
+  #closedError(): CatteryError {
+    return new CatteryError(codes.MEMBER_GONE, `connection to ${describeMember(this.member)} is closed`)
+  }
+
+  #connect(): void {
+    this.#state = 'connecting'
+    const socket = net.connect({ host: this.member.host, port: this.member.port, noDelay: true })
+    this.#socket = socket
+    const timer = setTimeout(() => {
+      socket.destroy(
+        new CatteryError(
+          codes.CONNECT_FAILED,
+          `connect to ${describeMember(this.member)} timed out after ${this.#options.timeout} ms`,
+        ),
+      )
+    }, this.#options.timeout)
+    const decoder = new FrameDecoder(this.#options.maxFrameBytes, (f) => this.#onFrame(f))
+    socket.on('connect', () => {
+      clearTimeout(timer)
+      this.#state = 'open'
+      this.#attempts = 0
+      this.#failedUntil = 0
+      this.#write(encodeFrame(FrameKind.HELLO, 0, 0, undefined, this.#hooks.hello()))
+      const waiting = this.#waiting
+      this.#waiting = []
+      for (const w of waiting) {
+        this.#write(w.frame)
+        if (w.wantAck) this.#awaitAck(w.id, w.frame, w.attempts).then(w.resolve, w.reject)
+        else w.resolve()
+      }
+    })
+    socket.on('data', (chunk: Buffer) => {
+      try {
+        decoder.push(chunk)
+      } catch (err) {
+        socket.destroy(err as Error)
+      }
+    })
+    socket.on('drain', () => this.#flushDrainWaiters())
+    socket.on('error', () => {}) // 'close' follows with the cause
+    socket.on('close', () => {
+      clearTimeout(timer)
+      if (this.#socket !== socket || this.#state === 'closed') return
+      const wasOpen = this.#state === 'open'
+      this.#socket = undefined
+      this.#state = 'idle'
+      const cause = wasOpen
+        ? new CatteryError(codes.CONNECTION_LOST, `connection to ${describeMember(this.member)} was lost`)
+        : new CatteryError(codes.CONNECT_FAILED, `cannot connect to ${describeMember(this.member)}`)
+      this.#onBroken(cause, wasOpen)
+    })
+  }
+
+  #onBroken(cause: CatteryError, wasOpen: boolean): void {
+    this.#flushDrainWaiters()
+    // Frames still waiting for an ACK are sent again on a new connection, up to maxRetryAttempts.
+    const retry: Waiting[] = []
+    for (const [id, p] of this.#pending) {
+      if (p.attempts < this.#options.maxRetryAttempts) {
+        retry.push({
+          frame: p.frame,
+          id,
+          wantAck: true,
+          attempts: p.attempts + 1,
+          resolve: p.resolve,
+          reject: p.reject,
+        })
+      } else p.reject(cause)
+    }
+    this.#pending.clear()
+    const canRetry = wasOpen ? retry.length > 0 : this.#attempts < this.#options.maxRetryAttempts
+    if (canRetry && (this.#waiting.length > 0 || retry.length > 0)) {
+      this.#attempts++
+      this.#waiting = [...retry, ...this.#waiting]
+      this.#connect()
+    } else {
+      this.#attempts = 0
+      this.#lastFailure = cause
+      if (!wasOpen) this.#failedUntil = Date.now() + this.#options.failFastMs
+      this.#failAll(cause, true)
+    }
+    this.#hooks.lost(this.member, cause)
+  }
+
+  #failAll(err: CatteryError, keepState: boolean): void {
+    const waiting = this.#waiting
+    this.#waiting = []
+    for (const w of waiting) w.reject(err)
+    for (const p of this.#pending.values()) p.reject(err)
+    this.#pending.clear()
+    if (!keepState) this.#flushDrainWaiters()
+  }
+
+  #awaitAck(id: number, frame: Buffer[], attempts: number): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.#pending.set(id, {
+        resolve,
+        reject,
+        deadline: Date.now() + this.#options.timeout,
+        frame,
+        attempts,
+      })
+    })
+  }
+
+  #afterWrite(): Promise<void> {
+    const socket = this.#socket
+    if (!socket || socket.writableLength < this.#options.highWaterMark) return Promise.resolve()
+    return new Promise<void>((resolve) => this.#drainWaiters.push(resolve))
+  }
+
+  #flushDrainWaiters(): void {
+    const waiters = this.#drainWaiters
+    this.#drainWaiters = []
+    for (const w of waiters) w()
+  }
+
+  #write(frame: Buffer[]): void {
+    const socket = this.#socket as net.Socket
+    if (!this.#corked) {
+      this.#corked = true
+      socket.cork()
+      process.nextTick(() => {
+        this.#corked = false
+        socket.uncork()
+      })
+    }
+    for (const b of frame) socket.write(b)
+  }
+
+  #onFrame(frame: Frame): void {
+    if (frame.kind !== FrameKind.ACK && frame.kind !== FrameKind.FAIL_ACK) return
+    const p = this.#pending.get(frame.id)
+    if (!p) return // late ACK after a timeout
+    this.#pending.delete(frame.id)
+    if (frame.kind === FrameKind.ACK) p.resolve()
+    else p.reject(remoteFailure(this.member, frame.body))
+  }
+}
+
+function remoteFailure(member: Member, body: Buffer): CatteryError {
+  let detail = 'refused'
+  try {
+    detail = body.toString('utf8')
+  } catch {}
+  return new CatteryError(codes.REMOTE_FAILURE, `${describeMember(member)} refused the message: ${detail}`)
+}

@@ -1,0 +1,197 @@
+/**
+ * The bottom of the stack: one PeerConnection per destination member, a Receiver for inbound frames,
+ * and the translation between frames and the stack's messages.
+ */
+import type { Logger } from 'pino'
+import { decodePlain, encodePlain } from '../codec.ts'
+import { CatteryError, ChannelSendError, codes } from '../errors.ts'
+import type { IncomingMessage, OutgoingMessage } from '../interceptor.ts'
+import { describeMember, type Member, memberId } from '../member.ts'
+import type { ReceiverOptions, SenderOptions } from '../options.ts'
+import { wantsAck, wantsSyncAck } from '../send-options.ts'
+import { type Frame, FrameKind, frameLength } from './frame.ts'
+import { PeerConnection } from './peer-connection.ts'
+import { Receiver } from './receiver.ts'
+
+export interface TransportEvents {
+  message(message: IncomingMessage): void
+  suspect(member: Member, cause: CatteryError): void
+  bye(member: Member): void
+  /** This member, encoded, for HELLO and PONG frames. */
+  localWire(): Buffer
+}
+
+export interface TransportStats {
+  messagesSent: number
+  bytesSent: number
+  messagesReceived: number
+  bytesReceived: number
+  sendFailures: number
+}
+
+const EMPTY_HEADER: Record<string, unknown> = Object.freeze({}) as Record<string, unknown>
+
+export class Transport {
+  readonly #sender: SenderOptions
+  readonly #maxFrameBytes: number
+  readonly #events: TransportEvents
+  readonly #logger: Logger
+  readonly #connections = new Map<string, PeerConnection>()
+  readonly receiver: Receiver
+  #sweep: NodeJS.Timeout | undefined
+  readonly counters: TransportStats = {
+    messagesSent: 0,
+    bytesSent: 0,
+    messagesReceived: 0,
+    bytesReceived: 0,
+    sendFailures: 0,
+  }
+
+  constructor(receiver: ReceiverOptions, sender: SenderOptions, events: TransportEvents, logger: Logger) {
+    this.#sender = sender
+    this.#maxFrameBytes = receiver.maxFrameBytes
+    this.#events = events
+    this.#logger = logger
+    this.receiver = new Receiver(
+      receiver,
+      {
+        message: (from, frame, reply) => this.#onMessage(from, frame, reply),
+        pong: () => events.localWire(),
+        bye: (member) => events.bye(member),
+      },
+      logger,
+    )
+  }
+
+  async start(): Promise<number> {
+    const port = await this.receiver.start()
+    const every = Math.max(20, Math.min(500, Math.floor(this.#sender.timeout / 10)))
+    this.#sweep = setInterval(() => this.#sweepAcks(), every).unref()
+    return port
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.#sweep)
+    for (const c of this.#connections.values()) c.close()
+    this.#connections.clear()
+    await this.receiver.stop()
+  }
+
+  /** Connects ahead of the first message, so a peer's crash closes a live connection at once. */
+  warm(member: Member): void {
+    this.#connection(member).warm()
+  }
+
+  /** Closes the connection to a member that left; sends still queued to it fail with MEMBER_GONE. */
+  forget(member: Member): void {
+    const id = memberId(member)
+    this.#connections.get(id)?.close()
+    this.#connections.delete(id)
+  }
+
+  send(to: Member[], message: OutgoingMessage): Promise<void> {
+    const header = isEmpty(message.header) ? undefined : encodePlain(message.header)
+    const size = frameLength(header, message.body)
+    if (size > this.#maxFrameBytes) {
+      const err = new CatteryError(
+        codes.MESSAGE_TOO_LARGE,
+        `a message of ${size} bytes exceeds maxFrameBytes ${this.#maxFrameBytes}; add the Fragmentation interceptor to send it`,
+      )
+      return Promise.reject(new ChannelSendError(to.map((m) => ({ member: describeMember(m), error: err }))))
+    }
+    const ack = wantsAck(message.options)
+    this.counters.messagesSent += to.length
+    this.#countBytes(size * to.length)
+    if (to.length === 1) {
+      const member = to[0] as Member
+      return this.#connection(member)
+        .send(FrameKind.MESSAGE, message.options, header, message.body, ack)
+        .catch((err: CatteryError) => {
+          throw this.#failed([{ member, err }])
+        })
+    }
+    return Promise.allSettled(
+      to.map((m) => this.#connection(m).send(FrameKind.MESSAGE, message.options, header, message.body, ack)),
+    ).then((results) => {
+      const failures: Array<{ member: Member; err: CatteryError }> = []
+      results.forEach((r, i) => {
+        if (r.status === 'rejected') failures.push({ member: to[i] as Member, err: r.reason as CatteryError })
+      })
+      if (failures.length) throw this.#failed(failures)
+    })
+  }
+
+  #countBytes(n: number): void {
+    this.counters.bytesSent += n
+  }
+
+  #failed(failures: Array<{ member: Member; err: CatteryError }>): ChannelSendError {
+    this.counters.sendFailures += failures.length
+    for (const { member, err } of failures) {
+      if (err.code === codes.ACK_TIMEOUT) this.#events.suspect(member, err)
+    }
+    return new ChannelSendError(failures.map((f) => ({ member: describeMember(f.member), error: f.err })))
+  }
+
+  #connection(member: Member): PeerConnection {
+    const id = memberId(member)
+    let c = this.#connections.get(id)
+    if (!c) {
+      c = new PeerConnection(
+        member,
+        {
+          timeout: this.#sender.timeout,
+          maxRetryAttempts: this.#sender.maxRetryAttempts,
+          maxFrameBytes: this.#maxFrameBytes,
+          highWaterMark: 4 * 1024 * 1024,
+          failFastMs: 1000,
+        },
+        {
+          hello: () => this.#events.localWire(),
+          lost: (m, cause) => {
+            this.#logger.debug({ member: describeMember(m), code: cause.code }, 'connection to member broken')
+            this.#events.suspect(m, cause)
+          },
+        },
+      )
+      this.#connections.set(id, c)
+    }
+    return c
+  }
+
+  #sweepAcks(): void {
+    const now = Date.now()
+    for (const c of this.#connections.values()) c.sweep(now)
+  }
+
+  #onMessage(from: Member, frame: Frame, reply: (error?: CatteryError) => void): void {
+    let header = EMPTY_HEADER
+    if (frame.header.length) {
+      const decoded = decodePlain(frame.header)
+      if (typeof decoded !== 'object' || decoded === null || Array.isArray(decoded)) {
+        throw new CatteryError(codes.FRAME_BAD_HEADER, 'frame header is not a map')
+      }
+      header = decoded as Record<string, unknown>
+    }
+    this.counters.messagesReceived++
+    this.counters.bytesReceived += frame.header.length + frame.body.length + 20
+    const options = frame.flags
+    let done: (error?: CatteryError) => void = noop
+    if (wantsSyncAck(options)) {
+      let settled = false
+      done = (error) => {
+        if (settled) return
+        settled = true
+        reply(error)
+      }
+    } else if (wantsAck(options)) reply()
+    this.#events.message({ from, options, header, body: frame.body, done })
+  }
+}
+
+function noop(): void {}
+
+function isEmpty(o: Record<string, unknown>): boolean {
+  for (const _ in o) return false
+  return true
+}

@@ -1,0 +1,151 @@
+/**
+ * Runs `cattery-node` (node/main.ts on Node 24) as a real child process and follows its pino JSON log,
+ * so tests can wait for what the node says it sees.
+ */
+import { type ChildProcess, spawn } from 'node:child_process'
+import net from 'node:net'
+import path from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+
+export const MAIN = path.resolve(import.meta.dirname, '../../node/main.ts')
+
+export interface LogLine {
+  time: number
+  level: number
+  msg: string
+  event?: string
+  member?: { name: string; host: string; port: number }
+  reason?: string
+  view?: string[]
+  [key: string]: unknown
+}
+
+export class NodeProcess {
+  readonly name: string
+  readonly child: ChildProcess
+  readonly lines: LogLine[] = []
+  stderr = ''
+  readonly #waiters = new Set<() => void>()
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
+
+  constructor(name: string, args: string[], options: { command?: string[]; env?: NodeJS.ProcessEnv } = {}) {
+    this.name = name
+    const argv = [...(options.command ?? [process.execPath, MAIN]), '--name', name, ...args]
+    this.child = spawn(argv[0] as string, argv.slice(1), {
+      env: { ...process.env, ...options.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let buf = ''
+    this.child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
+      buf += chunk
+      let nl = buf.indexOf('\n')
+      while (nl >= 0) {
+        const line = buf.slice(0, nl)
+        buf = buf.slice(nl + 1)
+        try {
+          this.lines.push(JSON.parse(line) as LogLine)
+        } catch {}
+        nl = buf.indexOf('\n')
+      }
+      for (const w of this.#waiters) w()
+    })
+    this.child.stderr?.setEncoding('utf8').on('data', (c: string) => {
+      this.stderr += c
+    })
+    this.exited = new Promise((resolve) => this.child.on('exit', (code, signal) => resolve({ code, signal })))
+    this.exited.then(() => {
+      for (const w of this.#waiters) w()
+    })
+  }
+
+  /** Names this node currently sees, from its latest membership log line. */
+  view(): string[] {
+    for (let i = this.lines.length - 1; i >= 0; i--) {
+      const l = this.lines[i] as LogLine
+      if (l.view) return l.view
+    }
+    return []
+  }
+
+  /** Resolves with the first log line (from `from` on) matching `predicate`. */
+  async waitFor(predicate: (l: LogLine) => boolean, timeoutMs = 10_000, from = 0): Promise<LogLine> {
+    const deadline = Date.now() + timeoutMs
+    for (;;) {
+      for (let i = from; i < this.lines.length; i++)
+        if (predicate(this.lines[i] as LogLine)) return this.lines[i] as LogLine
+      if (this.child.exitCode !== null || this.child.signalCode !== null) {
+        throw new Error(
+          `${this.name} exited (${this.child.exitCode ?? this.child.signalCode}): ${this.stderr}`,
+        )
+      }
+      const left = deadline - Date.now()
+      if (left <= 0)
+        throw new Error(`${this.name}: timed out; last lines: ${JSON.stringify(this.lines.slice(-5))}`)
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          this.#waiters.delete(done)
+          clearTimeout(t)
+          resolve()
+        }
+        const t = setTimeout(done, left)
+        this.#waiters.add(done)
+      })
+    }
+  }
+
+  /** Waits until the node's view is exactly `names` (order ignored). */
+  waitForView(names: string[], timeoutMs = 10_000): Promise<LogLine> {
+    const want = [...names].sort().join(',')
+    return this.waitFor((l) => l.view !== undefined && [...l.view].sort().join(',') === want, timeoutMs)
+  }
+
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return
+    this.child.kill(signal)
+    await this.exited
+  }
+}
+
+/** `count` TCP ports that are free now on `host`. */
+export async function freePorts(count: number, host = '127.0.0.1'): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from(
+      { length: count },
+      () =>
+        new Promise<net.Server>((resolve, reject) => {
+          const s = net.createServer()
+          s.once('error', reject)
+          s.listen(0, host, () => resolve(s))
+        }),
+    ),
+  )
+  const ports = servers.map((s) => (s.address() as net.AddressInfo).port)
+  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))))
+  return ports
+}
+
+/** Starts `n` nodes on loopback with static membership listing all of them. */
+export async function startStaticCluster(n: number, extra: string[] = []): Promise<NodeProcess[]> {
+  const ports = await freePorts(n)
+  const members = ports.map((p) => `127.0.0.1:${p}`).join(',')
+  const nodes = ports.map(
+    (port, i) =>
+      new NodeProcess(`n${i + 1}`, [
+        '--receiver-host',
+        '127.0.0.1',
+        '--receiver-port',
+        String(port),
+        '--membership',
+        'static',
+        '--members',
+        members,
+        ...extra,
+      ]),
+  )
+  return nodes
+}
+
+export async function stopAll(nodes: NodeProcess[]): Promise<void> {
+  await Promise.all(nodes.map((n) => n.stop('SIGKILL')))
+  await sleep(0)
+}
