@@ -93,10 +93,16 @@ export class NodeProcess {
     }
   }
 
-  /** Waits until the node's view is exactly `names` (order ignored). */
+  /** Waits until the node's current view (its latest membership line) is exactly `names`. */
   waitForView(names: string[], timeoutMs = 10_000): Promise<LogLine> {
     const want = [...names].sort().join(',')
-    return this.waitFor((l) => l.view !== undefined && [...l.view].sort().join(',') === want, timeoutMs)
+    let last = -1
+    for (let i = this.lines.length - 1; i >= 0 && last < 0; i--) if (this.lines[i]?.view) last = i
+    return this.waitFor(
+      (l) => l.view !== undefined && [...l.view].sort().join(',') === want,
+      timeoutMs,
+      Math.max(0, last),
+    )
   }
 
   async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {

@@ -1,0 +1,99 @@
+import assert from 'node:assert/strict'
+import { writeFileSync } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import { createTestNetwork, type TestNetwork } from '../helpers/netns.ts'
+import { MAIN, NodeProcess, stopAll } from '../helpers/node-process.ts'
+
+// Short timings keep the suite fast; the logic is the same as with Tomcat's 500 / 3000 ms.
+const FREQUENCY = 100
+const DROP_TIME = 1000
+
+describe('multicast membership across a real network (namespaces joined by a bridge)', () => {
+  let net: TestNetwork
+  let config: string
+  const nodes: NodeProcess[] = []
+  const start = (i: number, name: string, extra: string[] = []) => {
+    const ns = net.namespaces[i] as { address: string }
+    const n = new NodeProcess(
+      name,
+      ['--config', config, '--membership', 'multicast', '--receiver-host', ns.address, ...extra],
+      { command: [...net.exec(i), process.execPath, MAIN] },
+    )
+    nodes.push(n)
+    return n
+  }
+
+  before(() => {
+    net = createTestNetwork(5)
+    config = path.join(os.tmpdir(), `cattery-mcast-${process.pid}.yaml`)
+    writeFileSync(config, `membership:\n  frequency: ${FREQUENCY}\n  dropTime: ${DROP_TIME}\n`)
+  })
+  after(async () => {
+    await stopAll(nodes)
+    net.destroy()
+  })
+
+  it('three nodes in three namespaces find each other by heartbeat', async () => {
+    const [a, b, c] = [start(0, 'm1'), start(1, 'm2'), start(2, 'm3')]
+    await Promise.all([a.waitForView(['m2', 'm3']), b.waitForView(['m1', 'm3']), c.waitForView(['m1', 'm2'])])
+  })
+
+  it('a node in another domain is not seen', async () => {
+    const other = start(3, 'x1', ['--domain', 'other'])
+    await other.waitFor((l) => l.event === 'started')
+    await new Promise((r) => setTimeout(r, 5 * FREQUENCY))
+    assert.deepEqual(other.view(), [])
+    assert.deepEqual(nodes[0]?.view(), ['m2', 'm3'])
+    await other.stop()
+  })
+
+  it('a node whose link is cut is dropped after dropTime of silence', async (t) => {
+    const [a, b] = nodes as [NodeProcess, NodeProcess]
+    const marks = [a.lines.length, b.lines.length]
+    const at = Date.now()
+    net.linkDown(2)
+    const seen = await Promise.all(
+      [a, b].map((n, i) =>
+        n.waitFor((l) => l.event === 'member-disappeared' && l.member?.name === 'm3', 10_000, marks[i]),
+      ),
+    )
+    const first = Math.min(...seen.map((l) => l.time - at))
+    t.diagnostic(
+      `silent member dropped after ${first}-${Math.max(...seen.map((l) => l.time - at))} ms (dropTime ${DROP_TIME})`,
+    )
+    assert.ok(first >= DROP_TIME - FREQUENCY, `dropped after ${first} ms, before dropTime`)
+    for (const l of seen) assert.equal(l.reason, 'timeout')
+    net.linkUp(2)
+    // Its heartbeats reach the others again: it is a member again.
+    await Promise.all([a.waitForView(['m2', 'm3']), b.waitForView(['m1', 'm3'])]).catch((err) => {
+      console.log(JSON.stringify(nodes[2]?.lines.slice(-6)), nodes[2]?.stderr)
+      throw err
+    })
+  })
+
+  it('a node stopped with SIGTERM announces its departure and is dropped at once', async (t) => {
+    const [a, b, c] = nodes as [NodeProcess, NodeProcess, NodeProcess]
+    const marks = [a.lines.length, b.lines.length]
+    const at = Date.now()
+    await c.stop('SIGTERM')
+    const seen = await Promise.all(
+      [a, b].map((n, i) =>
+        n.waitFor((l) => l.event === 'member-disappeared' && l.member?.name === 'm3', 5000, marks[i]),
+      ),
+    )
+    const slowest = Math.max(...seen.map((l) => l.time - at))
+    t.diagnostic(`departure noticed within ${slowest} ms`)
+    for (const l of seen) assert.equal(l.reason, 'shutdown')
+    assert.ok(slowest < DROP_TIME / 2, `took ${slowest} ms`)
+  })
+
+  it('a node restarted in the same place is added again as a new member', async () => {
+    const [a] = nodes as [NodeProcess]
+    const mark = a.lines.length
+    start(2, 'm3')
+    await a.waitFor((l) => l.event === 'member-added' && l.member?.name === 'm3', 10_000, mark)
+    assert.deepEqual(a.view(), ['m2', 'm3'])
+  })
+})

@@ -1,0 +1,140 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { ConfigError } from '../../../node/config/errors.ts'
+import { loadConfig } from '../../../node/config/load.ts'
+
+const files: Record<string, string> = {
+  'base.yaml':
+    'name: from-file\nreceiver:\n  port: 4100\n  host: 10.0.0.1\nmembership:\n  type: static\n  members: [a:1]\n',
+  'typo.yaml': 'recever:\n  port: 4100\n',
+  'bad.yaml': 'receiver: [unclosed\n',
+  'interceptors.yaml':
+    'channel:\n  interceptors:\n    - type: Gzip\n      minsize: 10\n    - type: Teleport\n',
+}
+const load = (argv: string[], env: Record<string, string> = {}) =>
+  loadConfig({
+    argv,
+    env,
+    readFile: (p) =>
+      files[p] ??
+      (() => {
+        throw new Error(`ENOENT: ${p}`)
+      })(),
+  })
+
+function problems(fn: () => unknown): string {
+  try {
+    fn()
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, `expected a ConfigError, got ${err}`)
+    assert.equal(err.code, 'CATTERY_ERR_CONFIG')
+    return err.message
+  }
+  assert.fail('expected a ConfigError')
+}
+
+describe('configuration loading', () => {
+  it("uses Tomcat's defaults when nothing is given", () => {
+    const { config, channelOptions } = load(['--name', 'n1'])
+    assert.equal(config.receiver.port, 4000)
+    assert.equal(config.receiver.autoBind, 100)
+    assert.equal(config.sender.timeout, 3000)
+    assert.equal(config.sender.maxRetryAttempts, 1)
+    assert.deepEqual(channelOptions.membership, {
+      type: 'multicast',
+      address: '228.0.0.4',
+      port: 45564,
+      frequency: 500,
+      dropTime: 3000,
+      ttl: 1,
+      bind: undefined,
+    })
+    assert.equal(channelOptions.sendOptions, 8)
+    assert.deepEqual(
+      channelOptions.interceptors.map((i) => i.type),
+      ['TcpFailureDetector', 'MessageDispatch'],
+    )
+  })
+
+  it('takes flags over environment variables over the file over defaults', () => {
+    const env = { CATTERY_RECEIVER_PORT: '4200', CATTERY_NAME: 'from-env', CATTERY_RECEIVER_HOST: '10.0.0.2' }
+    const { config } = load(['--config', 'base.yaml', '--receiver-port', '4300'], env)
+    assert.equal(config.receiver.port, 4300) // flag
+    assert.equal(config.name, 'from-env') // env over file
+    assert.equal(config.receiver.host, '10.0.0.2') // env over file
+    assert.deepEqual(config.membership.members, ['a:1']) // file
+    assert.equal(config.membership.pingInterval, 1000) // default
+  })
+
+  it('reads the file named by CATTERY_CONFIG and lists from --members', () => {
+    const { channelOptions } = load(['--members', 'h1:4000, h2:4001'], { CATTERY_CONFIG: 'base.yaml' })
+    assert.deepEqual(channelOptions.membership, {
+      type: 'static',
+      members: ['h1:4000', 'h2:4001'],
+      pingInterval: 1000,
+      expireTime: 5000,
+    })
+  })
+
+  it('parses send options given as names', () => {
+    assert.equal(load(['--name', 'n', '--send-options', 'async,ack']).channelOptions.sendOptions, 10)
+    assert.equal(load(['--name', 'n', '--send-options', '6']).channelOptions.sendOptions, 6)
+  })
+
+  it('names key, source, value and what is allowed for every bad value at once', () => {
+    const msg = problems(() =>
+      load(['--receiver-port', 'abc', '--membership', 'carrier-pigeon'], { CATTERY_LOG_LEVEL: 'loud' }),
+    )
+    assert.match(
+      msg,
+      /receiver\.port \(from --receiver-port\) = "abc": must be an integer between 0 and 65535/,
+    )
+    assert.match(
+      msg,
+      /membership\.type \(from --membership\) = "carrier-pigeon": must be one of static, multicast/,
+    )
+    assert.match(msg, /logLevel \(from CATTERY_LOG_LEVEL\) = "loud": must be one of fatal, error/)
+  })
+
+  it('refuses an unknown flag, listing the flags there are', () => {
+    assert.match(
+      problems(() => load(['--recever-port', '1'])),
+      /Unknown option '--recever-port'.*--receiver-port/,
+    )
+  })
+
+  it('refuses an unknown key in the file with a did-you-mean', () => {
+    assert.match(
+      problems(() => load(['--config', 'typo.yaml'])),
+      /recever \(from config file typo\.yaml\): unknown key 'recever' \(did you mean 'receiver'\?\)/,
+    )
+  })
+
+  it('checks each interceptor against its own attributes', () => {
+    const msg = problems(() => load(['--config', 'interceptors.yaml']))
+    assert.match(
+      msg,
+      /channel\.interceptors\[0\]\.minsize .*unknown key 'minsize' \(did you mean 'minSize'\?\); allowed: type, minSize, maxMessageSize/,
+    )
+    assert.match(msg, /channel\.interceptors\[1\] .*"Teleport".*type is one of TcpFailureDetector/)
+  })
+
+  it('refuses a member that is not host:port, bad send options, and a YAML syntax error', () => {
+    assert.match(
+      problems(() => load(['--members', 'a:1,justahost'])),
+      /membership\.members\[1\] \(from --members\) = "justahost": must be host:port/,
+    )
+    assert.match(
+      problems(() => load(['--send-options', 'async,warp'])),
+      /channel\.sendOptions \(from --send-options\).*unknown send option 'warp'/,
+    )
+    assert.match(
+      problems(() => load(['--config', 'bad.yaml'])),
+      /config file bad\.yaml.*not valid YAML/,
+    )
+    assert.match(
+      problems(() => load(['--config', 'missing.yaml'])),
+      /--config .*"missing\.yaml": cannot read/,
+    )
+  })
+})
