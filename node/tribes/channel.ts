@@ -83,6 +83,7 @@ class GroupChannel extends EventEmitter implements Channel {
         message: (m) => this.#up.messageReceived(m),
         suspect: (m, cause) => this.#up.memberSuspect(this.#view.get(memberId(m)) ?? m, cause),
         bye: (m) => this.#membership?.departed(m),
+        pinged: (m) => this.#membership?.heard?.(m),
         localWire: () => this.#localWire(),
       },
       this.#logger,

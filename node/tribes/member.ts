@@ -47,7 +47,16 @@ export function createLocalMember(init: {
   }
 }
 
-export const memberId = (m: Pick<Member, 'uniqueId'>): string => Buffer.from(m.uniqueId).toString('hex')
+const ids = new WeakMap<Uint8Array, string>()
+/** The uniqueId as hex: the key members are known by (cached: it is asked for on every send). */
+export function memberId(m: Pick<Member, 'uniqueId'>): string {
+  let id = ids.get(m.uniqueId)
+  if (id === undefined) {
+    id = Buffer.from(m.uniqueId).toString('hex')
+    ids.set(m.uniqueId, id)
+  }
+  return id
+}
 export const addressOf = (m: Pick<Member, 'host' | 'port'>): string => `${m.host}:${m.port}`
 export const describeMember = (m: Member): string => `${m.name || '?'}@${m.host}:${m.port}`
 

@@ -37,10 +37,13 @@ interface Queue {
   head: number
   bytes: number
   running: boolean
-  /** Senders waiting for room, first come first served. */
-  roomWaiters: Array<{ size: number; resolve(): void }>
+  /** Senders waiting for room, first come first served (from index waitHead on). */
+  roomWaiters: Array<{ size: number; resolve(): void } | undefined>
+  waitHead: number
   idleWaiters: Array<() => void>
 }
+
+const hasWaiters = (q: Queue) => q.waitHead < q.roomWaiters.length
 
 export class MessageDispatchInterceptor extends Interceptor {
   readonly name = 'MessageDispatch'
@@ -62,7 +65,7 @@ export class MessageDispatchInterceptor extends Interceptor {
     const full: Member[] = []
     for (const member of to) {
       const q = this.#queue(member)
-      const fits = q.roomWaiters.length === 0 && (q.bytes + size <= this.#maxQueueSize || q.bytes === 0)
+      const fits = !hasWaiters(q) && (q.bytes + size <= this.#maxQueueSize || q.bytes === 0)
       if (fits) this.#enqueue(q, message, size)
       else if (this.#alwaysSend) {
         this.#counts.waitedForRoom++
@@ -94,7 +97,7 @@ export class MessageDispatchInterceptor extends Interceptor {
         new Promise<void>((resolve, reject) => {
           const q = this.#queue(m)
           const item: Item = { message, size, settle: { resolve, reject } }
-          if (q.roomWaiters.length) q.roomWaiters.push({ size, resolve: () => this.#push(q, item) })
+          if (hasWaiters(q)) q.roomWaiters.push({ size, resolve: () => this.#push(q, item) })
           else this.#push(q, item)
         }),
     )
@@ -131,7 +134,8 @@ export class MessageDispatchInterceptor extends Interceptor {
       q.items = []
       q.head = 0
       q.bytes = 0
-      for (const w of q.roomWaiters.splice(0)) w.resolve()
+      for (const w of q.roomWaiters.splice(q.waitHead)) w?.resolve()
+      q.waitHead = 0
     }
   }
 
@@ -161,7 +165,16 @@ export class MessageDispatchInterceptor extends Interceptor {
     const id = memberId(member)
     let q = this.#queues.get(id)
     if (!q) {
-      q = { member, items: [], head: 0, bytes: 0, running: false, roomWaiters: [], idleWaiters: [] }
+      q = {
+        member,
+        items: [],
+        head: 0,
+        bytes: 0,
+        running: false,
+        roomWaiters: [],
+        waitHead: 0,
+        idleWaiters: [],
+      }
       this.#queues.set(id, q)
     }
     return q
@@ -199,13 +212,19 @@ export class MessageDispatchInterceptor extends Interceptor {
 
   #release(q: Queue, size: number): void {
     q.bytes = Math.max(0, q.bytes - size)
-    let n = 0
-    for (const w of q.roomWaiters) {
+    while (q.waitHead < q.roomWaiters.length) {
+      const w = q.roomWaiters[q.waitHead] as { size: number; resolve(): void }
       if (q.bytes + w.size > this.#maxQueueSize && q.bytes !== 0) break
-      n++
+      q.roomWaiters[q.waitHead++] = undefined
       w.resolve()
     }
-    if (n) q.roomWaiters.splice(0, n)
+    if (q.waitHead === q.roomWaiters.length) {
+      q.roomWaiters = []
+      q.waitHead = 0
+    } else if (q.waitHead > 1024 && q.waitHead * 2 > q.roomWaiters.length) {
+      q.roomWaiters = q.roomWaiters.slice(q.waitHead)
+      q.waitHead = 0
+    }
   }
 
   async #drain(q: Queue): Promise<void> {

@@ -90,6 +90,12 @@ export class ProbeMembership extends EventEmitter implements MembershipService {
     // Peers read our ready flag from the PONGs they get: nothing to push.
   }
 
+  heard(member: Member): void {
+    const t = this.#targets.get(addressOf(member))
+    if (!t || t.self || (t.member && memberId(t.member) === memberId(member))) return
+    this.#probe(t, this.#wire())
+  }
+
   #wire(): Buffer {
     return encodePlain(toWire(this.#local as Member))
   }
@@ -115,14 +121,16 @@ export class ProbeMembership extends EventEmitter implements MembershipService {
     const now = Date.now()
     for (const [id, at] of this.#departed) if (now - at > DEPARTED_MEMORY_MS) this.#departed.delete(id)
     const wire = this.#wire()
-    for (const t of this.#targets.values()) {
-      if (t.self || t.inFlight) continue
-      t.inFlight = true
-      probe(t.address, this.#probeTimeout(), wire).then(
-        (m) => this.#answered(t, m),
-        (err: CatteryError) => this.#silent(t, err),
-      )
-    }
+    for (const t of this.#targets.values()) this.#probe(t, wire)
+  }
+
+  #probe(t: Target, wire: Buffer): void {
+    if (this.#stopped || t.self || t.inFlight) return
+    t.inFlight = true
+    probe(t.address, this.#probeTimeout(), wire).then(
+      (m) => this.#answered(t, m),
+      (err: CatteryError) => this.#silent(t, err),
+    )
   }
 
   /** A busy peer may answer late: wait up to a second (or the ping interval), never past expiry. */

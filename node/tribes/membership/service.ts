@@ -20,4 +20,6 @@ export interface MembershipService extends EventEmitter {
   departed(member: Member): void
   /** The local member changed (e.g. its ready flag): announce it soon. */
   localChanged(): void
+  /** A member pinged us (so it is alive, and may be new): a chance to learn of it before the next round. */
+  heard?(member: Member): void
 }

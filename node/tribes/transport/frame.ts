@@ -42,7 +42,7 @@ export function encodeFrame(
 ): Buffer[] {
   const hl = header ? header.length : 0
   const bl = body.length
-  const small = bl <= 16 * 1024
+  const small = bl <= 256
   const head = Buffer.allocUnsafe(small ? HEAD_BYTES + hl + bl : HEAD_BYTES + hl)
   head.writeUInt32BE(MAGIC, 0)
   head[4] = VERSION

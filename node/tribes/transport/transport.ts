@@ -17,6 +17,8 @@ export interface TransportEvents {
   message(message: IncomingMessage): void
   suspect(member: Member, cause: CatteryError): void
   bye(member: Member): void
+  /** A member pinged us. */
+  pinged(member: Member): void
   /** This member, encoded, for HELLO and PONG frames. */
   localWire(): Buffer
 }
@@ -56,7 +58,10 @@ export class Transport {
       receiver,
       {
         message: (from, frame, reply) => this.#onMessage(from, frame, reply),
-        pong: () => events.localWire(),
+        pong: (from) => {
+          if (from) events.pinged(from)
+          return events.localWire()
+        },
         bye: (member) => events.bye(member),
       },
       logger,
