@@ -58,6 +58,7 @@ export class Receiver {
             resolve()
           })
         })
+        server.maxConnections = MAX_CONNECTIONS
         this.#server = server
         this.port = (server.address() as net.AddressInfo).port
         break
@@ -205,6 +206,8 @@ interface Inbound {
 }
 
 const EMPTY = new Uint8Array(0)
+/** Inbound connections accepted at once; more are closed by the server on arrival (docs/limits.md). */
+const MAX_CONNECTIONS = 4096
 
 function safeDecode(body: Uint8Array): unknown {
   try {
