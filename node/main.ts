@@ -15,11 +15,14 @@ function usage(): string {
   return `usage: cattery-node [flags]\n\n  flag                   environment variable         key\n  --config FILE          CATTERY_CONFIG               YAML file with any key of docs/configuration.md\n${lines.join('\n')}\n`
 }
 
+/** The package version: package.json is one level up from node/, two from dist/node/. */
 function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
-    version: string
+  for (const up of ['../package.json', '../../package.json']) {
+    try {
+      return (JSON.parse(readFileSync(new URL(up, import.meta.url), 'utf8')) as { version: string }).version
+    } catch {}
   }
-  return pkg.version
+  return 'unknown'
 }
 
 let loaded: ReturnType<typeof loadConfig>
