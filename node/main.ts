@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs'
 import pino from 'pino'
 import { ConfigError } from './config/errors.ts'
 import { loadConfig, SETTINGS } from './config/load.ts'
+import { createNodeHost } from './server/host.ts'
 import { createChannel } from './tribes/channel.ts'
 import type { Member } from './tribes/member.ts'
 
@@ -47,6 +48,7 @@ if (loaded.version) {
 const { config } = loaded
 const logger = pino({ level: config.logLevel, base: { name: config.name } })
 const channel = createChannel({ ...loaded.channelOptions, logger })
+const host = createNodeHost(config, loaded.channelOptions.sendOptions, channel, logger)
 const brief = (m: Member) => ({ name: m.name, host: m.host, port: m.port })
 const view = () =>
   channel
@@ -67,7 +69,7 @@ async function shutdown(signal: string): Promise<void> {
   stopping = true
   logger.info({ event: 'stopping', signal }, 'stopping')
   try {
-    await channel.stop()
+    await host.stop()
   } finally {
     logger.info({ event: 'stopped' }, 'stopped')
     logger.flush()
@@ -78,11 +80,11 @@ process.on('SIGTERM', () => void shutdown('SIGTERM'))
 process.on('SIGINT', () => void shutdown('SIGINT'))
 
 try {
-  await channel.start()
+  const { httpPort, adminPort } = await host.start()
+  logger.info({ event: 'started', member: brief(channel.localMember), httpPort, adminPort }, 'node started')
 } catch (err) {
   const e = err as Error & { code?: string }
   logger.fatal({ code: e.code, err: e.message }, 'cannot start')
   process.stderr.write(`cattery-node: cannot start: ${e.message}\n`)
   process.exit(1)
 }
-logger.info({ event: 'started', member: brief(channel.localMember) }, 'node started')

@@ -25,6 +25,14 @@ export const SETTINGS = [
   { flag: 'domain', env: 'CATTERY_DOMAIN', key: 'domain' },
   { flag: 'send-options', env: 'CATTERY_SEND_OPTIONS', key: 'channel.sendOptions' },
   { flag: 'log-level', env: 'CATTERY_LOG_LEVEL', key: 'logLevel' },
+  { flag: 'http-host', env: 'CATTERY_HTTP_HOST', key: 'http.host' },
+  { flag: 'http-port', env: 'CATTERY_HTTP_PORT', key: 'http.port' },
+  { flag: 'admin-host', env: 'CATTERY_ADMIN_HOST', key: 'admin.host' },
+  { flag: 'admin-port', env: 'CATTERY_ADMIN_PORT', key: 'admin.port' },
+  { flag: 'admin-token', env: 'CATTERY_ADMIN_TOKEN', key: 'admin.token' },
+  { flag: 'manager', env: 'CATTERY_MANAGER', key: 'manager.type' },
+  { flag: 'session-timeout', env: 'CATTERY_SESSION_TIMEOUT', key: 'session.timeout' },
+  { flag: 'cookie-name', env: 'CATTERY_COOKIE_NAME', key: 'session.cookie.name' },
 ] as const
 
 export interface LoadInput {
@@ -100,6 +108,21 @@ export function loadConfig(input: LoadInput): Loaded {
         source: sourceOf(key),
         value: ic,
         problem: 'Encrypt needs exactly one of keyFile, keyEnv',
+      })
+    }
+  }
+  for (const key of ['manager.sessionAttributeNameFilter', 'replicationValve.filter'] as const) {
+    const [a, b] = key.split('.') as [string, string]
+    const value = (valid as unknown as Record<string, Record<string, unknown>>)[a]?.[b]
+    if (typeof value !== 'string') continue
+    try {
+      new RegExp(value)
+    } catch (err) {
+      problems.push({
+        key,
+        source: sourceOf(key),
+        value,
+        problem: `not a regular expression: ${(err as Error).message}`,
       })
     }
   }

@@ -126,6 +126,68 @@ export const NodeConfigSchema = T.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    http: T.Object(
+      {
+        host: T.String({ minLength: 1, default: '0.0.0.0' }),
+        port: T.Integer({ minimum: 0, maximum: 65535, default: 8080 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    admin: T.Object(
+      {
+        host: T.String({ minLength: 1, default: '0.0.0.0' }),
+        port: T.Integer({ minimum: 0, maximum: 65535, default: 9090 }),
+        token: T.Optional(T.String({ minLength: 8, allowed: 'a string of at least 8 characters' })),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    manager: T.Object(
+      {
+        type: T.Union([T.Literal('delta'), T.Literal('standard')], { default: 'delta' }),
+        expireSessionsOnShutdown: T.Boolean({ default: false }),
+        notifyListenersOnReplication: T.Boolean({ default: true }),
+        stateTransferTimeout: T.Integer({ minimum: 1, default: 60 }),
+        sendAllSessionsSize: T.Integer({ minimum: 1, maximum: 100_000, default: 1000 }),
+        maxActiveSessions: T.Integer({ minimum: -1, default: -1 }),
+        processExpiresFrequency: T.Integer({ minimum: 1, default: 6 }),
+        backgroundProcessorDelay: T.Number({ exclusiveMinimum: 0, default: 10 }),
+        recordAllActions: T.Boolean({ default: false }),
+        trackInPlaceChanges: T.Boolean({ default: true }),
+        sessionAttributeNameFilter: T.Optional(T.String({ minLength: 1, allowed: 'a regular expression' })),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    session: T.Object(
+      {
+        timeout: T.Number({ minimum: -1, default: 30, allowed: 'minutes (a number; -1: never)' }),
+        maxAttributeSize: T.Integer({ minimum: 1024, default: 1024 * 1024 }),
+        maxSessionSize: T.Integer({ minimum: 1024, default: 4 * 1024 * 1024 }),
+        cookie: T.Object(
+          {
+            name: T.String({
+              pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",
+              default: 'JSESSIONID',
+              allowed: 'a cookie name',
+            }),
+            path: T.Optional(T.String({ pattern: '^/', allowed: 'a path starting with /' })),
+            httpOnly: T.Boolean({ default: true }),
+            secure: T.Boolean({ default: false }),
+            sameSite: T.Union([T.Literal('lax'), T.Literal('strict'), T.Literal('none')], { default: 'lax' }),
+          },
+          { additionalProperties: false, default: {} },
+        ),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    replicationValve: T.Object(
+      {
+        filter: T.String({
+          default: '.*\\.(gif|js|jpeg|jpg|png|htm|html|css|txt)$',
+          allowed: 'a regular expression',
+        }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
     channel: T.Object(
       {
         sendOptions: T.Union([T.Integer({ minimum: 0, maximum: 31 }), T.String({ minLength: 1 })], {

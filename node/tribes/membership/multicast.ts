@@ -57,6 +57,8 @@ export class MulticastMembership extends EventEmitter implements MembershipServi
     this.#timer = setInterval(() => this.#beat(), o.frequency)
     this.#timer.unref()
     this.#send(PacketKind.ALIVE)
+    // As Tomcat's McastService, give the members already there time to be heard before returning.
+    await new Promise((r) => setTimeout(r, o.frequency * 2))
   }
 
   async stop(): Promise<void> {

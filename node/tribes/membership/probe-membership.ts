@@ -48,12 +48,13 @@ export class ProbeMembership extends EventEmitter implements MembershipService {
     this.#logger = logger
   }
 
+  /** Resolves after the first round of pings, so the caller starts knowing who is there. */
   async start(local: Member): Promise<void> {
     this.#local = local
     this.#unsubscribe = this.#source.subscribe((list) => this.#setAddresses(list))
     this.#timer = setInterval(() => this.#tick(), this.#options.pingInterval)
     this.#timer.unref()
-    this.#tick()
+    await Promise.all(this.#tick())
   }
 
   async stop(): Promise<void> {
@@ -93,7 +94,7 @@ export class ProbeMembership extends EventEmitter implements MembershipService {
   heard(member: Member): void {
     const t = this.#targets.get(addressOf(member))
     if (!t || t.self || (t.member && memberId(t.member) === memberId(member))) return
-    this.#probe(t, this.#wire())
+    void this.#probe(t, this.#wire())
   }
 
   #wire(): Buffer {
@@ -113,21 +114,21 @@ export class ProbeMembership extends EventEmitter implements MembershipService {
         this.#targets.set(key, { address: a, member: undefined, lastSeen: 0, inFlight: false, self: false })
       }
     }
-    if (this.#local) this.#tick()
+    if (this.#local) void this.#tick()
   }
 
-  #tick(): void {
-    if (this.#stopped) return
+  #tick(): Promise<void>[] {
+    if (this.#stopped) return []
     const now = Date.now()
     for (const [id, at] of this.#departed) if (now - at > DEPARTED_MEMORY_MS) this.#departed.delete(id)
     const wire = this.#wire()
-    for (const t of this.#targets.values()) this.#probe(t, wire)
+    return [...this.#targets.values()].map((t) => this.#probe(t, wire))
   }
 
-  #probe(t: Target, wire: Buffer): void {
-    if (this.#stopped || t.self || t.inFlight) return
+  #probe(t: Target, wire: Buffer): Promise<void> {
+    if (this.#stopped || t.self || t.inFlight) return Promise.resolve()
     t.inFlight = true
-    probe(t.address, this.#probeTimeout(), wire).then(
+    return probe(t.address, this.#probeTimeout(), wire).then(
       (m) => this.#answered(t, m),
       (err: CatteryError) => this.#silent(t, err),
     )

@@ -1,0 +1,87 @@
+/** Prometheus metrics of a node, read from the live counters at scrape time. */
+import { Gauge, Registry } from 'prom-client'
+import type { Cluster } from '../cluster/cluster.ts'
+import { DeltaManager } from '../session/delta-manager.ts'
+import type { ValveStats } from './session-plugin.ts'
+
+export function createMetrics(cluster: Cluster, valves: Map<string, ValveStats>): Registry {
+  const registry = new Registry()
+  const gauge = (name: string, help: string, labelNames: string[], collect: (g: Gauge) => void) =>
+    new Gauge({
+      name,
+      help,
+      labelNames,
+      registers: [registry],
+      collect() {
+        collect(this)
+      },
+    })
+  const each = (fn: (m: ReturnType<Cluster['managers']>[number]) => void) => {
+    for (const m of cluster.managers()) fn(m)
+  }
+  gauge('cattery_sessions_active', 'Sessions held, per context', ['context'], (g) =>
+    each((m) => g.set({ context: m.contextPath }, m.sessionCount())),
+  )
+  gauge('cattery_sessions_created_total', 'Sessions created on this node', ['context'], (g) =>
+    each((m) => g.set({ context: m.contextPath }, m.stats().created)),
+  )
+  gauge('cattery_sessions_expired_total', 'Sessions expired or invalidated', ['context'], (g) =>
+    each((m) => g.set({ context: m.contextPath }, m.stats().expired)),
+  )
+  gauge(
+    'cattery_session_messages_total',
+    'Session messages by type and direction',
+    ['context', 'type', 'direction'],
+    (g) =>
+      each((m) => {
+        if (!(m instanceof DeltaManager)) return
+        for (const [type, n] of Object.entries(m.sent))
+          g.set({ context: m.contextPath, type, direction: 'sent' }, n)
+        for (const [type, n] of Object.entries(m.received))
+          g.set({ context: m.contextPath, type, direction: 'received' }, n)
+      }),
+  )
+  gauge('cattery_state_transfer_seconds', 'Time the last state transfer took', ['context'], (g) =>
+    each((m) => {
+      if (m instanceof DeltaManager) g.set({ context: m.contextPath }, m.replication.transferMs / 1000)
+    }),
+  )
+  gauge(
+    'cattery_replication_held_changes',
+    'Changes waiting for an earlier change (replication lag)',
+    ['context'],
+    (g) =>
+      each((m) => {
+        if (m instanceof DeltaManager) g.set({ context: m.contextPath }, m.stats().held ?? 0)
+      }),
+  )
+  gauge('cattery_channel_messages_total', 'Channel messages', ['direction'], (g) => {
+    const s = cluster.channel.stats()
+    g.set({ direction: 'sent' }, s.messagesSent)
+    g.set({ direction: 'received' }, s.messagesReceived)
+  })
+  gauge('cattery_channel_bytes_total', 'Channel bytes', ['direction'], (g) => {
+    const s = cluster.channel.stats()
+    g.set({ direction: 'sent' }, s.bytesSent)
+    g.set({ direction: 'received' }, s.bytesReceived)
+  })
+  gauge('cattery_send_queue_messages', 'Asynchronous messages queued (MessageDispatch)', [], (g) =>
+    g.set(cluster.channel.stats().interceptors.MessageDispatch?.queued ?? 0),
+  )
+  gauge('cattery_send_queue_bytes', 'Bytes queued for asynchronous sending', [], (g) =>
+    g.set(cluster.channel.stats().interceptors.MessageDispatch?.queuedBytes ?? 0),
+  )
+  gauge('cattery_members', 'Members this node sees', [], (g) => g.set(cluster.channel.members().length))
+  gauge(
+    'cattery_replication_requests_total',
+    'Requests seen by the ReplicationValve',
+    ['context', 'outcome'],
+    (g) => {
+      for (const [context, v] of valves) {
+        g.set({ context, outcome: 'replicated' }, v.replicated)
+        g.set({ context, outcome: 'filtered' }, v.filtered)
+      }
+    },
+  )
+  return registry
+}

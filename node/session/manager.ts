@@ -1,0 +1,189 @@
+/**
+ * The manager interface every session manager implements (Standard, Delta, Backup), and the base
+ * they share: the local store, creation limits, expiry, listeners.
+ *
+ * Listener events (as Tomcat's session and attribute listeners): 'sessionCreated' (session, origin),
+ * 'sessionDestroyed' (session, origin, reason), 'attributeChanged' (session, name, origin); origin is
+ * 'local' or 'replication' (fired for replicated changes only with notifyListenersOnReplication).
+ */
+import { EventEmitter } from 'node:events'
+import type { Logger } from 'pino'
+import { CatteryError } from '../tribes/errors.ts'
+import { sessionCodes } from './errors.ts'
+import { newSessionIdBase, Session, type SessionData, type SessionPolicy } from './session.ts'
+import { SessionStore } from './store.ts'
+
+export type ManagerKind = 'standard' | 'delta' | 'backup'
+
+export interface ManagerStats {
+  active: number
+  created: number
+  expired: number
+  rejected: number
+  maxActive: number
+  [key: string]: number
+}
+
+export interface SessionManager extends EventEmitter {
+  readonly kind: ManagerKind
+  readonly contextPath: string
+  /** Holds the cluster's sessions (state transfer done); a node serves only when all are ready. */
+  readonly ready: boolean
+  start(): Promise<void>
+  stop(): Promise<void>
+  createSession(): Session
+  findSession(id: string): Promise<Session | undefined>
+  /** Reads a session without touching it (admin API). */
+  peekSession(id: string): Session | undefined
+  /** The request that used `session` ended (ReplicationValve): replicate what it changed. */
+  requestCompleted(session: Session, replicate: boolean): Promise<void>
+  changeSessionId(session: Session, newId: string): Promise<void>
+  invalidate(session: Session): Promise<void>
+  sessionCount(): number
+  stats(): ManagerStats
+}
+
+export interface ManagerOptions {
+  contextPath: string
+  jvmRoute: string
+  /** Default max inactive interval of new sessions, seconds (Tomcat's session-timeout: 30 min). */
+  sessionTimeout: number
+  /** -1: unlimited. */
+  maxActiveSessions: number
+  /** Expiry runs every processExpiresFrequency × backgroundProcessorDelay seconds (Tomcat: 6 × 10). */
+  processExpiresFrequency: number
+  backgroundProcessorDelay: number
+  policy: SessionPolicy
+  logger: Logger
+}
+
+export abstract class BaseManager extends EventEmitter implements SessionManager {
+  abstract readonly kind: ManagerKind
+  readonly options: ManagerOptions
+  protected readonly store = new SessionStore()
+  protected readonly logger: Logger
+  protected readonly counters = { created: 0, expired: 0, rejected: 0, maxActive: 0 }
+  #timer: NodeJS.Timeout | undefined
+
+  constructor(options: ManagerOptions) {
+    super()
+    this.options = options
+    this.logger = options.logger.child({ context: options.contextPath })
+  }
+
+  get contextPath(): string {
+    return this.options.contextPath
+  }
+
+  get ready(): boolean {
+    return true
+  }
+
+  async start(): Promise<void> {
+    const every =
+      Math.max(0.05, this.options.processExpiresFrequency * this.options.backgroundProcessorDelay) * 1000
+    this.#timer = setInterval(() => this.expireIdle(), every)
+    this.#timer.unref()
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.#timer)
+  }
+
+  createSession(): Session {
+    const max = this.options.maxActiveSessions
+    if (max >= 0 && this.store.size >= max) {
+      this.counters.rejected++
+      throw new CatteryError(
+        sessionCodes.TOO_MANY_SESSIONS,
+        `context ${this.contextPath} already holds ${this.store.size} sessions (maxActiveSessions ${max})`,
+      )
+    }
+    const session = new Session({
+      id: `${newSessionIdBase()}.${this.options.jvmRoute}`,
+      maxInactiveInterval: this.options.sessionTimeout,
+      policy: this.options.policy,
+    })
+    session.primary = true
+    this.add(session)
+    this.counters.created++
+    this.emit('sessionCreated', session, 'local')
+    this.onCreated(session)
+    return session
+  }
+
+  async findSession(id: string): Promise<Session | undefined> {
+    const s = this.store.get(id)
+    if (s && s.isExpired(Date.now())) {
+      this.expire(s, 'local', 'expired')
+      return undefined
+    }
+    return s
+  }
+
+  peekSession(id: string): Session | undefined {
+    return this.store.get(id)
+  }
+
+  async requestCompleted(session: Session, _replicate: boolean): Promise<void> {
+    session.delta.drain()
+  }
+
+  async changeSessionId(session: Session, newId: string): Promise<void> {
+    this.store.delete(session.id)
+    session.id = newId
+    this.store.set(newId, session)
+  }
+
+  async invalidate(session: Session): Promise<void> {
+    if (!session.valid) return
+    this.expire(session, 'local', 'invalidated')
+  }
+
+  sessionCount(): number {
+    return this.store.size
+  }
+
+  sessions(): IterableIterator<Session> {
+    return this.store.values()
+  }
+
+  stats(): ManagerStats {
+    return { active: this.store.size, ...this.counters }
+  }
+
+  /** A session created here: a replicating manager announces it. */
+  protected onCreated(_session: Session): void {}
+  /** A session expired or invalidated here: a replicating manager announces it. */
+  protected onExpired(_session: Session): void {}
+
+  protected add(session: Session): void {
+    this.store.set(session.id, session)
+    if (this.store.size > this.counters.maxActive) this.counters.maxActive = this.store.size
+  }
+
+  protected restore(data: SessionData): Session {
+    const s = new Session({
+      id: data.id,
+      maxInactiveInterval: data.maxInactiveInterval,
+      policy: this.options.policy,
+      data,
+    })
+    this.add(s)
+    return s
+  }
+
+  /** Removes a session; announces it when it was expired or invalidated here. */
+  protected expire(session: Session, origin: 'local' | 'replication', reason: string): void {
+    if (!this.store.delete(session.id)) return
+    session.valid = false
+    this.counters.expired++
+    this.emit('sessionDestroyed', session, origin, reason)
+    if (origin === 'local') this.onExpired(session)
+  }
+
+  protected expireIdle(): void {
+    const now = Date.now()
+    for (const s of this.store.values()) if (s.isExpired(now)) this.expire(s, 'local', 'expired')
+  }
+}

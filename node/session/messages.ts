@@ -1,0 +1,53 @@
+/**
+ * The DeltaManager's messages (Tomcat's SessionMessage types), as channel payloads. `ctx` names the
+ * context (application) whose manager handles it; `v` is the session version after the change.
+ */
+import type { DeltaAction } from './delta-request.ts'
+import type { SessionData } from './session.ts'
+
+export const SESSION_MESSAGE = 'cattery.session'
+
+export type SessionMessage =
+  | { k: typeof SESSION_MESSAGE; type: 'created'; ctx: string; session: SessionData }
+  | {
+      k: typeof SESSION_MESSAGE
+      type: 'delta'
+      ctx: string
+      id: string
+      v: number
+      a: number
+      actions: DeltaAction[]
+    }
+  | { k: typeof SESSION_MESSAGE; type: 'expired'; ctx: string; id: string }
+  | { k: typeof SESSION_MESSAGE; type: 'accessed'; ctx: string; id: string; a: number }
+  | { k: typeof SESSION_MESSAGE; type: 'change-id'; ctx: string; id: string; newId: string; v: number }
+  | { k: typeof SESSION_MESSAGE; type: 'get-all'; ctx: string; transfer: number }
+  | {
+      k: typeof SESSION_MESSAGE
+      type: 'all-data'
+      ctx: string
+      transfer: number
+      page: number
+      sessions: SessionData[]
+    }
+  | {
+      k: typeof SESSION_MESSAGE
+      type: 'transfer-complete'
+      ctx: string
+      transfer: number
+      pages: number
+      sessions: number
+    }
+  | { k: typeof SESSION_MESSAGE; type: 'no-context-manager'; ctx: string; transfer: number }
+
+export type SessionMessageType = SessionMessage['type']
+
+export function isSessionMessage(p: unknown): p is SessionMessage {
+  return (
+    typeof p === 'object' &&
+    p !== null &&
+    (p as { k?: unknown }).k === SESSION_MESSAGE &&
+    typeof (p as { ctx?: unknown }).ctx === 'string' &&
+    typeof (p as { type?: unknown }).type === 'string'
+  )
+}

@@ -1,0 +1,224 @@
+/**
+ * One HTTP session. Every change a request makes is recorded in the session's DeltaRequest, so the
+ * manager can replicate exactly that at the end of the request; a replica applies the same actions.
+ * `version` counts replicated changes: a replica applies a change only when it is newer than what it
+ * holds, so nothing is applied twice or out of date (no wall clocks involved).
+ */
+import { randomBytes } from 'node:crypto'
+import { encode } from '../tribes/codec.ts'
+import { CatteryError } from '../tribes/errors.ts'
+import { DeltaRequest } from './delta-request.ts'
+import { sessionCodes } from './errors.ts'
+import { assertReplicable } from './replicable.ts'
+
+export interface SessionPolicy {
+  /** Largest encoded attribute, bytes. */
+  maxAttributeSize: number
+  /** Largest encoded session (all attributes), bytes. */
+  maxSessionSize: number
+  /** Only attributes whose name matches are replicated (Tomcat's sessionAttributeNameFilter). */
+  attributeNameFilter: RegExp | undefined
+  /** Record every action instead of the last one per attribute (Tomcat's recordAllActions). */
+  recordAllActions: boolean
+  /** Also replicate attributes changed in place (compares encoded forms at the end of a request). */
+  trackInPlaceChanges: boolean
+}
+
+export interface SessionData {
+  id: string
+  creationTime: number
+  lastAccessedTime: number
+  maxInactiveInterval: number
+  principal: string | undefined
+  authType: string | undefined
+  version: number
+  attributes: Array<[string, unknown]>
+}
+
+/** 128 random bits from the crypto RNG, as Tomcat prints them (32 upper-case hex digits). */
+export function newSessionIdBase(): string {
+  return randomBytes(16).toString('hex').toUpperCase()
+}
+
+export class Session {
+  id: string
+  readonly creationTime: number
+  lastAccessedTime: number
+  maxInactiveInterval: number
+  principal: string | undefined
+  authType: string | undefined
+  isNew = true
+  valid = true
+  version: number
+  /** This node served the last request for it (it replicates its expiry). */
+  primary = false
+  /** When this node last sent anything about it (to decide on an 'accessed' message). */
+  lastReplicated = 0
+  readonly #attributes = new Map<string, unknown>()
+  readonly #sizes = new Map<string, number>()
+  /** Encoded form of each replicated attribute as last replicated, for in-place change detection. */
+  readonly #replicatedForm = new Map<string, Buffer>()
+  #size = 0
+  readonly policy: SessionPolicy
+  readonly delta: DeltaRequest
+
+  constructor(init: { id: string; maxInactiveInterval: number; policy: SessionPolicy; data?: SessionData }) {
+    const d = init.data
+    this.id = init.id
+    this.policy = init.policy
+    this.delta = new DeltaRequest(init.policy.recordAllActions)
+    this.creationTime = d?.creationTime ?? Date.now()
+    this.lastAccessedTime = d?.lastAccessedTime ?? this.creationTime
+    this.maxInactiveInterval = d?.maxInactiveInterval ?? init.maxInactiveInterval
+    this.principal = d?.principal
+    this.authType = d?.authType
+    this.version = d?.version ?? 1
+    if (d) {
+      this.isNew = false
+      for (const [k, v] of d.attributes) this.#store(k, v, encode(v))
+    }
+  }
+
+  get(name: string): unknown {
+    this.#check()
+    return this.#attributes.get(name)
+  }
+
+  has(name: string): boolean {
+    this.#check()
+    return this.#attributes.has(name)
+  }
+
+  keys(): string[] {
+    this.#check()
+    return [...this.#attributes.keys()]
+  }
+
+  /** Sets an attribute; refuses values that cannot be replicated and values over the size limits. */
+  set(name: string, value: unknown): void {
+    this.#check()
+    if (typeof name !== 'string' || name.length === 0 || name.length > 256) {
+      throw new CatteryError(
+        sessionCodes.BAD_ATTRIBUTE_NAME,
+        'attribute names are strings of 1-256 characters',
+      )
+    }
+    if (value === undefined) {
+      this.delete(name)
+      return
+    }
+    assertReplicable(value, name)
+    const bytes = encode(value)
+    if (bytes.length > this.policy.maxAttributeSize) {
+      throw new CatteryError(
+        sessionCodes.ATTRIBUTE_TOO_LARGE,
+        `session attribute '${name}' is ${bytes.length} bytes encoded; the limit is ${this.policy.maxAttributeSize} (session.maxAttributeSize)`,
+      )
+    }
+    const total = this.#size - (this.#sizes.get(name) ?? 0) + bytes.length
+    if (total > this.policy.maxSessionSize) {
+      throw new CatteryError(
+        sessionCodes.SESSION_TOO_LARGE,
+        `setting '${name}' would make the session ${total} bytes; the limit is ${this.policy.maxSessionSize} (session.maxSessionSize)`,
+      )
+    }
+    this.#store(name, value, bytes)
+    if (this.#replicates(name)) this.delta.set(name, value)
+  }
+
+  delete(name: string): boolean {
+    this.#check()
+    if (!this.#attributes.has(name)) return false
+    this.#drop(name)
+    if (this.#replicates(name)) this.delta.remove(name)
+    return true
+  }
+
+  setMaxInactiveInterval(seconds: number): void {
+    this.#check()
+    this.maxInactiveInterval = seconds
+    this.delta.maxInactive(seconds)
+  }
+
+  setPrincipal(principal: string | undefined, authType?: string): void {
+    this.#check()
+    this.principal = principal
+    this.authType = authType
+    this.delta.principal(principal, authType)
+  }
+
+  /** Records attributes changed in place since they were last replicated (trackInPlaceChanges). */
+  noticeInPlaceChanges(): void {
+    if (!this.policy.trackInPlaceChanges || !this.valid) return
+    for (const [name, value] of this.#attributes) {
+      if (!this.#replicates(name) || this.delta.touches(name)) continue
+      const now = encode(value)
+      const before = this.#replicatedForm.get(name)
+      if (before && before.equals(now)) continue
+      this.#replicatedForm.set(name, now)
+      this.delta.set(name, value)
+    }
+  }
+
+  /** Marks the current encoded forms as replicated (after a delta or creation was sent). */
+  markReplicated(): void {
+    if (!this.policy.trackInPlaceChanges) return
+    for (const [name, value] of this.#attributes)
+      if (this.#replicates(name)) this.#replicatedForm.set(name, encode(value))
+  }
+
+  /** Is it past its max inactive interval at `now`? (negative intervals never expire) */
+  isExpired(now: number): boolean {
+    return this.maxInactiveInterval >= 0 && now - this.lastAccessedTime > this.maxInactiveInterval * 1000
+  }
+
+  get size(): number {
+    return this.#size
+  }
+
+  /** The replicated state: what a new member receives in state transfer. */
+  toData(): SessionData {
+    const attributes: Array<[string, unknown]> = []
+    for (const [k, v] of this.#attributes) if (this.#replicates(k)) attributes.push([k, v])
+    return {
+      id: this.id,
+      creationTime: this.creationTime,
+      lastAccessedTime: this.lastAccessedTime,
+      maxInactiveInterval: this.maxInactiveInterval,
+      principal: this.principal,
+      authType: this.authType,
+      version: this.version,
+      attributes,
+    }
+  }
+
+  /** Applies a replicated change on a replica (no checks: the origin checked them). */
+  applySet(name: string, value: unknown): void {
+    this.#store(name, value, encode(value))
+  }
+  applyRemove(name: string): void {
+    if (this.#attributes.has(name)) this.#drop(name)
+  }
+
+  #replicates(name: string): boolean {
+    return this.policy.attributeNameFilter ? this.policy.attributeNameFilter.test(name) : true
+  }
+
+  #store(name: string, value: unknown, bytes: Buffer): void {
+    this.#size += bytes.length - (this.#sizes.get(name) ?? 0)
+    this.#sizes.set(name, bytes.length)
+    this.#attributes.set(name, value)
+  }
+
+  #drop(name: string): void {
+    this.#size -= this.#sizes.get(name) ?? 0
+    this.#sizes.delete(name)
+    this.#attributes.delete(name)
+    this.#replicatedForm.delete(name)
+  }
+
+  #check(): void {
+    if (!this.valid)
+      throw new CatteryError(sessionCodes.INVALID_SESSION, `session ${this.id} has been invalidated`)
+  }
+}

@@ -1,0 +1,107 @@
+/** Node processes with their HTTP and admin ports, and a tiny cookie-keeping HTTP client. */
+import { freePorts, NodeProcess } from './node-process.ts'
+
+export interface HttpNode {
+  process: NodeProcess
+  name: string
+  http: number
+  admin: number
+  receiver: number
+}
+
+export interface ClusterPlan {
+  /** Receiver ports of every node that may ever run (the static member list). */
+  receivers: number[]
+  extra: string[]
+}
+
+export async function planCluster(size: number, extra: string[] = []): Promise<ClusterPlan> {
+  return { receivers: await freePorts(size), extra }
+}
+
+/** Starts node `i` of the plan (name n<i+1>) and waits until it is ready (HTTP port open). */
+export async function startHttpNode(plan: ClusterPlan, i: number, more: string[] = []): Promise<HttpNode> {
+  const [http, admin] = await freePorts(2)
+  const members = plan.receivers.map((p) => `127.0.0.1:${p}`).join(',')
+  const name = `n${i + 1}`
+  const proc = new NodeProcess(name, [
+    '--receiver-host',
+    '127.0.0.1',
+    '--receiver-port',
+    String(plan.receivers[i]),
+    '--membership',
+    'static',
+    '--members',
+    members,
+    '--http-host',
+    '127.0.0.1',
+    '--http-port',
+    String(http),
+    '--admin-host',
+    '127.0.0.1',
+    '--admin-port',
+    String(admin),
+    ...plan.extra,
+    ...more,
+  ])
+  return {
+    process: proc,
+    name,
+    http: http as number,
+    admin: admin as number,
+    receiver: plan.receivers[i] as number,
+  }
+}
+
+export const started = (n: HttpNode, timeoutMs = 30_000) =>
+  n.process.waitFor((l) => l.event === 'started', timeoutMs)
+
+export async function getJson(
+  url: string,
+  cookie?: string,
+): Promise<{ status: number; body: any; setCookie: string | null }> {
+  const res = await fetch(url, { headers: cookie ? { cookie } : {} })
+  const text = await res.text()
+  let body: unknown = text
+  try {
+    body = JSON.parse(text)
+  } catch {}
+  return { status: res.status, body, setCookie: res.headers.get('set-cookie') }
+}
+
+/** JSESSIONID=<value> from a Set-Cookie header. */
+export function cookieOf(setCookie: string | null): string {
+  const m = /JSESSIONID=([^;]+)/.exec(setCookie ?? '')
+  if (!m) throw new Error(`no JSESSIONID in ${setCookie}`)
+  return `JSESSIONID=${m[1]}`
+}
+
+export async function status(n: HttpNode): Promise<any> {
+  return (await getJson(`http://127.0.0.1:${n.admin}/status`)).body
+}
+
+export async function until<T>(
+  what: string,
+  fn: () => Promise<T | undefined | false>,
+  timeoutMs = 10_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const v = await fn()
+    if (v) return v
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 50))
+  }
+}
+
+/** Waits until every node sees every other node (the cluster has formed). */
+export async function formed(nodes: HttpNode[], timeoutMs = 10_000): Promise<void> {
+  await until(
+    'the cluster to form',
+    async () => {
+      const all = await Promise.all(nodes.map((n) => status(n)))
+      return all.every((s) => s.members.length === nodes.length - 1)
+    },
+    timeoutMs,
+  )
+}
