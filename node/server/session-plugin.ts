@@ -83,8 +83,8 @@ async function sessionPlugin(app: FastifyInstance, o: SessionPluginOptions): Pro
   app.decorateRequest('originalSessionId', undefined)
   app.decorateRequest('session', {
     getter(this: Decorated) {
-      const state = (this[kState] ??= { session: undefined, cookie: false })
-      return new SessionHandle(o.manager, state, o.jvmRoute)
+      if (!this[kState]) this[kState] = { session: undefined, cookie: false }
+      return new SessionHandle(o.manager, this[kState], o.jvmRoute)
     },
   })
 

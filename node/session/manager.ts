@@ -114,7 +114,7 @@ export abstract class BaseManager extends EventEmitter implements SessionManager
 
   async findSession(id: string): Promise<Session | undefined> {
     const s = this.store.get(id)
-    if (s && s.isExpired(Date.now())) {
+    if (s?.isExpired(Date.now())) {
       this.expire(s, 'local', 'expired')
       return undefined
     }

@@ -154,7 +154,7 @@ export class Session {
       if (!this.#replicates(name) || this.delta.touches(name)) continue
       const now = encode(value)
       const before = this.#replicatedForm.get(name)
-      if (before && before.equals(now)) continue
+      if (before?.equals(now)) continue
       this.#replicatedForm.set(name, now)
       this.delta.set(name, value)
     }

@@ -76,7 +76,7 @@ export function cookieOf(setCookie: string | null): string {
   return `JSESSIONID=${m[1]}`
 }
 
-export async function status(n: HttpNode): Promise<any> {
+export async function status(n: HttpNode): Promise<Json> {
   return (await getJson(`http://127.0.0.1:${n.admin}/status`)).body
 }
 
