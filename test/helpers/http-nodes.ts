@@ -56,10 +56,13 @@ export async function startHttpNode(plan: ClusterPlan, i: number, more: string[]
 export const started = (n: HttpNode, timeoutMs = 30_000) =>
   n.process.waitFor((l) => l.event === 'started', timeoutMs)
 
+// biome-ignore lint/suspicious/noExplicitAny: tests read whatever JSON the node answers
+type Json = any
+
 export async function getJson(
   url: string,
   cookie?: string,
-): Promise<{ status: number; body: any; setCookie: string | null }> {
+): Promise<{ status: number; body: Json; setCookie: string | null }> {
   const res = await fetch(url, { headers: cookie ? { cookie } : {} })
   const text = await res.text()
   let body: unknown = text
