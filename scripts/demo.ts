@@ -21,6 +21,10 @@ const nodes = names.map(
       'static',
       '--members',
       members,
+      '--http-port',
+      '0',
+      '--admin-port',
+      '0',
     ]),
 )
 const stopAll = () => Promise.all(nodes.map((n) => n.stop('SIGKILL')))

@@ -33,9 +33,9 @@ export function createNodeHost(
   const cluster = new Cluster(channel, logger)
   const valves = new Map<string, ValveStats>()
   let serving = false
+  // Request logs would be one line per request: the http logger keeps warnings and errors only.
   const app = Fastify({
-    loggerInstance: logger.child({ component: 'http' }) as FastifyBaseLogger,
-    disableRequestLogging: true,
+    loggerInstance: logger.child({ component: 'http' }, { level: 'warn' }) as FastifyBaseLogger,
   }) as unknown as FastifyInstance
   const admin = createAdmin({
     name: config.name,

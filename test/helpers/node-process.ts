@@ -145,6 +145,10 @@ export async function startStaticCluster(n: number, extra: string[] = []): Promi
         'static',
         '--members',
         members,
+        '--http-port',
+        '0',
+        '--admin-port',
+        '0',
         ...extra,
       ]),
   )

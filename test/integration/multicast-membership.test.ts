@@ -18,7 +18,19 @@ describe('multicast membership across a real network (namespaces joined by a bri
     const ns = net.namespaces[i] as { address: string }
     const n = new NodeProcess(
       name,
-      ['--config', config, '--membership', 'multicast', '--receiver-host', ns.address, ...extra],
+      [
+        '--config',
+        config,
+        '--membership',
+        'multicast',
+        '--receiver-host',
+        ns.address,
+        '--http-port',
+        '0',
+        '--admin-port',
+        '0',
+        ...extra,
+      ],
       { command: [...net.exec(i), process.execPath, MAIN] },
     )
     nodes.push(n)

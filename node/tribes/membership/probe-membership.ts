@@ -23,7 +23,8 @@ interface Target {
   address: MemberAddress
   member: Member | undefined
   lastSeen: number
-  inFlight: boolean
+  /** The ping under way, if any. */
+  inFlight: Promise<void> | undefined
   self: boolean
 }
 
@@ -111,7 +112,13 @@ export class ProbeMembership extends EventEmitter implements MembershipService {
     for (const a of list) {
       const key = addressOf(a)
       if (!this.#targets.has(key)) {
-        this.#targets.set(key, { address: a, member: undefined, lastSeen: 0, inFlight: false, self: false })
+        this.#targets.set(key, {
+          address: a,
+          member: undefined,
+          lastSeen: 0,
+          inFlight: undefined,
+          self: false,
+        })
       }
     }
     if (this.#local) void this.#tick()
@@ -126,12 +133,12 @@ export class ProbeMembership extends EventEmitter implements MembershipService {
   }
 
   #probe(t: Target, wire: Buffer): Promise<void> {
-    if (this.#stopped || t.self || t.inFlight) return Promise.resolve()
-    t.inFlight = true
-    return probe(t.address, this.#probeTimeout(), wire).then(
+    if (this.#stopped || t.self) return Promise.resolve()
+    t.inFlight ??= probe(t.address, this.#probeTimeout(), wire).then(
       (m) => this.#answered(t, m),
       (err: CatteryError) => this.#silent(t, err),
     )
+    return t.inFlight
   }
 
   /** A busy peer may answer late: wait up to a second (or the ping interval), never past expiry. */
@@ -140,7 +147,7 @@ export class ProbeMembership extends EventEmitter implements MembershipService {
   }
 
   #answered(t: Target, m: Member): void {
-    t.inFlight = false
+    t.inFlight = undefined
     if (this.#stopped || !this.#targets.has(addressOf(t.address))) return
     const local = this.#local as Member
     const id = memberId(m)
@@ -173,7 +180,7 @@ export class ProbeMembership extends EventEmitter implements MembershipService {
   }
 
   #silent(t: Target, err: CatteryError): void {
-    t.inFlight = false
+    t.inFlight = undefined
     if (this.#stopped || !t.member) return
     const member = t.member
     if (Date.now() - t.lastSeen > this.#options.expireTime) {

@@ -18,13 +18,13 @@ export function probe(
   return exchange(address, timeout, FrameKind.PING, self, true) as Promise<Member>
 }
 
-/** Tells a member we are leaving; resolves once the frame is written (or it failed). */
+/** Tells a member we are leaving; resolves once it acknowledged (or failed, or timed out). */
 export function sayGoodbye(
   address: { host: string; port: number },
   timeout: number,
   self: Buffer,
 ): Promise<void> {
-  return exchange(address, timeout, FrameKind.BYE, self, false).then(
+  return exchange(address, timeout, FrameKind.BYE, self, true).then(
     () => undefined,
     () => undefined,
   )

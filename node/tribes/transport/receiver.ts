@@ -145,6 +145,8 @@ export class Receiver {
       case FrameKind.BYE: {
         const member = fromWire(safeDecode(frame.body))
         if (member) this.#handlers.bye(member)
+        // Answered once handled, so the leaver closes its connections only after we know it left.
+        this.#write(conn, FrameKind.PONG, frame.id, this.#handlers.pong(undefined))
         return
       }
       default:

@@ -1,0 +1,105 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { sessionCodes } from '../../../node/session/errors.ts'
+import { Session, type SessionPolicy } from '../../../node/session/session.ts'
+
+const policy = (p: Partial<SessionPolicy> = {}): SessionPolicy => ({
+  maxAttributeSize: 1024,
+  maxSessionSize: 4096,
+  attributeNameFilter: undefined,
+  recordAllActions: false,
+  trackInPlaceChanges: true,
+  ...p,
+})
+const session = (p?: Partial<SessionPolicy>) =>
+  new Session({ id: 'ABC.n1', maxInactiveInterval: 60, policy: policy(p) })
+
+describe('Session', () => {
+  it('takes the values msgpackr carries faithfully', () => {
+    const s = session()
+    for (const v of [
+      1,
+      'x',
+      null,
+      true,
+      5n,
+      new Date(0),
+      new Map([['a', 1]]),
+      new Set([1]),
+      Buffer.from('b'),
+      [1, { a: [2] }],
+    ]) {
+      s.set('v', v)
+      assert.deepEqual(s.get('v'), v)
+    }
+  })
+
+  for (const [what, value] of [
+    ['a function', () => 1],
+    ['a symbol', Symbol('s')],
+    ['a class instance', new (class Cart {})()],
+    ['a nested promise', { list: [Promise.resolve(1)] }],
+  ] as const) {
+    it(`refuses ${what} at set time with ${sessionCodes.NOT_REPLICABLE}`, () => {
+      assert.throws(() => session().set('v', value), { code: sessionCodes.NOT_REPLICABLE })
+    })
+  }
+
+  it('refuses an attribute or a session over its size limit, naming the limit', () => {
+    const s = session()
+    assert.throws(
+      () => s.set('big', 'x'.repeat(2000)),
+      (e: Error & { code: string }) => {
+        assert.equal(e.code, sessionCodes.ATTRIBUTE_TOO_LARGE)
+        assert.match(e.message, /limit is 1024 \(session\.maxAttributeSize\)/)
+        return true
+      },
+    )
+    for (let i = 0; i < 4; i++) s.set(`a${i}`, 'x'.repeat(900))
+    assert.throws(() => s.set('a4', 'x'.repeat(900)), { code: sessionCodes.SESSION_TOO_LARGE })
+    s.delete('a0')
+    s.set('a4', 'x'.repeat(900))
+  })
+
+  it('records the last action per attribute, or all of them with recordAllActions', () => {
+    const s = session()
+    s.set('a', 1)
+    s.set('a', 2)
+    s.delete('a')
+    assert.deepEqual(s.delta.drain(), [['remove', 'a']])
+    const all = session({ recordAllActions: true })
+    all.set('a', 1)
+    all.set('a', 2)
+    assert.deepEqual(all.delta.drain(), [
+      ['set', 'a', 1],
+      ['set', 'a', 2],
+    ])
+  })
+
+  it('notices an attribute changed in place, which Tomcat would silently not replicate', () => {
+    const s = session()
+    const cart: string[] = []
+    s.set('cart', cart)
+    s.delta.drain()
+    s.markReplicated()
+    cart.push('book')
+    s.noticeInPlaceChanges()
+    assert.deepEqual(s.delta.drain(), [['set', 'cart', ['book']]])
+    s.noticeInPlaceChanges()
+    assert.deepEqual(s.delta.drain(), [])
+  })
+
+  it('replicates only attributes matching sessionAttributeNameFilter', () => {
+    const s = session({ attributeNameFilter: /^shared\./ })
+    s.set('shared.x', 1)
+    s.set('local', 2)
+    assert.deepEqual(s.delta.drain(), [['set', 'shared.x', 1]])
+    assert.deepEqual(s.toData().attributes, [['shared.x', 1]])
+  })
+
+  it('refuses use after invalidation', () => {
+    const s = session()
+    s.valid = false
+    assert.throws(() => s.get('a'), { code: sessionCodes.INVALID_SESSION })
+  })
+})
