@@ -26,8 +26,8 @@ test-integration: deps
 
 test: lint build test-unit test-integration
 
-demo: deps
-	@$(NODE_PATH_PREFIX); node scripts/demo.ts
+demo: build
+	@$(NODE_PATH_PREFIX); node scripts/demo.ts $(ARGS)
 
 bench: deps
 	@$(NODE_PATH_PREFIX); node bench/run.ts

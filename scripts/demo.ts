@@ -1,67 +1,151 @@
 /**
- * make demo: starts three cattery-node processes on loopback (static membership), shows each node's
- * view as the cluster forms, then stops one (SIGTERM) and kills another (SIGKILL) and shows how fast
- * the survivor notices each. Until the session layer lands, membership is what there is to see.
+ * make demo: the seed's story on a 3-node cluster on loopback, printing which node answered each step:
+ * a session created on A is read on B and C; A is killed (SIGKILL); the same cookie on B still has the
+ * data and gets B's route; a fourth node joins and holds every session before it reports ready; a
+ * session expires everywhere. Then the cluster keeps running until Ctrl-C (--once: exit after the story).
  */
+import { writeFileSync } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { freePorts, NodeProcess } from '../test/helpers/node-process.ts'
 
-const say = (s: string) => process.stdout.write(`${s}\n`)
-const ports = await freePorts(3)
-const members = ports.map((p) => `127.0.0.1:${p}`).join(',')
-const names = ['alpha', 'beta', 'gamma']
-say(`starting 3 nodes on 127.0.0.1 ports ${ports.join(', ')} (static membership)\n`)
-const nodes = names.map(
-  (name, i) =>
-    new NodeProcess(name, [
-      '--receiver-host',
-      '127.0.0.1',
+const once = process.argv.includes('--once')
+const BIN = path.resolve(import.meta.dirname, '../dist/node/main.js')
+const say = (s = '') => process.stdout.write(`${s}\n`)
+const names = ['A', 'B', 'C', 'D']
+const receivers = await freePorts(4)
+const https = await freePorts(4)
+const admins = await freePorts(4)
+const members = receivers.map((p) => `127.0.0.1:${p}`).join(',')
+const config = path.join(os.tmpdir(), `cattery-demo-${process.pid}.yaml`)
+// Expiry is checked every second here (Tomcat: every 60 s), so the story does not wait.
+writeFileSync(config, 'manager:\n  processExpiresFrequency: 1\n  backgroundProcessorDelay: 1\n')
+
+const nodes: NodeProcess[] = []
+const start = (i: number) => {
+  const n = new NodeProcess(
+    names[i] as string,
+    [
+      '--config',
+      config,
       '--receiver-port',
-      String(ports[i]),
+      String(receivers[i]),
       '--membership',
       'static',
       '--members',
       members,
+      '--http-host',
+      '127.0.0.1',
       '--http-port',
-      '0',
+      String(https[i]),
+      '--admin-host',
+      '127.0.0.1',
       '--admin-port',
-      '0',
-    ]),
-)
-const stopAll = () => Promise.all(nodes.map((n) => n.stop('SIGKILL')))
-process.on('SIGINT', () => void stopAll().then(() => process.exit(130)))
+      String(admins[i]),
+    ],
+    { command: [process.execPath, BIN] },
+  )
+  nodes.push(n)
+  return n
+}
+const stopAll = () => Promise.all(nodes.map((n) => n.stop('SIGTERM')))
+process.on('SIGINT', () => void stopAll().then(() => process.exit(0)))
+
+const http = (i: number) => `http://127.0.0.1:${https[i]}/demo`
+async function get(i: number, p: string, cookie?: string) {
+  const res = await fetch(`${http(i)}${p}`, { headers: cookie ? { cookie } : {} })
+  const body = (await res.json()) as Record<string, unknown>
+  const set = /JSESSIONID=([^;]+)/.exec(res.headers.get('set-cookie') ?? '')?.[1]
+  return { body, cookie: set ? `JSESSIONID=${set}` : cookie }
+}
+const status = async (i: number) =>
+  (await fetch(`http://127.0.0.1:${admins[i]}/status`)).json() as Promise<{
+    members: unknown[]
+    ready: boolean
+    contexts: Array<{ sessions: number }>
+  }>
+async function until(fn: () => Promise<boolean>, ms = 20_000) {
+  const end = Date.now() + ms
+  while (!(await fn().catch(() => false))) {
+    if (Date.now() > end) throw new Error('the demo timed out')
+    await sleep(50)
+  }
+}
 
 try {
-  const t0 = Date.now()
+  say(
+    `1. Starting nodes A, B and C (HTTP ports ${https.slice(0, 3).join(', ')}, static membership on loopback)`,
+  )
+  for (const i of [0, 1, 2]) start(i)
+  await Promise.all(nodes.map((n) => n.waitFor((l) => l.event === 'started', 20_000)))
+  await until(async () => (await Promise.all([0, 1, 2].map(status))).every((s) => s.members.length === 2))
+  say('   the cluster has formed: every node sees the other two\n')
+
+  say('2. A request to A creates a session')
+  let r = await get(0, '/set?k=user&v=alice')
+  let cookie = r.cookie as string
+  say(`   ${r.body.node} answered: session ${r.body.sessionId}, user=alice   (cookie ${cookie})`)
+  for (const i of [1, 2]) {
+    await until(async () => (await get(i, '/get?k=user', cookie)).body.v === 'alice')
+    const read = await get(i, '/get?k=user', cookie)
+    say(`   the same cookie on ${read.body.node}: user=${read.body.v}`)
+  }
+  say()
+
+  say('3. A crashes (SIGKILL)')
+  const seen = nodes[1]?.lines.length ?? 0
+  await nodes[0]?.stop('SIGKILL')
+  const gone = await nodes[1]?.waitFor((l) => l.event === 'member-disappeared', 10_000, seen)
+  say(`   B noticed: A disappeared (${gone?.reason})`)
+  r = await get(1, '/get?k=user', cookie)
+  say(`   the cookie that named A, sent to ${r.body.node}: user=${r.body.v}`)
+  say(`   ${r.body.node} rebound the session to its own route: new cookie ${r.cookie}\n`)
+  cookie = r.cookie as string
+
+  say('4. 5,000 more sessions on B, then node D joins')
+  let next = 0
   await Promise.all(
-    nodes.map((n) =>
-      n.waitForView(
-        names.filter((x) => x !== n.name),
-        15_000,
+    Array.from({ length: 16 }, async () => {
+      while (next++ < 5000) await get(1, '/inc')
+    }),
+  )
+  const total = (await status(1)).contexts[0]?.sessions
+  const t0 = Date.now()
+  start(3)
+  await until(async () => (await fetch(`http://127.0.0.1:${admins[3]}/readyz`)).status === 200)
+  const d = await status(3)
+  say(
+    `   D reported ready after ${Date.now() - t0} ms, holding ${d.contexts[0]?.sessions} of ${total} sessions`,
+  )
+  r = await get(3, '/get?k=user', cookie)
+  say(`   the first session read on ${r.body.node}: user=${r.body.v}\n`)
+
+  say('5. A session set to expire after 2 s of inactivity')
+  const short = await get(2, '/set?k=temp&v=1')
+  await get(2, '/timeout?s=2', short.cookie)
+  const id = short.body.sessionId as string
+  const t1 = Date.now()
+  const heldAnywhere = async () => {
+    const answers = await Promise.all(
+      [1, 2, 3].map((i) =>
+        fetch(`http://127.0.0.1:${admins[i]}/sessions/${id}?context=/demo`).then((x) => x.status),
       ),
-    ),
-  )
-  say(`cluster formed in ${Date.now() - t0} ms:`)
-  for (const n of nodes) say(`  ${n.name.padEnd(6)} sees ${n.view().join(', ')}`)
+    )
+    return answers.some((s) => s === 200)
+  }
+  await until(async () => !(await heldAnywhere()))
+  say(`   gone from B, C and D ${Date.now() - t1} ms later\n`)
 
-  const [alpha, beta, gamma] = nodes as [NodeProcess, NodeProcess, NodeProcess]
-  let mark = alpha.lines.length
-  let at = Date.now()
-  say(`\nSIGTERM to ${gamma.name}: it drains and announces its departure`)
-  await gamma.stop('SIGTERM')
-  let seen = await alpha.waitFor((l) => l.event === 'member-disappeared', 10_000, mark)
-  say(
-    `  ${alpha.name} dropped ${seen.member?.name} after ${seen.time - at} ms (reason: ${seen.reason}); sees ${alpha.view().join(', ') || 'nobody'}`,
-  )
-
-  mark = alpha.lines.length
-  at = Date.now()
-  say(`\nSIGKILL to ${beta.name}: no goodbye; the failure detector confirms over TCP`)
-  await beta.stop('SIGKILL')
-  seen = await alpha.waitFor((l) => l.event === 'member-disappeared', 10_000, mark)
-  say(
-    `  ${alpha.name} dropped ${seen.member?.name} after ${seen.time - at} ms (reason: ${seen.reason}); sees ${alpha.view().join(', ') || 'nobody'}`,
-  )
-  say(`\nlogs are pino JSON; try: node node/main.ts --help`)
+  if (once) {
+    say('done (--once)')
+  } else {
+    say('The cluster keeps running; try:')
+    say(`   curl -c /tmp/jar -b /tmp/jar '${http(1)}/inc'      then the same on ${http(2)} or ${http(3)}`)
+    say(`   curl http://127.0.0.1:${admins[1]}/status   and   /metrics`)
+    say('Ctrl-C stops every node.')
+    await new Promise(() => {})
+  }
 } finally {
-  await stopAll()
+  if (once) await stopAll()
 }

@@ -32,6 +32,15 @@ export function demoRoutes(jvmRoute: string) {
       const sessionId = await req.session.regenerate()
       return { node: jvmRoute, sessionId, previousId: before }
     })
+    app.get<{ Querystring: { s?: string } }>('/timeout', async (req) => {
+      const seconds = Number(req.query.s ?? 1800)
+      req.session.maxInactiveInterval = Number.isFinite(seconds) ? Math.trunc(seconds) : 1800
+      return {
+        node: jvmRoute,
+        sessionId: req.session.id,
+        maxInactiveInterval: req.session.maxInactiveInterval,
+      }
+    })
     app.get('/whoami', async (req) => ({
       node: jvmRoute,
       sessionId: req.session.exists ? req.session.id : null,
