@@ -159,7 +159,6 @@ export class DeltaManager extends BaseManager {
         a: session.lastAccessedTime,
         actions,
       })
-      session.markReplicated()
       session.lastReplicated = Date.now()
       return
     }

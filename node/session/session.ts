@@ -54,19 +54,20 @@ export class Session {
   primary = false
   /** When this node last sent anything about it (to decide on an 'accessed' message). */
   lastReplicated = 0
-  readonly #attributes = new Map<string, unknown>()
-  readonly #sizes = new Map<string, number>()
-  /** Encoded form of each replicated attribute as last replicated, for in-place change detection. */
-  readonly #replicatedForm = new Map<string, Buffer>()
-  #size = 0
   readonly policy: SessionPolicy
-  readonly delta: DeltaRequest
+  readonly #attributes = new Map<string, unknown>()
+  // Bookkeeping for local changes only, created on first use: a replica holding thousands of
+  // sessions pays for its attributes and little else.
+  #sizes: Map<string, number> | undefined
+  #size = 0
+  /** Encoded form of each replicated attribute as last replicated, for in-place change detection. */
+  #replicatedForm: Map<string, Buffer> | undefined
+  #delta: DeltaRequest | undefined
 
   constructor(init: { id: string; maxInactiveInterval: number; policy: SessionPolicy; data?: SessionData }) {
     const d = init.data
     this.id = init.id
     this.policy = init.policy
-    this.delta = new DeltaRequest(init.policy.recordAllActions)
     this.creationTime = d?.creationTime ?? Date.now()
     this.lastAccessedTime = d?.lastAccessedTime ?? this.creationTime
     this.maxInactiveInterval = d?.maxInactiveInterval ?? init.maxInactiveInterval
@@ -75,8 +76,14 @@ export class Session {
     this.version = d?.version ?? 1
     if (d) {
       this.isNew = false
-      for (const [k, v] of d.attributes) this.#store(k, v, encode(v))
+      for (const [k, v] of d.attributes) this.#attributes.set(k, v)
     }
+  }
+
+  /** The change log of the current request. */
+  get delta(): DeltaRequest {
+    this.#delta ??= new DeltaRequest(this.policy.recordAllActions)
+    return this.#delta
   }
 
   get(name: string): unknown {
@@ -115,21 +122,30 @@ export class Session {
         `session attribute '${name}' is ${bytes.length} bytes encoded; the limit is ${this.policy.maxAttributeSize} (session.maxAttributeSize)`,
       )
     }
-    const total = this.#size - (this.#sizes.get(name) ?? 0) + bytes.length
+    const sizes = this.#sizeMap()
+    const total = this.#size - (sizes.get(name) ?? 0) + bytes.length
     if (total > this.policy.maxSessionSize) {
       throw new CatteryError(
         sessionCodes.SESSION_TOO_LARGE,
         `setting '${name}' would make the session ${total} bytes; the limit is ${this.policy.maxSessionSize} (session.maxSessionSize)`,
       )
     }
-    this.#store(name, value, bytes)
-    if (this.#replicates(name)) this.delta.set(name, value)
+    this.#size = total
+    sizes.set(name, bytes.length)
+    this.#attributes.set(name, value)
+    if (this.#replicates(name)) {
+      this.delta.set(name, value)
+      if (this.policy.trackInPlaceChanges) {
+        this.#replicatedForm ??= new Map()
+        this.#replicatedForm.set(name, bytes)
+      }
+    }
   }
 
   delete(name: string): boolean {
     this.#check()
     if (!this.#attributes.has(name)) return false
-    this.#drop(name)
+    this.applyRemove(name)
     if (this.#replicates(name)) this.delta.remove(name)
     return true
   }
@@ -147,24 +163,22 @@ export class Session {
     this.delta.principal(principal, authType)
   }
 
-  /** Records attributes changed in place since they were last replicated (trackInPlaceChanges). */
+  /**
+   * Records attributes changed in place since they were last set or replicated (trackInPlaceChanges):
+   * Tomcat replicates only setter calls, and silently loses `cart.push(item)`.
+   */
   noticeInPlaceChanges(): void {
     if (!this.policy.trackInPlaceChanges || !this.valid) return
+    this.#replicatedForm ??= new Map()
     for (const [name, value] of this.#attributes) {
-      if (!this.#replicates(name) || this.delta.touches(name)) continue
+      if (!this.#replicates(name) || this.#delta?.touches(name)) continue
       const now = encode(value)
       const before = this.#replicatedForm.get(name)
       if (before?.equals(now)) continue
       this.#replicatedForm.set(name, now)
-      this.delta.set(name, value)
+      // An attribute never seen here before (it arrived by replication) is only recorded.
+      if (before) this.delta.set(name, value)
     }
-  }
-
-  /** Marks the current encoded forms as replicated (after a delta or creation was sent). */
-  markReplicated(): void {
-    if (!this.policy.trackInPlaceChanges) return
-    for (const [name, value] of this.#attributes)
-      if (this.#replicates(name)) this.#replicatedForm.set(name, encode(value))
   }
 
   /** Is it past its max inactive interval at `now`? (negative intervals never expire) */
@@ -173,6 +187,7 @@ export class Session {
   }
 
   get size(): number {
+    this.#sizeMap()
     return this.#size
   }
 
@@ -194,27 +209,35 @@ export class Session {
 
   /** Applies a replicated change on a replica (no checks: the origin checked them). */
   applySet(name: string, value: unknown): void {
-    this.#store(name, value, encode(value))
+    this.#attributes.set(name, value)
+    this.#sizes = undefined // recomputed if this node ever changes the session itself
+    this.#replicatedForm?.delete(name)
   }
+
   applyRemove(name: string): void {
-    if (this.#attributes.has(name)) this.#drop(name)
+    if (!this.#attributes.delete(name)) return
+    if (this.#sizes) {
+      this.#size -= this.#sizes.get(name) ?? 0
+      this.#sizes.delete(name)
+    }
+    this.#replicatedForm?.delete(name)
+  }
+
+  #sizeMap(): Map<string, number> {
+    if (!this.#sizes) {
+      this.#sizes = new Map()
+      this.#size = 0
+      for (const [k, v] of this.#attributes) {
+        const n = encode(v).length
+        this.#sizes.set(k, n)
+        this.#size += n
+      }
+    }
+    return this.#sizes
   }
 
   #replicates(name: string): boolean {
     return this.policy.attributeNameFilter ? this.policy.attributeNameFilter.test(name) : true
-  }
-
-  #store(name: string, value: unknown, bytes: Buffer): void {
-    this.#size += bytes.length - (this.#sizes.get(name) ?? 0)
-    this.#sizes.set(name, bytes.length)
-    this.#attributes.set(name, value)
-  }
-
-  #drop(name: string): void {
-    this.#size -= this.#sizes.get(name) ?? 0
-    this.#sizes.delete(name)
-    this.#attributes.delete(name)
-    this.#replicatedForm.delete(name)
   }
 
   #check(): void {

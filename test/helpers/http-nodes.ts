@@ -20,30 +20,39 @@ export async function planCluster(size: number, extra: string[] = []): Promise<C
 }
 
 /** Starts node `i` of the plan (name n<i+1>) and waits until it is ready (HTTP port open). */
-export async function startHttpNode(plan: ClusterPlan, i: number, more: string[] = []): Promise<HttpNode> {
+export async function startHttpNode(
+  plan: ClusterPlan,
+  i: number,
+  more: string[] = [],
+  env: NodeJS.ProcessEnv = {},
+): Promise<HttpNode> {
   const [http, admin] = await freePorts(2)
   const members = plan.receivers.map((p) => `127.0.0.1:${p}`).join(',')
   const name = `n${i + 1}`
-  const proc = new NodeProcess(name, [
-    '--receiver-host',
-    '127.0.0.1',
-    '--receiver-port',
-    String(plan.receivers[i]),
-    '--membership',
-    'static',
-    '--members',
-    members,
-    '--http-host',
-    '127.0.0.1',
-    '--http-port',
-    String(http),
-    '--admin-host',
-    '127.0.0.1',
-    '--admin-port',
-    String(admin),
-    ...plan.extra,
-    ...more,
-  ])
+  const proc = new NodeProcess(
+    name,
+    [
+      '--receiver-host',
+      '127.0.0.1',
+      '--receiver-port',
+      String(plan.receivers[i]),
+      '--membership',
+      'static',
+      '--members',
+      members,
+      '--http-host',
+      '127.0.0.1',
+      '--http-port',
+      String(http),
+      '--admin-host',
+      '127.0.0.1',
+      '--admin-port',
+      String(admin),
+      ...plan.extra,
+      ...more,
+    ],
+    { env },
+  )
   return {
     process: proc,
     name,

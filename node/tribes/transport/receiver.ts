@@ -159,7 +159,7 @@ export class Receiver {
     if (!conn.corked) {
       conn.corked = true
       socket.cork()
-      process.nextTick(() => {
+      setImmediate(() => {
         conn.corked = false
         socket.uncork()
       })

@@ -81,7 +81,6 @@ describe('Session', () => {
     const cart: string[] = []
     s.set('cart', cart)
     s.delta.drain()
-    s.markReplicated()
     cart.push('book')
     s.noticeInPlaceChanges()
     assert.deepEqual(s.delta.drain(), [['set', 'cart', ['book']]])

@@ -1,0 +1,241 @@
+/**
+ * Session benchmark (issue 3), one run each:
+ *  - requests/s and p50/p99 of GET /demo/inc (one session, a delta per request) on one node of a
+ *    3-node cluster, asynchronous (8) and synchronous (6), beside the same node with replication off
+ *    (--manager standard) and a bare fastify route (the ceiling); load from wrk;
+ *  - state transfer of 100,000 sessions of 1 KB: time from the joiner's start to its /readyz, and the
+ *    joiner's memory per session (RSS above an idle node's).
+ *   node bench/sessions.ts [--quick]
+ */
+import { execFileSync, spawnSync } from 'node:child_process'
+import { readFileSync, writeFileSync } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { freePorts, MAIN, NodeProcess } from '../test/helpers/node-process.ts'
+
+const quick = process.argv.includes('--quick')
+const DURATION = quick ? '3s' : '8s'
+const SESSIONS = quick ? 20_000 : 100_000
+
+if (spawnSync('wrk', ['--version']).error) {
+  console.error('installing wrk (apt-get install -y wrk)')
+  execFileSync('apt-get', ['install', '-y', 'wrk'], { stdio: 'inherit' })
+}
+
+interface Started {
+  proc: NodeProcess
+  http: number
+  admin: number
+}
+
+async function cluster(size: number, extra: string[] = []): Promise<Started[]> {
+  const receivers = await freePorts(size)
+  const members = receivers.map((p) => `127.0.0.1:${p}`).join(',')
+  const out: Started[] = []
+  for (let i = 0; i < size; i++) {
+    const [http, admin] = (await freePorts(2)) as [number, number]
+    const proc = new NodeProcess(`b${i + 1}`, [
+      '--receiver-port',
+      String(receivers[i]),
+      '--membership',
+      'static',
+      '--members',
+      members,
+      '--http-host',
+      '127.0.0.1',
+      '--http-port',
+      String(http),
+      '--admin-host',
+      '127.0.0.1',
+      '--admin-port',
+      String(admin),
+      '--log-level',
+      'warn',
+      ...extra,
+    ])
+    out.push({ proc, http, admin })
+  }
+  await Promise.all(
+    out.map((s) =>
+      s.proc.waitFor((l) => l.msg === 'node started' || l.event === 'started', 30_000).catch(() => undefined),
+    ),
+  )
+  await untilReady(out)
+  return out
+}
+
+async function untilReady(nodes: Started[]): Promise<void> {
+  for (const n of nodes) {
+    for (;;) {
+      const ok = await fetch(`http://127.0.0.1:${n.admin}/status`)
+        .then((r) => r.json() as Promise<{ ready: boolean; members: unknown[] }>)
+        .then((s) => s.ready && s.members.length === nodes.length - 1)
+        .catch(() => false)
+      if (ok) break
+      await sleep(50)
+    }
+  }
+}
+
+function wrk(url: string, cookie?: string, script?: string): { rps: number; p50: string; p99: string } {
+  const args = [
+    '-t1',
+    '-c8',
+    `-d${DURATION}`,
+    '--latency',
+    ...(cookie ? ['-H', `Cookie: ${cookie}`] : []),
+    ...(script ? ['-s', script] : []),
+    url,
+  ]
+  const out = execFileSync('wrk', args, { encoding: 'utf8' })
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1])
+  const p50 = /\s50%\s+(\S+)/.exec(out)?.[1] ?? '?'
+  const p99 = /\s99%\s+(\S+)/.exec(out)?.[1] ?? '?'
+  return { rps, p50, p99 }
+}
+
+async function cookieFrom(http: number): Promise<string> {
+  const res = await fetch(`http://127.0.0.1:${http}/demo/inc`)
+  return (/JSESSIONID=[^;]+/.exec(res.headers.get('set-cookie') ?? '') ?? [''])[0]
+}
+
+const rows: string[] = []
+const row = (...c: Array<string | number>) => {
+  const line = `| ${c.join(' | ')} |`
+  rows.push(line)
+  console.log(line)
+}
+console.log(
+  `# session benchmark (${quick ? 'quick' : 'full'}), Node ${process.version}, ${new Date().toISOString()}`,
+)
+console.log('| scenario | requests/s | p50 | p99 | vs replication off | vs bare fastify |')
+console.log('| --- | --- | --- | --- | --- | --- |')
+
+// The ceiling: a bare fastify route.
+const [barePort] = (await freePorts(1)) as [number]
+const bare = new NodeProcess('bare', [], {
+  command: [process.execPath, path.join(import.meta.dirname, 'bare-fastify.ts'), String(barePort)],
+})
+await bare.waitFor((l) => l.event === 'started')
+const ceiling = wrk(`http://127.0.0.1:${barePort}/demo/inc`)
+await bare.stop('SIGKILL')
+
+// Replication off: one node, StandardManager.
+const [lone] = await cluster(1, ['--manager', 'standard'])
+const off = wrk(`http://127.0.0.1:${lone?.http}/demo/inc`, await cookieFrom(lone?.http as number))
+await lone?.proc.stop('SIGKILL')
+const pct = (x: number, of: number) => `${Math.round((100 * x) / of)}%`
+row('bare fastify route (ceiling)', Math.round(ceiling.rps), ceiling.p50, ceiling.p99, '-', '100%')
+row(
+  'one node, replication off (standard manager)',
+  Math.round(off.rps),
+  off.p50,
+  off.p99,
+  '100%',
+  pct(off.rps, ceiling.rps),
+)
+
+for (const [label, opts] of [
+  ['3-node cluster, DeltaManager, async (8)', '8'],
+  ['3-node cluster, DeltaManager, synchronous (6)', '6'],
+] as const) {
+  const nodes = await cluster(3, ['--send-options', opts])
+  const first = nodes[0] as Started
+  const r = wrk(`http://127.0.0.1:${first.http}/demo/inc`, await cookieFrom(first.http))
+  row(label, Math.round(r.rps), r.p50, r.p99, pct(r.rps, off.rps), pct(r.rps, ceiling.rps))
+  await Promise.all(nodes.map((n) => n.proc.stop('SIGKILL')))
+}
+
+// State transfer: SESSIONS sessions of 1 KB on one node, then a joiner.
+const script = path.join(os.tmpdir(), `cattery-create-${process.pid}.lua`)
+writeFileSync(script, `wrk.path = "/demo/set?k=data&v=${'x'.repeat(1000)}"\n`)
+const receivers = await freePorts(2)
+const members = receivers.map((p) => `127.0.0.1:${p}`).join(',')
+const ports = (await freePorts(4)) as [number, number, number, number]
+const node = (name: string, i: number, http: number, admin: number) =>
+  new NodeProcess(name, [
+    '--receiver-port',
+    String(receivers[i]),
+    '--membership',
+    'static',
+    '--members',
+    members,
+    '--http-host',
+    '127.0.0.1',
+    '--http-port',
+    String(http),
+    '--admin-host',
+    '127.0.0.1',
+    '--admin-port',
+    String(admin),
+    '--log-level',
+    'warn',
+  ])
+const donor = node('donor', 0, ports[0], ports[1])
+await untilReady([{ proc: donor, http: ports[0], admin: ports[1] }])
+const count = async () =>
+  (
+    (await (await fetch(`http://127.0.0.1:${ports[1]}/status`)).json()) as {
+      contexts: Array<{ sessions: number }>
+    }
+  ).contexts[0]?.sessions ?? 0
+while ((await count()) < SESSIONS) {
+  execFileSync('wrk', ['-t1', '-c16', '-d2s', '-s', script, `http://127.0.0.1:${ports[0]}/`], {
+    encoding: 'utf8',
+  })
+}
+const held = await count()
+const rssOf = (pid: number) =>
+  Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]) * 1024
+// An idle node, for the baseline memory.
+const [ih, ia, ir] = (await freePorts(3)) as [number, number, number]
+const idle = new NodeProcess(
+  'idle',
+  [
+    '--receiver-port',
+    String(ir),
+    '--membership',
+    'static',
+    '--http-port',
+    String(ih),
+    '--admin-port',
+    String(ia),
+    '--log-level',
+    'warn',
+  ],
+  { command: [process.execPath, MAIN] },
+)
+await untilReady([{ proc: idle, http: ih, admin: ia }])
+await sleep(1000)
+const baseline = rssOf(idle.child.pid as number)
+await idle.stop('SIGKILL')
+
+const t0 = Date.now()
+const joiner = node('joiner', 1, ports[2], ports[3])
+for (;;) {
+  const ok = await fetch(`http://127.0.0.1:${ports[3]}/readyz`)
+    .then((r) => r.status === 200)
+    .catch(() => false)
+  if (ok) break
+  await sleep(10)
+}
+const readyMs = Date.now() - t0
+await sleep(1000)
+const joinerRss = rssOf(joiner.child.pid as number)
+const got = (
+  (await (await fetch(`http://127.0.0.1:${ports[3]}/status`)).json()) as {
+    contexts: Array<{ sessions: number }>
+  }
+).contexts[0]?.sessions
+console.log()
+console.log('| state transfer | result | goal |')
+console.log('| --- | --- | --- |')
+console.log(
+  `| ${held.toLocaleString('en')} sessions of 1 KB: joiner start to /readyz | ${readyMs} ms (holding ${got?.toLocaleString('en')}) | under 3,000 ms |`,
+)
+console.log(
+  `| joiner memory per session (RSS ${Math.round(joinerRss / 2 ** 20)} MiB minus idle node ${Math.round(baseline / 2 ** 20)} MiB) | ${Math.round((joinerRss - baseline) / (got ?? 1))} bytes | under 2,048 bytes |`,
+)
+await Promise.all([donor.stop('SIGKILL'), joiner.stop('SIGKILL')])
+process.exit(0)
