@@ -31,7 +31,7 @@ async function startChannel(c: Cmd) {
   channel.addChannelListener({
     messageReceived(m) {
       const p = m.payload as { t?: number }
-      if (p.t !== undefined && oneWay.length < 100_000) oneWay.push(now() - p.t)
+      if (p?.t !== undefined && oneWay.length < 100_000) oneWay.push(now() - p.t)
       if (++counted === expect) reply({ op: 'counted', at: now() })
     },
   })
@@ -51,7 +51,7 @@ async function load(c: Cmd) {
   const t0 = now()
   let inFlight: Promise<void>[] = []
   for (let i = 0; i < count; i++) {
-    inFlight.push(ch.send(to, { i, t: now(), b: body }, options))
+    inFlight.push(ch.send(to, options & 1 ? body : { i, t: now(), b: body }, options))
     if (inFlight.length >= window) {
       await Promise.all(inFlight)
       inFlight = []
@@ -78,19 +78,33 @@ async function latency(c: Cmd) {
 /** Raw TCP: length-prefixed frames; 'echo' answers every frame with a 1-byte frame. */
 function rawServer(c: Cmd) {
   const server = net.createServer({ noDelay: true }, (s) => {
-    let buf: Buffer = Buffer.alloc(0)
+    // Streaming parse: only the 4-byte length prefixes are looked at, bodies are skipped, nothing is
+    // copied (the ceiling must not pay for buffering a reader does not need).
+    let need = 0 // body bytes still to skip
+    let head = Buffer.alloc(0) // a length prefix split across chunks
     s.on('data', (chunk: Buffer) => {
-      buf = buf.length ? Buffer.concat([buf, chunk]) : chunk
       let off = 0
-      while (buf.length - off >= 4) {
-        const len = buf.readUInt32BE(off)
-        if (buf.length - off < 4 + len) break
-        off += 4 + len
-        if (c.echo) s.write(ECHO)
-        if (++counted === expect) reply({ op: 'counted', at: now() })
+      while (off < chunk.length) {
+        if (need > 0) {
+          const k = Math.min(need, chunk.length - off)
+          need -= k
+          off += k
+          if (need === 0) done()
+          continue
+        }
+        const take = Math.min(4 - head.length, chunk.length - off)
+        head = Buffer.concat([head, chunk.subarray(off, off + take)])
+        off += take
+        if (head.length < 4) break
+        need = head.readUInt32BE(0)
+        head = Buffer.alloc(0)
+        if (need === 0) done()
       }
-      buf = buf.subarray(off)
     })
+    const done = () => {
+      if (c.echo) s.write(ECHO)
+      if (++counted === expect) reply({ op: 'counted', at: now() })
+    }
   })
   server.listen(c.port as number, '127.0.0.1', () => reply({ op: 'ready' }))
 }

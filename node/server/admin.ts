@@ -41,7 +41,9 @@ export function createAdmin(o: AdminOptions): FastifyInstance {
     const ok = ready()
     return reply.code(ok ? 200 : 503).send({ ready: ok })
   })
-  app.get('/status', async () => ({
+  // ?gc=1 collects garbage first when the process runs with --expose-gc (for memory measurements).
+  app.get<{ Querystring: { gc?: string } }>('/status', async (req) => ({
+    ...collect(req.query.gc === '1'),
     name: o.name,
     ready: ready(),
     members: channel.members().map((m) => ({ name: m.name, host: m.host, port: m.port, ready: m.ready })),
@@ -54,6 +56,7 @@ export function createAdmin(o: AdminOptions): FastifyInstance {
       valve: o.valves.get(m.contextPath),
     })),
     channel: channel.stats(),
+    memory: process.memoryUsage(),
   }))
   app.get('/metrics', async (_req, reply) => {
     reply.type(metrics.contentType)
@@ -80,6 +83,12 @@ export function createAdmin(o: AdminOptions): FastifyInstance {
     },
   )
   return app
+}
+
+function collect(wanted: boolean): Record<string, never> {
+  const gc = (globalThis as { gc?: () => void }).gc
+  if (wanted && typeof gc === 'function') gc()
+  return {}
 }
 
 /** Attribute values as JSON can show them (Map, Set, BigInt, bytes). */

@@ -19,7 +19,7 @@ import {
   type ReceiverOptions,
   type SenderOptions,
 } from './options.ts'
-import { wantsSyncAck } from './send-options.ts'
+import { SendOption, wantsSyncAck } from './send-options.ts'
 import { probe } from './transport/probe.ts'
 import { Transport } from './transport/transport.ts'
 
@@ -144,7 +144,12 @@ class GroupChannel extends EventEmitter implements Channel {
     if (dest.length === 0) return Promise.resolve()
     let body: Uint8Array
     try {
-      body = encode(payload)
+      // BYTE_MESSAGE (1), as in Tribes: the payload is bytes and travels as they are, not encoded.
+      if (options & SendOption.BYTE_MESSAGE) {
+        if (!(payload instanceof Uint8Array))
+          throw new Error('a BYTE_MESSAGE (send option 1) carries a Uint8Array')
+        body = payload
+      } else body = encode(payload)
     } catch (err) {
       return Promise.reject(
         new CatteryError(codes.ENCODE_FAILED, `payload cannot be encoded: ${(err as Error).message}`, {
@@ -259,7 +264,7 @@ class GroupChannel extends EventEmitter implements Channel {
   #deliver(m: IncomingMessage): void {
     let payload: unknown
     try {
-      payload = decode(m.body)
+      payload = m.options & SendOption.BYTE_MESSAGE ? m.body : decode(m.body)
     } catch (err) {
       const e = asCatteryError(err, codes.DECODE_FAILED)
       this.#logger.warn({ code: e.code, from: describeMember(m.from), err: e.message }, 'message refused')

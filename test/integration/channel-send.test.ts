@@ -88,6 +88,24 @@ describe('channel send options on real sockets', () => {
     b.removeChannelListener(l)
   })
 
+  it('carries a BYTE_MESSAGE (option 1) as the bytes given, and refuses one that is not bytes', async () => {
+    const [a, b] = cs.map((x) => x.channel) as [TestChannel['channel'], TestChannel['channel']]
+    let got: unknown
+    const l = {
+      messageReceived: (m: ReceivedMessage) => {
+        got = m.payload
+      },
+    }
+    b.addChannelListener(l)
+    await a.send(memberNamed(a, 'c2'), Buffer.from('raw bytes'), SendOption.BYTE_MESSAGE | SYNCHRONIZED_ACK)
+    b.removeChannelListener(l)
+    assert.ok(Buffer.isBuffer(got))
+    assert.equal(String(got), 'raw bytes')
+    await assert.rejects(a.send(memberNamed(a, 'c2'), { not: 'bytes' }, SendOption.BYTE_MESSAGE), {
+      code: codes.ENCODE_FAILED,
+    })
+  })
+
   it('rejects with an error naming exactly the members that failed', async () => {
     const a = cs[0]?.channel as TestChannel['channel']
     const dead = { ...createLocalMember({ host: '127.0.0.1', port: 1, name: 'ghost' }) }

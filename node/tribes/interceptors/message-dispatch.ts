@@ -20,7 +20,7 @@ type Config = Extract<InterceptorConfig, { type: 'MessageDispatch' }>
  * ACKs by id), bounded in number and in bytes.
  */
 const WINDOW = 256
-const WINDOW_BYTES = 4 * 1024 * 1024
+const WINDOW_BYTES = 16 * 1024 * 1024
 /** On stop, how long queued messages get to go out before they are dropped. */
 const STOP_DRAIN_MS = 5000
 

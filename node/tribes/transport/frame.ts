@@ -63,6 +63,8 @@ export const frameLength = (header: Uint8Array | undefined, body: Uint8Array): n
   HEAD_BYTES + (header ? header.length : 0) + body.length
 
 const EMPTY = Buffer.alloc(0)
+/** Frames from this size on are assembled as they arrive (see #fillLarge). */
+const LARGE_FRAME = 256 * 1024
 
 interface Head {
   kind: FrameKindValue
@@ -82,6 +84,7 @@ export class FrameDecoder {
   #chunks: Buffer[] = []
   #buffered = 0
   #head: Head | undefined
+  #large: { buf: Buffer; filled: number } | undefined
   #failed = false
   /** When the bytes of the frame now being read started to arrive (0 when between frames). */
   partialSince = 0
@@ -92,21 +95,54 @@ export class FrameDecoder {
   }
 
   get buffered(): number {
-    return this.#buffered
+    return this.#buffered + (this.#large?.filled ?? 0)
   }
 
   /** Feeds bytes; throws a CatteryError for a malformed frame. */
   push(chunk: Buffer): void {
     if (this.#failed) return
-    this.#chunks.push(chunk)
-    this.#buffered += chunk.length
     try {
+      const rest = this.#fillLarge(chunk)
+      if (rest === undefined) return
+      this.#chunks.push(rest)
+      this.#buffered += rest.length
       this.#drain()
     } catch (err) {
       this.#failed = true
       this.#chunks = []
+      this.#large = undefined
       throw err
     }
+  }
+
+  /**
+   * A large frame is copied into its own buffer as its chunks arrive (one copy, spread over the
+   * transfer, instead of holding the chunks and copying them all at the end). Returns what is left
+   * of `chunk` after the frame, or undefined when the frame is still incomplete.
+   */
+  #fillLarge(chunk: Buffer): Buffer | undefined {
+    const large = this.#large
+    if (!large) return chunk
+    const k = Math.min(chunk.length, large.buf.length - large.filled)
+    chunk.copy(large.buf, large.filled, 0, k)
+    large.filled += k
+    if (large.filled < large.buf.length) return undefined
+    const head = this.#head as Head
+    this.#large = undefined
+    this.#head = undefined
+    this.partialSince = 0
+    this.#emit(head, large.buf)
+    return chunk.subarray(k)
+  }
+
+  #emit(head: Head, data: Buffer): void {
+    this.#onFrame({
+      kind: head.kind,
+      flags: head.flags,
+      id: head.id,
+      header: data.subarray(0, head.hl),
+      body: data.subarray(head.hl),
+    })
   }
 
   #drain(): void {
@@ -117,18 +153,28 @@ export class FrameDecoder {
         this.#head = parseHead(this.#take(HEAD_BYTES), this.#maxFrameBytes)
       }
       const { hl, bl } = this.#head
-      if (this.#buffered < hl + bl) break
+      if (this.#buffered < hl + bl) {
+        if (hl + bl >= LARGE_FRAME) {
+          const filled = this.#buffered
+          const buf = Buffer.allocUnsafe(hl + bl)
+          let off = 0
+          for (const c of this.#chunks) {
+            c.copy(buf, off)
+            off += c.length
+          }
+          this.#chunks = []
+          this.#buffered = 0
+          this.#large = { buf, filled }
+          if (this.partialSince === 0) this.partialSince = Date.now()
+          return
+        }
+        break
+      }
       const data = this.#take(hl + bl)
       const head = this.#head
       this.#head = undefined
       completed = true
-      this.#onFrame({
-        kind: head.kind,
-        flags: head.flags,
-        id: head.id,
-        header: data.subarray(0, hl),
-        body: data.subarray(hl),
-      })
+      this.#emit(head, data)
     }
     if (this.#buffered === 0 && this.#head === undefined) this.partialSince = 0
     else if (completed || this.partialSince === 0) this.partialSince = Date.now()

@@ -148,7 +148,7 @@ export class Transport {
           timeout: this.#sender.timeout,
           maxRetryAttempts: this.#sender.maxRetryAttempts,
           maxFrameBytes: this.#maxFrameBytes,
-          highWaterMark: 4 * 1024 * 1024,
+          highWaterMark: 16 * 1024 * 1024,
           failFastMs: 1000,
         },
         {

@@ -76,3 +76,19 @@ describe('frame codec', () => {
     assert.equal(d.partialSince, 0)
   })
 })
+
+describe('frame codec, large frames', () => {
+  it('assembles a 3 MB frame arriving in 64 KB chunks, followed by a small one in the same chunk', () => {
+    const body = randomBytes(3 << 20)
+    const bytes = Buffer.concat([
+      ...encodeFrame(FrameKind.MESSAGE, 2, 9, Buffer.from([0x80]), body),
+      ...encodeFrame(FrameKind.ACK, 0, 10, undefined, new Uint8Array(0)),
+    ])
+    for (const chunk of [65_536, 1000, 7]) {
+      const frames = decodeAll(bytes, chunk)
+      assert.equal(frames.length, 2)
+      assert.ok(frames[0]?.body.equals(body))
+      assert.deepEqual([frames[1]?.kind, frames[1]?.id], [FrameKind.ACK, 10])
+    }
+  })
+})
