@@ -65,11 +65,16 @@ export class SessionHandle {
 
   /** Sets an attribute; throws a coded error for a value that cannot be replicated or is too large. */
   set(name: string, value: unknown): void {
-    this.#session().set(name, value)
+    const s = this.#session()
+    s.set(name, value)
+    this.#manager.emit('attributeChanged', s, name, 'local')
   }
 
   delete(name: string): boolean {
-    return this.exists ? (this.#state.session?.delete(name) ?? false) : false
+    const s = this.#state.session
+    if (!s?.valid || !s.delete(name)) return false
+    this.#manager.emit('attributeChanged', s, name, 'local')
+    return true
   }
 
   setPrincipal(principal: string | undefined, authType?: string): void {

@@ -76,6 +76,15 @@ describe('library mode: the session plugin inside a user fastify app', () => {
       apps.push(app)
     }
     const [one, two] = apps as [FastifyInstance, FastifyInstance]
+    const events: string[] = []
+    managers[0]?.on('sessionCreated', (_s, origin: string) => events.push(`created:${origin}`))
+    managers[0]?.on('attributeChanged', (_s, name: string, origin: string) =>
+      events.push(`${name}:${origin}`),
+    )
+    managers[1]?.on('sessionCreated', (_s, origin: string) => events.push(`created:${origin}@2`))
+    managers[1]?.on('attributeChanged', (_s, name: string, origin: string) =>
+      events.push(`${name}:${origin}@2`),
+    )
     const created = await one.inject({ method: 'POST', url: '/shop/cart' })
     const cookie = String(created.headers['set-cookie']).split(';')[0] as string
     const read = await until('the session on the second app', async () => {
@@ -83,6 +92,16 @@ describe('library mode: the session plugin inside a user fastify app', () => {
       return r.json().book === '2' && r.json()
     })
     assert.deepEqual(read, { book: '2', seen: ['/home'], since: '1970-01-01T00:00:00.000Z' })
+    // Listeners fire as Tomcat's do: locally, and for replicated changes (notifyListenersOnReplication).
+    for (const e of [
+      'created:local',
+      'cart:local',
+      'seen:local',
+      'created:replication@2',
+      'cart:replication@2',
+    ]) {
+      assert.ok(events.includes(e), `missing listener event ${e} in ${events.join(', ')}`)
+    }
     const bad = await one.inject({ method: 'POST', url: '/shop/bad', headers: { cookie } })
     assert.equal(bad.statusCode, 400)
     assert.equal(bad.json().code, 'CATTERY_ERR_SESSION_VALUE_NOT_REPLICABLE')
