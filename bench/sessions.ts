@@ -12,7 +12,7 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { freePorts, MAIN, NodeProcess } from '../test/helpers/node-process.ts'
+import { freePorts, loopbackNodeArgs, MAIN, NodeProcess } from '../test/helpers/node-process.ts'
 
 const quick = process.argv.includes('--quick')
 const DURATION = quick ? '3s' : '8s'
@@ -31,25 +31,11 @@ interface Started {
 
 async function cluster(size: number, extra: string[] = []): Promise<Started[]> {
   const receivers = await freePorts(size)
-  const members = receivers.map((p) => `127.0.0.1:${p}`).join(',')
   const out: Started[] = []
   for (let i = 0; i < size; i++) {
     const [http, admin] = (await freePorts(2)) as [number, number]
     const proc = new NodeProcess(`b${i + 1}`, [
-      '--receiver-port',
-      String(receivers[i]),
-      '--membership',
-      'static',
-      '--members',
-      members,
-      '--http-host',
-      '127.0.0.1',
-      '--http-port',
-      String(http),
-      '--admin-host',
-      '127.0.0.1',
-      '--admin-port',
-      String(admin),
+      ...loopbackNodeArgs({ receiver: receivers[i] as number, members: receivers, http, admin }),
       '--log-level',
       'warn',
       ...extra,
@@ -151,26 +137,12 @@ for (const [label, opts] of [
 const script = path.join(os.tmpdir(), `cattery-create-${process.pid}.lua`)
 writeFileSync(script, `wrk.path = "/demo/set?k=data&v=${'x'.repeat(1000)}"\n`)
 const receivers = await freePorts(2)
-const members = receivers.map((p) => `127.0.0.1:${p}`).join(',')
 const ports = (await freePorts(4)) as [number, number, number, number]
 const node = (name: string, i: number, http: number, admin: number, argv: string[] = []) =>
   new NodeProcess(
     name,
     [
-      '--receiver-port',
-      String(receivers[i]),
-      '--membership',
-      'static',
-      '--members',
-      members,
-      '--http-host',
-      '127.0.0.1',
-      '--http-port',
-      String(http),
-      '--admin-host',
-      '127.0.0.1',
-      '--admin-port',
-      String(admin),
+      ...loopbackNodeArgs({ receiver: receivers[i] as number, members: receivers, http, admin }),
       '--log-level',
       'warn',
     ],

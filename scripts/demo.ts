@@ -8,7 +8,7 @@ import { writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { freePorts, NodeProcess } from '../test/helpers/node-process.ts'
+import { freePorts, loopbackNodeArgs, NodeProcess } from '../test/helpers/node-process.ts'
 
 const once = process.argv.includes('--once')
 const BIN = path.resolve(import.meta.dirname, '../dist/node/main.js')
@@ -17,7 +17,6 @@ const names = ['A', 'B', 'C', 'D']
 const receivers = await freePorts(4)
 const https = await freePorts(4)
 const admins = await freePorts(4)
-const members = receivers.map((p) => `127.0.0.1:${p}`).join(',')
 const config = path.join(os.tmpdir(), `cattery-demo-${process.pid}.yaml`)
 // Expiry is checked every second here (Tomcat: every 60 s), so the story does not wait.
 writeFileSync(config, 'manager:\n  processExpiresFrequency: 1\n  backgroundProcessorDelay: 1\n')
@@ -29,20 +28,12 @@ const start = (i: number) => {
     [
       '--config',
       config,
-      '--receiver-port',
-      String(receivers[i]),
-      '--membership',
-      'static',
-      '--members',
-      members,
-      '--http-host',
-      '127.0.0.1',
-      '--http-port',
-      String(https[i]),
-      '--admin-host',
-      '127.0.0.1',
-      '--admin-port',
-      String(admins[i]),
+      ...loopbackNodeArgs({
+        receiver: receivers[i] as number,
+        members: receivers,
+        http: https[i] as number,
+        admin: admins[i] as number,
+      }),
     ],
     { command: [process.execPath, BIN] },
   )

@@ -1,5 +1,5 @@
 /** Node processes with their HTTP and admin ports, and a tiny cookie-keeping HTTP client. */
-import { freePorts, NodeProcess } from './node-process.ts'
+import { freePorts, loopbackNodeArgs, NodeProcess } from './node-process.ts'
 
 export interface HttpNode {
   process: NodeProcess
@@ -26,28 +26,12 @@ export async function startHttpNode(
   more: string[] = [],
   env: NodeJS.ProcessEnv = {},
 ): Promise<HttpNode> {
-  const [http, admin] = await freePorts(2)
-  const members = plan.receivers.map((p) => `127.0.0.1:${p}`).join(',')
+  const [http, admin] = (await freePorts(2)) as [number, number]
   const name = `n${i + 1}`
   const proc = new NodeProcess(
     name,
     [
-      '--receiver-host',
-      '127.0.0.1',
-      '--receiver-port',
-      String(plan.receivers[i]),
-      '--membership',
-      'static',
-      '--members',
-      members,
-      '--http-host',
-      '127.0.0.1',
-      '--http-port',
-      String(http),
-      '--admin-host',
-      '127.0.0.1',
-      '--admin-port',
-      String(admin),
+      ...loopbackNodeArgs({ receiver: plan.receivers[i] as number, members: plan.receivers, http, admin }),
       ...plan.extra,
       ...more,
     ],

@@ -112,6 +112,33 @@ export class NodeProcess {
   }
 }
 
+/** Flags of a node on loopback in a static cluster: its receiver, the member list, HTTP and admin ports. */
+export function loopbackNodeArgs(o: {
+  receiver: number
+  members: number[]
+  http: number
+  admin: number
+}): string[] {
+  return [
+    '--receiver-host',
+    '127.0.0.1',
+    '--receiver-port',
+    String(o.receiver),
+    '--membership',
+    'static',
+    '--members',
+    o.members.map((p) => `127.0.0.1:${p}`).join(','),
+    '--http-host',
+    '127.0.0.1',
+    '--http-port',
+    String(o.http),
+    '--admin-host',
+    '127.0.0.1',
+    '--admin-port',
+    String(o.admin),
+  ]
+}
+
 /** `count` TCP ports that are free now on `host`. */
 export async function freePorts(count: number, host = '127.0.0.1'): Promise<number[]> {
   const servers = await Promise.all(
