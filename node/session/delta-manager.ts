@@ -195,8 +195,11 @@ export class DeltaManager extends BaseManager {
     void this.#send({ k: SESSION_MESSAGE, type: 'created', ctx: this.contextPath, session: session.toData() })
   }
 
-  protected override onExpired(session: Session): void {
+  protected override onExpired(session: Session, reason: string): void {
     this.#tombstone(session.id)
+    // Every member expires idle sessions by itself; only the one that served it last says so, to
+    // spare the cluster n copies of the same message. An invalidation is always announced.
+    if (reason === 'expired' && !session.primary) return
     void this.#send({ k: SESSION_MESSAGE, type: 'expired', ctx: this.contextPath, id: session.id })
   }
 

@@ -155,7 +155,7 @@ export abstract class BaseManager extends EventEmitter implements SessionManager
   /** A session created here: a replicating manager announces it. */
   protected onCreated(_session: Session): void {}
   /** A session expired or invalidated here: a replicating manager announces it. */
-  protected onExpired(_session: Session): void {}
+  protected onExpired(_session: Session, _reason: string): void {}
 
   protected add(session: Session): void {
     this.store.set(session.id, session)
@@ -179,7 +179,7 @@ export abstract class BaseManager extends EventEmitter implements SessionManager
     session.valid = false
     this.counters.expired++
     this.emit('sessionDestroyed', session, origin, reason)
-    if (origin === 'local') this.onExpired(session)
+    if (origin === 'local') this.onExpired(session, reason)
   }
 
   protected expireIdle(): void {

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Builds kube-apiserver, kube-controller-manager and kubectl from the Kubernetes Go module through the
+# Go module proxy, into a cache outside the repository (reused when present):
+#   scripts/kube/build-binaries.sh [VERSION]      (default below; cache: $CATTERY_KUBE_CACHE or ~/.cache/cattery/kube)
+# k8s.io/kubernetes replaces its staging modules (k8s.io/api, ...) with local paths, so `go install`
+# refuses it; a small module of our own requires it and points each staging module at its published
+# v0.N.x version instead.
+set -euo pipefail
+version="${1:-v1.35.4}"
+minor="v0.${version#v1.}"
+cache="${CATTERY_KUBE_CACHE:-$HOME/.cache/cattery/kube}/$version"
+bins=(kube-apiserver kube-controller-manager kubectl)
+mkdir -p "$cache/bin"
+missing=()
+for b in "${bins[@]}"; do [ -x "$cache/bin/$b" ] || missing+=("$b"); done
+if [ ${#missing[@]} -eq 0 ]; then echo "$cache/bin"; exit 0; fi
+command -v go >/dev/null || { echo "Go is needed: apt-get install -y golang (or the Go toolchain of this machine)" >&2; exit 1; }
+
+work="$cache/module"
+mkdir -p "$work"
+cd "$work"
+gomod=$(go mod download -json "k8s.io/kubernetes@$version" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
+[ -f "$gomod" ] || { echo "cannot download k8s.io/kubernetes@$version from the Go module proxy" >&2; exit 1; }
+{
+  echo "module cattery.local/kubebuild"
+  echo
+  grep -E '^go [0-9.]+' "$gomod"
+  echo
+  echo "require k8s.io/kubernetes $version"
+  echo
+  # Each staging module at its published version.
+  sed -n 's#^[[:space:]]*\(k8s.io/[a-z0-9-]*\) => ./staging/src/k8s.io/.*#replace \1 => \1 '"$minor"'#p' "$gomod"
+} > go.mod
+cat > tools.go <<'GO'
+//go:build tools
+
+package tools
+
+import (
+	_ "k8s.io/kubernetes/cmd/kube-apiserver"
+	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
+	_ "k8s.io/kubernetes/cmd/kubectl"
+)
+GO
+GOFLAGS=-mod=mod go mod tidy >&2
+for b in "${missing[@]}"; do
+  echo "building $b $version (minutes on 2 cores)" >&2
+  GOFLAGS=-mod=mod go build -trimpath -ldflags "-s -w" -o "$cache/bin/$b" "k8s.io/kubernetes/cmd/$b" >&2
+done
+echo "$cache/bin"
