@@ -81,6 +81,62 @@ export const INTERCEPTOR_SCHEMAS = interceptor
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 
+/** `manager`: shared with the SessionCluster resource (operator/api), so the two cannot drift. */
+export const ManagerSchema = T.Object(
+  {
+    type: T.Union([T.Literal('delta'), T.Literal('standard')], { default: 'delta' }),
+    expireSessionsOnShutdown: T.Boolean({ default: false }),
+    notifyListenersOnReplication: T.Boolean({ default: true }),
+    stateTransferTimeout: T.Integer({ minimum: 1, default: 60 }),
+    sendAllSessionsSize: T.Integer({ minimum: 1, maximum: 100_000, default: 1000 }),
+    maxActiveSessions: T.Integer({ minimum: -1, default: -1 }),
+    processExpiresFrequency: T.Integer({ minimum: 1, default: 6 }),
+    backgroundProcessorDelay: T.Number({ exclusiveMinimum: 0, default: 10 }),
+    recordAllActions: T.Boolean({ default: false }),
+    trackInPlaceChanges: T.Boolean({ default: true }),
+    sessionAttributeNameFilter: T.Optional(T.String({ minLength: 1, allowed: 'a regular expression' })),
+  },
+  { additionalProperties: false, default: {} },
+)
+
+/** `session`: shared with the SessionCluster resource (operator/api), so the two cannot drift. */
+export const SessionSchema = T.Object(
+  {
+    timeout: T.Number({ minimum: -1, default: 30, allowed: 'minutes (a number; -1: never)' }),
+    maxAttributeSize: T.Integer({ minimum: 1024, default: 1024 * 1024 }),
+    maxSessionSize: T.Integer({ minimum: 1024, default: 4 * 1024 * 1024 }),
+    cookie: T.Object(
+      {
+        name: T.String({
+          pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",
+          default: 'JSESSIONID',
+          allowed: 'a cookie name',
+        }),
+        path: T.Optional(T.String({ pattern: '^/', allowed: 'a path starting with /' })),
+        httpOnly: T.Boolean({ default: true }),
+        secure: T.Boolean({ default: false }),
+        sameSite: T.Union([T.Literal('lax'), T.Literal('strict'), T.Literal('none')], { default: 'lax' }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+  },
+  { additionalProperties: false, default: {} },
+)
+
+/** `channel`: shared with the SessionCluster resource (operator/api), so the two cannot drift. */
+export const ChannelSchema = T.Object(
+  {
+    sendOptions: T.Union([T.Integer({ minimum: 0, maximum: 31 }), T.String({ minLength: 1 })], {
+      default: defaults.sendOptions,
+      allowed: 'a number 0-31 or names such as "async", "ack,sync"',
+    }),
+    interceptors: T.Array(T.Union(Object.values(interceptor)), {
+      default: defaults.interceptors,
+    }),
+  },
+  { additionalProperties: false, default: {} },
+)
+
 export const NodeConfigSchema = T.Object(
   {
     name: T.String({
@@ -141,44 +197,8 @@ export const NodeConfigSchema = T.Object(
       },
       { additionalProperties: false, default: {} },
     ),
-    manager: T.Object(
-      {
-        type: T.Union([T.Literal('delta'), T.Literal('standard')], { default: 'delta' }),
-        expireSessionsOnShutdown: T.Boolean({ default: false }),
-        notifyListenersOnReplication: T.Boolean({ default: true }),
-        stateTransferTimeout: T.Integer({ minimum: 1, default: 60 }),
-        sendAllSessionsSize: T.Integer({ minimum: 1, maximum: 100_000, default: 1000 }),
-        maxActiveSessions: T.Integer({ minimum: -1, default: -1 }),
-        processExpiresFrequency: T.Integer({ minimum: 1, default: 6 }),
-        backgroundProcessorDelay: T.Number({ exclusiveMinimum: 0, default: 10 }),
-        recordAllActions: T.Boolean({ default: false }),
-        trackInPlaceChanges: T.Boolean({ default: true }),
-        sessionAttributeNameFilter: T.Optional(T.String({ minLength: 1, allowed: 'a regular expression' })),
-      },
-      { additionalProperties: false, default: {} },
-    ),
-    session: T.Object(
-      {
-        timeout: T.Number({ minimum: -1, default: 30, allowed: 'minutes (a number; -1: never)' }),
-        maxAttributeSize: T.Integer({ minimum: 1024, default: 1024 * 1024 }),
-        maxSessionSize: T.Integer({ minimum: 1024, default: 4 * 1024 * 1024 }),
-        cookie: T.Object(
-          {
-            name: T.String({
-              pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",
-              default: 'JSESSIONID',
-              allowed: 'a cookie name',
-            }),
-            path: T.Optional(T.String({ pattern: '^/', allowed: 'a path starting with /' })),
-            httpOnly: T.Boolean({ default: true }),
-            secure: T.Boolean({ default: false }),
-            sameSite: T.Union([T.Literal('lax'), T.Literal('strict'), T.Literal('none')], { default: 'lax' }),
-          },
-          { additionalProperties: false, default: {} },
-        ),
-      },
-      { additionalProperties: false, default: {} },
-    ),
+    manager: ManagerSchema,
+    session: SessionSchema,
     replicationValve: T.Object(
       {
         filter: T.String({
@@ -188,18 +208,7 @@ export const NodeConfigSchema = T.Object(
       },
       { additionalProperties: false, default: {} },
     ),
-    channel: T.Object(
-      {
-        sendOptions: T.Union([T.Integer({ minimum: 0, maximum: 31 }), T.String({ minLength: 1 })], {
-          default: defaults.sendOptions,
-          allowed: 'a number 0-31 or names such as "async", "ack,sync"',
-        }),
-        interceptors: T.Array(T.Union(Object.values(interceptor)), {
-          default: defaults.interceptors,
-        }),
-      },
-      { additionalProperties: false, default: {} },
-    ),
+    channel: ChannelSchema,
   },
   { additionalProperties: false },
 )

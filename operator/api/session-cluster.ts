@@ -1,0 +1,134 @@
+/**
+ * The SessionCluster resource (cattery.dev/v1alpha1): one typed schema, the source of the CRD in
+ * crds/ (operator/api/crd.ts generates it) and of the node configuration the operator renders. The
+ * manager, session and channel parts are the node's own schemas, so the two cannot drift.
+ */
+import { type Static, Type as T } from '@sinclair/typebox'
+import { ChannelSchema, ManagerSchema, SessionSchema } from '../../node/config/schema.ts'
+import { defaults } from '../../node/tribes/options.ts'
+
+export const GROUP = 'cattery.dev'
+export const VERSION = 'v1alpha1'
+export const KIND = 'SessionCluster'
+export const PLURAL = 'sessionclusters'
+export const API_VERSION = `${GROUP}/${VERSION}`
+
+const StringMap = T.Record(T.String(), T.String())
+const Quantity = T.Union([T.Integer(), T.String()], {
+  description: 'a Kubernetes quantity, e.g. 500m or 256Mi',
+})
+
+export const SessionClusterSpecSchema = T.Object(
+  {
+    replicas: T.Integer({ minimum: 0, default: 3, description: 'Number of nodes (kubectl scale sets it).' }),
+    image: T.String({ minLength: 1, default: 'cattery-node:0.1.0', description: 'The node image.' }),
+    manager: ManagerSchema,
+    session: SessionSchema,
+    channel: T.Object(
+      {
+        sendOptions: ChannelSchema.properties.sendOptions,
+        receiverPort: T.Integer({
+          minimum: 1,
+          maximum: 65535,
+          default: defaults.receiver.port,
+          description: 'The replication port of every node.',
+        }),
+        interceptors: ChannelSchema.properties.interceptors,
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    membership: T.Object(
+      {
+        type: T.Union([T.Literal('kubernetes'), T.Literal('multicast')], {
+          default: 'kubernetes',
+          description:
+            'kubernetes: peers from the API, published by the operator; multicast: heartbeats (needs a network that passes multicast).',
+        }),
+        address: T.String({ default: defaults.multicast.address }),
+        port: T.Integer({ minimum: 1, maximum: 65535, default: defaults.multicast.port }),
+        frequency: T.Integer({ minimum: 10, default: defaults.multicast.frequency }),
+        dropTime: T.Integer({ minimum: 10, default: defaults.multicast.dropTime }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    domain: T.String({ default: '', description: 'Cluster domain (members of other domains are ignored).' }),
+    resources: T.Optional(
+      T.Object(
+        {
+          requests: T.Optional(T.Record(T.String(), Quantity)),
+          limits: T.Optional(T.Record(T.String(), Quantity)),
+        },
+        { additionalProperties: false, description: 'CPU and memory of each node container.' },
+      ),
+    ),
+    pod: T.Optional(
+      T.Object(
+        {
+          labels: T.Optional(StringMap),
+          annotations: T.Optional(StringMap),
+          nodeSelector: T.Optional(StringMap),
+          tolerations: T.Optional(T.Array(T.Unknown())),
+          affinity: T.Optional(T.Unknown()),
+        },
+        { additionalProperties: false, description: 'Overrides of the node pod template.' },
+      ),
+    ),
+    service: T.Object(
+      {
+        type: T.Union([T.Literal('ClusterIP'), T.Literal('NodePort'), T.Literal('LoadBalancer')], {
+          default: 'ClusterIP',
+        }),
+        port: T.Integer({
+          minimum: 1,
+          maximum: 65535,
+          default: 80,
+          description: 'Port of the client Service.',
+        }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    podDisruptionBudget: T.Object(
+      {
+        enabled: T.Boolean({ default: true }),
+        maxUnavailable: T.Integer({ minimum: 1, default: 1 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+  },
+  { additionalProperties: false },
+)
+
+const Condition = T.Object({
+  type: T.String(),
+  status: T.Union([T.Literal('True'), T.Literal('False'), T.Literal('Unknown')]),
+  reason: T.String(),
+  message: T.String(),
+  lastTransitionTime: T.String(),
+  observedGeneration: T.Optional(T.Integer()),
+})
+
+export const SessionClusterStatusSchema = T.Object({
+  observedGeneration: T.Optional(T.Integer()),
+  replicas: T.Optional(T.Integer()),
+  readyReplicas: T.Optional(T.Integer()),
+  selector: T.Optional(T.String()),
+  members: T.Optional(T.Array(T.Object({ name: T.String(), podIP: T.String(), ready: T.Boolean() }))),
+  conditions: T.Optional(T.Array(Condition)),
+})
+
+export type SessionClusterSpec = Static<typeof SessionClusterSpecSchema>
+export type SessionClusterStatus = Static<typeof SessionClusterStatusSchema>
+
+export interface SessionCluster {
+  apiVersion: typeof API_VERSION
+  kind: typeof KIND
+  metadata: {
+    name: string
+    namespace: string
+    uid?: string
+    generation?: number
+    labels?: Record<string, string>
+  }
+  spec: SessionClusterSpec
+  status?: SessionClusterStatus
+}
