@@ -4,6 +4,7 @@
  * manager, session and channel parts are the node's own schemas, so the two cannot drift.
  */
 import { type Static, Type as T } from '@sinclair/typebox'
+import { Value } from '@sinclair/typebox/value'
 import { ChannelSchema, ManagerSchema, SessionSchema } from '../../node/config/schema.ts'
 import { defaults } from '../../node/tribes/options.ts'
 
@@ -131,4 +132,9 @@ export interface SessionCluster {
   }
   spec: SessionClusterSpec
   status?: SessionClusterStatus
+}
+
+/** A spec with every default filled in, as the API server stores it. */
+export function withDefaults(spec: Partial<SessionClusterSpec>): SessionClusterSpec {
+  return Value.Default(SessionClusterSpecSchema, structuredClone(spec)) as SessionClusterSpec
 }

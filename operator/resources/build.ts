@@ -1,0 +1,172 @@
+/**
+ * Pure builders: a SessionCluster becomes the objects the operator applies (server-side apply):
+ * a StatefulSet (stable pod names are the jvmRoutes), a headless Service for peers that publishes
+ * not-ready addresses, a client Service, the node ConfigMap, a PodDisruptionBudget, and for the nodes a
+ * ServiceAccount with the least RBAC they need (read their own SessionCluster, where the peer list is).
+ */
+import { createHash } from 'node:crypto'
+import { GROUP, PLURAL, type SessionCluster } from '../api/session-cluster.ts'
+import { labels, metadata, names, ports, selectorLabels } from './meta.ts'
+import { nodeConfigYaml } from './node-config.ts'
+
+/** Seconds a pod gets to stop: the preStop pause, draining queued replication (5 s), and leaving. */
+const PRE_STOP_SECONDS = 5
+const TERMINATION_GRACE_SECONDS = 30
+
+export function configMap(sc: SessionCluster) {
+  return {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: metadata(sc, names(sc).config),
+    data: { 'node.yaml': nodeConfigYaml(sc) },
+  }
+}
+
+export function statefulSet(sc: SessionCluster) {
+  const n = names(sc)
+  const pod = sc.spec.pod ?? {}
+  // A change of configuration rolls the pods: the template carries its hash.
+  const configHash = createHash('sha256').update(nodeConfigYaml(sc)).digest('hex').slice(0, 16)
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'StatefulSet',
+    metadata: metadata(sc, n.statefulSet),
+    spec: {
+      replicas: sc.spec.replicas,
+      serviceName: n.peers,
+      // One at a time, each Ready only after state transfer: a new pod never serves without sessions.
+      podManagementPolicy: 'OrderedReady',
+      selector: { matchLabels: selectorLabels(sc) },
+      template: {
+        metadata: {
+          labels: { ...pod.labels, ...labels(sc) },
+          annotations: { ...pod.annotations, 'cattery.dev/config-hash': configHash },
+        },
+        spec: {
+          serviceAccountName: n.serviceAccount,
+          terminationGracePeriodSeconds: TERMINATION_GRACE_SECONDS,
+          ...(pod.nodeSelector ? { nodeSelector: pod.nodeSelector } : {}),
+          ...(pod.tolerations ? { tolerations: pod.tolerations } : {}),
+          ...(pod.affinity ? { affinity: pod.affinity } : {}),
+          securityContext: { runAsNonRoot: true },
+          containers: [
+            {
+              name: 'node',
+              image: sc.spec.image,
+              args: ['--config', '/etc/cattery/node.yaml'],
+              env: [
+                { name: 'CATTERY_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+                { name: 'CATTERY_POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
+                { name: 'CATTERY_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+                { name: 'CATTERY_CLUSTER', value: sc.metadata.name },
+              ],
+              ports: [
+                { name: 'http', containerPort: ports.http },
+                { name: 'admin', containerPort: ports.admin },
+                { name: 'replication', containerPort: sc.spec.channel.receiverPort },
+              ],
+              readinessProbe: {
+                httpGet: { path: '/readyz', port: 'admin' },
+                periodSeconds: 2,
+                failureThreshold: 1,
+              },
+              livenessProbe: {
+                httpGet: { path: '/livez', port: 'admin' },
+                periodSeconds: 10,
+                failureThreshold: 3,
+              },
+              // Endpoints stop sending traffic before the node drains on SIGTERM.
+              lifecycle: { preStop: { sleep: { seconds: PRE_STOP_SECONDS } } },
+              ...(sc.spec.resources ? { resources: sc.spec.resources } : {}),
+              volumeMounts: [{ name: 'config', mountPath: '/etc/cattery', readOnly: true }],
+              securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true },
+            },
+          ],
+          volumes: [{ name: 'config', configMap: { name: n.config } }],
+        },
+      },
+    },
+  }
+}
+
+export function peerService(sc: SessionCluster) {
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: metadata(sc, names(sc).peers),
+    spec: {
+      clusterIP: 'None',
+      // Peers must find each other before they are Ready: readiness waits for state transfer.
+      publishNotReadyAddresses: true,
+      selector: selectorLabels(sc),
+      ports: [{ name: 'replication', port: sc.spec.channel.receiverPort, targetPort: 'replication' }],
+    },
+  }
+}
+
+export function clientService(sc: SessionCluster) {
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: metadata(sc, names(sc).service),
+    spec: {
+      type: sc.spec.service.type,
+      selector: selectorLabels(sc),
+      ports: [{ name: 'http', port: sc.spec.service.port, targetPort: 'http' }],
+    },
+  }
+}
+
+export function podDisruptionBudget(sc: SessionCluster) {
+  if (!sc.spec.podDisruptionBudget.enabled) return undefined
+  return {
+    apiVersion: 'policy/v1',
+    kind: 'PodDisruptionBudget',
+    metadata: metadata(sc, names(sc).pdb),
+    spec: {
+      maxUnavailable: sc.spec.podDisruptionBudget.maxUnavailable,
+      selector: { matchLabels: selectorLabels(sc) },
+    },
+  }
+}
+
+export function nodeRbac(sc: SessionCluster) {
+  const n = names(sc)
+  return [
+    { apiVersion: 'v1', kind: 'ServiceAccount', metadata: metadata(sc, n.serviceAccount) },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'Role',
+      metadata: metadata(sc, n.role),
+      // Only its own SessionCluster (its status lists the members), read-only.
+      rules: [
+        {
+          apiGroups: [GROUP],
+          resources: [PLURAL],
+          resourceNames: [sc.metadata.name],
+          verbs: ['get', 'list', 'watch'],
+        },
+      ],
+    },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      metadata: metadata(sc, n.role),
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: n.role },
+      subjects: [{ kind: 'ServiceAccount', name: n.serviceAccount, namespace: sc.metadata.namespace }],
+    },
+  ]
+}
+
+/** Everything a SessionCluster should own, in apply order. */
+export function desiredResources(sc: SessionCluster): Array<Record<string, unknown>> {
+  const pdb = podDisruptionBudget(sc)
+  return [
+    ...nodeRbac(sc),
+    configMap(sc),
+    peerService(sc),
+    clientService(sc),
+    statefulSet(sc),
+    ...(pdb ? [pdb] : []),
+  ]
+}

@@ -1,0 +1,47 @@
+/** Names, labels and owner references shared by every object the operator makes for a SessionCluster. */
+import { API_VERSION, KIND, type SessionCluster } from '../api/session-cluster.ts'
+
+export const ports = { http: 8080, admin: 9090 } as const
+
+export const names = (sc: SessionCluster) => ({
+  statefulSet: sc.metadata.name,
+  peers: `${sc.metadata.name}-peers`,
+  service: sc.metadata.name,
+  config: `${sc.metadata.name}-config`,
+  pdb: sc.metadata.name,
+  serviceAccount: `${sc.metadata.name}-node`,
+  role: `${sc.metadata.name}-node`,
+})
+
+/** Labels that select the pods of one SessionCluster (also its status.selector). */
+export function selectorLabels(sc: SessionCluster): Record<string, string> {
+  return { 'app.kubernetes.io/name': 'cattery-node', 'app.kubernetes.io/instance': sc.metadata.name }
+}
+
+export function labels(sc: SessionCluster): Record<string, string> {
+  return { ...selectorLabels(sc), 'app.kubernetes.io/managed-by': 'cattery-operator' }
+}
+
+export function metadata(sc: SessionCluster, name: string) {
+  return {
+    name,
+    namespace: sc.metadata.namespace,
+    labels: labels(sc),
+    ownerReferences: [
+      {
+        apiVersion: API_VERSION,
+        kind: KIND,
+        name: sc.metadata.name,
+        uid: sc.metadata.uid ?? '',
+        controller: true,
+        blockOwnerDeletion: true,
+      },
+    ],
+  }
+}
+
+/** status.selector, as the scale subresource wants it. */
+export const selectorString = (sc: SessionCluster): string =>
+  Object.entries(selectorLabels(sc))
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',')

@@ -1,0 +1,142 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { parse } from 'yaml'
+import { loadConfig } from '../../../node/config/load.ts'
+import {
+  type SessionCluster,
+  type SessionClusterSpec,
+  withDefaults,
+} from '../../../operator/api/session-cluster.ts'
+import { desiredResources, statefulSet } from '../../../operator/resources/build.ts'
+import { nodeConfig } from '../../../operator/resources/node-config.ts'
+
+const cluster = (spec: Partial<SessionClusterSpec> = {}): SessionCluster => ({
+  apiVersion: 'cattery.dev/v1alpha1',
+  kind: 'SessionCluster',
+  metadata: { name: 'shop', namespace: 'prod', uid: 'u-1', generation: 1 },
+  spec: withDefaults(spec),
+})
+
+// biome-ignore lint/suspicious/noExplicitAny: built objects are read freely
+type Obj = Record<string, any>
+
+const find = (sc: SessionCluster, kind: string, name?: string) =>
+  desiredResources(sc).find((o: Obj) => o.kind === kind && (!name || o.metadata.name === name)) as
+    | Obj
+    | undefined
+
+describe('resources of a SessionCluster', () => {
+  const table: Array<[string, Partial<SessionClusterSpec>, (sc: SessionCluster) => void]> = [
+    [
+      'defaults: 3 replicas, ordered start, probes on the admin port, preStop pause, config mounted',
+      {},
+      (sc) => {
+        const sts = find(sc, 'StatefulSet') as Obj
+        assert.equal(sts.spec.replicas, 3)
+        assert.equal(sts.spec.serviceName, 'shop-peers')
+        assert.equal(sts.spec.podManagementPolicy, 'OrderedReady')
+        const c = sts.spec.template.spec.containers[0]
+        assert.deepEqual(c.readinessProbe.httpGet, { path: '/readyz', port: 'admin' })
+        assert.deepEqual(c.livenessProbe.httpGet, { path: '/livez', port: 'admin' })
+        assert.deepEqual(c.lifecycle.preStop, { sleep: { seconds: 5 } })
+        assert.ok(sts.spec.template.spec.terminationGracePeriodSeconds > 5 + 5)
+        assert.deepEqual(c.env[0], {
+          name: 'CATTERY_NAME',
+          valueFrom: { fieldRef: { fieldPath: 'metadata.name' } },
+        })
+        assert.deepEqual(
+          c.ports.map((p: Obj) => [p.name, p.containerPort]),
+          [
+            ['http', 8080],
+            ['admin', 9090],
+            ['replication', 4000],
+          ],
+        )
+      },
+    ],
+    [
+      'a headless peer Service that publishes not-ready addresses, and a client Service',
+      { service: { type: 'LoadBalancer', port: 8080 } },
+      (sc) => {
+        const peers = find(sc, 'Service', 'shop-peers') as Obj
+        assert.equal(peers.spec.clusterIP, 'None')
+        assert.equal(peers.spec.publishNotReadyAddresses, true)
+        const client = find(sc, 'Service', 'shop') as Obj
+        assert.equal(client.spec.type, 'LoadBalancer')
+        assert.deepEqual(client.spec.ports, [{ name: 'http', port: 8080, targetPort: 'http' }])
+      },
+    ],
+    [
+      'every object is owned by the SessionCluster (garbage collection)',
+      {},
+      (sc) => {
+        for (const o of desiredResources(sc) as Obj[]) {
+          assert.deepEqual(o.metadata.ownerReferences[0], {
+            apiVersion: 'cattery.dev/v1alpha1',
+            kind: 'SessionCluster',
+            name: 'shop',
+            uid: 'u-1',
+            controller: true,
+            blockOwnerDeletion: true,
+          })
+          assert.equal(o.metadata.namespace, 'prod')
+        }
+      },
+    ],
+    [
+      'no PodDisruptionBudget when disabled; maxUnavailable otherwise',
+      { podDisruptionBudget: { enabled: false, maxUnavailable: 1 } },
+      (sc) => assert.equal(find(sc, 'PodDisruptionBudget'), undefined),
+    ],
+    [
+      'the nodes may read only their own SessionCluster',
+      {},
+      (sc) => {
+        const role = find(sc, 'Role') as Obj
+        assert.deepEqual(role.rules, [
+          {
+            apiGroups: ['cattery.dev'],
+            resources: ['sessionclusters'],
+            resourceNames: ['shop'],
+            verbs: ['get', 'list', 'watch'],
+          },
+        ])
+      },
+    ],
+    [
+      'pod template overrides are applied without losing the selector labels',
+      {
+        pod: { labels: { team: 'a', 'app.kubernetes.io/instance': 'hijack' }, nodeSelector: { disk: 'ssd' } },
+      },
+      (sc) => {
+        const t = (find(sc, 'StatefulSet') as Obj).spec.template
+        assert.equal(t.metadata.labels.team, 'a')
+        assert.equal(t.metadata.labels['app.kubernetes.io/instance'], 'shop')
+        assert.deepEqual(t.spec.nodeSelector, { disk: 'ssd' })
+      },
+    ],
+  ]
+  for (const [name, spec, check] of table) it(name, () => check(cluster(spec)))
+
+  it('a change of configuration changes the pod template (rolling the pods); scaling does not', () => {
+    const hash = (sc: SessionCluster) =>
+      (statefulSet(sc) as Obj).spec.template.metadata.annotations['cattery.dev/config-hash']
+    const base = hash(cluster())
+    assert.equal(hash(cluster({ replicas: 7 })), base)
+    assert.notEqual(hash(cluster({ domain: 'other' })), base)
+  })
+
+  it('renders a node configuration the node accepts', () => {
+    const sc = cluster({ membership: withDefaults({}).membership })
+    sc.spec.membership.type = 'multicast'
+    const yaml = (desiredResources(sc).find((o: Obj) => o.kind === 'ConfigMap') as Obj).data['node.yaml']
+    assert.deepEqual(parse(yaml), nodeConfig(sc))
+    const loaded = loadConfig({
+      argv: ['--config', 'node.yaml', '--name', 'shop-0'],
+      env: {},
+      readFile: () => yaml,
+    })
+    assert.equal(loaded.config.membership.type, 'multicast')
+    assert.equal(loaded.config.receiver.port, 4000)
+  })
+})
