@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 NODE_PATH_PREFIX = export PATH="$$(scripts/ensure-node.sh):$$PATH"
 
-.PHONY: deps build lint test test-unit test-integration demo bench clean
+.PHONY: deps build lint test test-unit test-integration demo bench clean kube-up kube-down
 
 deps: node_modules/.installed
 	@command -v ip >/dev/null || { echo "installing iproute2 (network namespace tests)"; apt-get install -y iproute2; }
@@ -31,6 +31,12 @@ demo: build
 
 bench: deps
 	@$(NODE_PATH_PREFIX); node bench/run.ts
+
+kube-up:
+	@scripts/kube/up.sh
+
+kube-down:
+	@scripts/kube/down.sh
 
 clean:
 	rm -rf dist .local node_modules

@@ -45,6 +45,10 @@ GO
 GOFLAGS=-mod=mod go mod tidy >&2
 for b in "${missing[@]}"; do
   echo "building $b $version (minutes on 2 cores)" >&2
-  GOFLAGS=-mod=mod go build -trimpath -ldflags "-s -w" -o "$cache/bin/$b" "k8s.io/kubernetes/cmd/$b" >&2
+  v="k8s.io/component-base/version"
+  minor_num="${version#v1.}"; minor_num="${minor_num%%.*}"
+  GOFLAGS=-mod=mod go build -trimpath \
+    -ldflags "-s -w -X $v.gitVersion=$version -X $v.gitMajor=1 -X $v.gitMinor=$minor_num -X $v.gitTreeState=clean" \
+    -o "$cache/bin/$b" "k8s.io/kubernetes/cmd/$b" >&2
 done
 echo "$cache/bin"
