@@ -64,6 +64,21 @@ async function untilReady(nodes: Started[]): Promise<void> {
   }
 }
 
+/** CPU seconds (user + system) a process has used so far. */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
+  return (Number(fields[11]) + Number(fields[12])) / 100 // utime, stime in clock ticks (USER_HZ 100)
+}
+
+/** wrk against one node, with the CPU that node spent per request (µs), independent of the cores. */
+function measured(pid: number, url: string, cookie?: string) {
+  const before = cpuSeconds(pid)
+  const r = wrk(url, cookie)
+  const seconds = Number.parseFloat(DURATION)
+  const requests = r.rps * seconds
+  return { ...r, cpuUs: ((cpuSeconds(pid) - before) * 1e6) / requests }
+}
+
 function wrk(url: string, cookie?: string, script?: string): { rps: number; p50: string; p99: string } {
   const args = [
     '-t1',
@@ -95,8 +110,10 @@ const row = (...c: Array<string | number>) => {
 console.log(
   `# session benchmark (${quick ? 'quick' : 'full'}), Node ${process.version}, ${new Date().toISOString()}`,
 )
-console.log('| scenario | requests/s | p50 | p99 | vs replication off | vs bare fastify |')
-console.log('| --- | --- | --- | --- | --- | --- |')
+console.log(
+  '| scenario | requests/s | p50 | p99 | vs replication off | vs bare fastify | node CPU per request |',
+)
+console.log('| --- | --- | --- | --- | --- | --- | --- |')
 
 // The ceiling: a bare fastify route.
 const [barePort] = (await freePorts(1)) as [number]
@@ -109,10 +126,14 @@ await bare.stop('SIGKILL')
 
 // Replication off: one node, StandardManager.
 const [lone] = await cluster(1, ['--manager', 'standard'])
-const off = wrk(`http://127.0.0.1:${lone?.http}/demo/inc`, await cookieFrom(lone?.http as number))
+const off = measured(
+  lone?.proc.child.pid as number,
+  `http://127.0.0.1:${lone?.http}/demo/inc`,
+  await cookieFrom(lone?.http as number),
+)
 await lone?.proc.stop('SIGKILL')
 const pct = (x: number, of: number) => `${Math.round((100 * x) / of)}%`
-row('bare fastify route (ceiling)', Math.round(ceiling.rps), ceiling.p50, ceiling.p99, '-', '100%')
+row('bare fastify route (ceiling)', Math.round(ceiling.rps), ceiling.p50, ceiling.p99, '-', '100%', '-')
 row(
   'one node, replication off (standard manager)',
   Math.round(off.rps),
@@ -120,6 +141,7 @@ row(
   off.p99,
   '100%',
   pct(off.rps, ceiling.rps),
+  `${off.cpuUs.toFixed(1)} µs`,
 )
 
 for (const [label, opts] of [
@@ -128,8 +150,20 @@ for (const [label, opts] of [
 ] as const) {
   const nodes = await cluster(3, ['--send-options', opts])
   const first = nodes[0] as Started
-  const r = wrk(`http://127.0.0.1:${first.http}/demo/inc`, await cookieFrom(first.http))
-  row(label, Math.round(r.rps), r.p50, r.p99, pct(r.rps, off.rps), pct(r.rps, ceiling.rps))
+  const r = measured(
+    first.proc.child.pid as number,
+    `http://127.0.0.1:${first.http}/demo/inc`,
+    await cookieFrom(first.http),
+  )
+  row(
+    label,
+    Math.round(r.rps),
+    r.p50,
+    r.p99,
+    pct(r.rps, off.rps),
+    pct(r.rps, ceiling.rps),
+    `${r.cpuUs.toFixed(1)} µs`,
+  )
   await Promise.all(nodes.map((n) => n.proc.stop('SIGKILL')))
 }
 
