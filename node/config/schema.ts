@@ -84,27 +84,76 @@ export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', '
 /** `manager`: shared with the SessionCluster resource (operator/api), so the two cannot drift. */
 export const ManagerSchema = T.Object(
   {
-    type: T.Union([T.Literal('delta'), T.Literal('standard')], { default: 'delta' }),
-    expireSessionsOnShutdown: T.Boolean({ default: false }),
-    notifyListenersOnReplication: T.Boolean({ default: true }),
-    stateTransferTimeout: T.Integer({ minimum: 1, default: 60 }),
-    sendAllSessionsSize: T.Integer({ minimum: 1, maximum: 100_000, default: 1000 }),
-    maxActiveSessions: T.Integer({ minimum: -1, default: -1 }),
-    processExpiresFrequency: T.Integer({ minimum: 1, default: 6 }),
-    backgroundProcessorDelay: T.Number({ exclusiveMinimum: 0, default: 10 }),
-    recordAllActions: T.Boolean({ default: false }),
-    trackInPlaceChanges: T.Boolean({ default: true }),
+    type: T.Union([T.Literal('delta'), T.Literal('standard')], {
+      default: 'delta',
+      description: 'delta: every node holds every session (DeltaManager); standard: no replication.',
+    }),
+    expireSessionsOnShutdown: T.Boolean({
+      default: false,
+      description: 'A stopping node expires its sessions on the whole cluster.',
+    }),
+    notifyListenersOnReplication: T.Boolean({
+      default: true,
+      description: 'Session and attribute listeners also fire for replicated changes.',
+    }),
+    stateTransferTimeout: T.Integer({
+      minimum: 1,
+      default: 60,
+      description: 'Seconds a joining node spends getting the sessions, over every member it asks.',
+    }),
+    sendAllSessionsSize: T.Integer({
+      minimum: 1,
+      maximum: 100_000,
+      default: 1000,
+      description: 'Sessions per state-transfer page.',
+    }),
+    maxActiveSessions: T.Integer({
+      minimum: -1,
+      default: -1,
+      description: 'Sessions a context may hold (-1: unlimited).',
+    }),
+    processExpiresFrequency: T.Integer({
+      minimum: 1,
+      default: 6,
+      description: 'Expiry runs every processExpiresFrequency x backgroundProcessorDelay seconds.',
+    }),
+    backgroundProcessorDelay: T.Number({
+      exclusiveMinimum: 0,
+      default: 10,
+      description: 'Seconds (see processExpiresFrequency).',
+    }),
+    recordAllActions: T.Boolean({
+      default: false,
+      description: 'Replicate every attribute action of a request, not only the last per attribute.',
+    }),
+    trackInPlaceChanges: T.Boolean({
+      default: true,
+      description: 'Also replicate attributes changed in place (Tomcat replicates only setter calls).',
+    }),
     sessionAttributeNameFilter: T.Optional(T.String({ minLength: 1, allowed: 'a regular expression' })),
   },
-  { additionalProperties: false, default: {} },
+  { additionalProperties: false, default: {}, description: "The session manager and Tomcat's attributes." },
 )
 
 /** `session`: shared with the SessionCluster resource (operator/api), so the two cannot drift. */
 export const SessionSchema = T.Object(
   {
-    timeout: T.Number({ minimum: -1, default: 30, allowed: 'minutes (a number; -1: never)' }),
-    maxAttributeSize: T.Integer({ minimum: 1024, default: 1024 * 1024 }),
-    maxSessionSize: T.Integer({ minimum: 1024, default: 4 * 1024 * 1024 }),
+    timeout: T.Number({
+      minimum: -1,
+      default: 30,
+      allowed: 'minutes (a number; -1: never)',
+      description: 'Minutes of inactivity before a session expires (-1: never).',
+    }),
+    maxAttributeSize: T.Integer({
+      minimum: 1024,
+      default: 1024 * 1024,
+      description: 'Largest encoded session attribute, bytes.',
+    }),
+    maxSessionSize: T.Integer({
+      minimum: 1024,
+      default: 4 * 1024 * 1024,
+      description: 'Largest encoded session, bytes.',
+    }),
     cookie: T.Object(
       {
         name: T.String({
@@ -120,7 +169,7 @@ export const SessionSchema = T.Object(
       { additionalProperties: false, default: {} },
     ),
   },
-  { additionalProperties: false, default: {} },
+  { additionalProperties: false, default: {}, description: 'Sessions: timeout, size limits, cookie.' },
 )
 
 /** `channel`: shared with the SessionCluster resource (operator/api), so the two cannot drift. */
@@ -128,10 +177,12 @@ export const ChannelSchema = T.Object(
   {
     sendOptions: T.Union([T.Integer({ minimum: 0, maximum: 31 }), T.String({ minLength: 1 })], {
       default: defaults.sendOptions,
+      description: "Tribes' send flags: 8 asynchronous (default), 2 ACK, 4 synchronized ACK, 1 byte message.",
       allowed: 'a number 0-31 or names such as "async", "ack,sync"',
     }),
     interceptors: T.Array(T.Union(Object.values(interceptor)), {
       default: defaults.interceptors,
+      description: 'The interceptor stack, head first (docs/interceptors.md).',
     }),
   },
   { additionalProperties: false, default: {} },

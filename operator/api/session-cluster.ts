@@ -36,7 +36,11 @@ export const SessionClusterSpecSchema = T.Object(
         }),
         interceptors: ChannelSchema.properties.interceptors,
       },
-      { additionalProperties: false, default: {} },
+      {
+        additionalProperties: false,
+        default: {},
+        description: 'Group communication: send options, port, interceptors.',
+      },
     ),
     membership: T.Object(
       {
@@ -50,7 +54,7 @@ export const SessionClusterSpecSchema = T.Object(
         frequency: T.Integer({ minimum: 10, default: defaults.multicast.frequency }),
         dropTime: T.Integer({ minimum: 10, default: defaults.multicast.dropTime }),
       },
-      { additionalProperties: false, default: {} },
+      { additionalProperties: false, default: {}, description: 'How nodes find each other.' },
     ),
     domain: T.String({ default: '', description: 'Cluster domain (members of other domains are ignored).' }),
     resources: T.Optional(
@@ -93,7 +97,7 @@ export const SessionClusterSpecSchema = T.Object(
         enabled: T.Boolean({ default: true }),
         maxUnavailable: T.Integer({ minimum: 1, default: 1 }),
       },
-      { additionalProperties: false, default: {} },
+      { additionalProperties: false, default: {}, description: 'Voluntary disruptions allowed at once.' },
     ),
   },
   { additionalProperties: false },
