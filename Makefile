@@ -3,10 +3,15 @@
 SHELL := /bin/bash
 NODE_PATH_PREFIX = export PATH="$$(scripts/ensure-node.sh):$$PATH"
 
-.PHONY: deps build lint test test-unit test-integration demo bench clean kube-up kube-down
+.PHONY: deps build lint test test-unit test-integration demo bench clean kube-up kube-down kube-binaries
 
 deps: node_modules/.installed
 	@command -v ip >/dev/null || { echo "installing iproute2 (network namespace tests)"; apt-get install -y iproute2; }
+	@command -v etcd >/dev/null || { echo "installing etcd-server (operator tests)"; apt-get install -y etcd-server; }
+
+# kube-apiserver, kube-controller-manager and kubectl from the Go module proxy (cached; minutes the first time).
+kube-binaries:
+	@scripts/kube/build-binaries.sh >/dev/null
 
 node_modules/.installed: package.json package-lock.json
 	@$(NODE_PATH_PREFIX); npm ci --no-audit --no-fund
@@ -21,7 +26,7 @@ lint: deps
 test-unit: deps
 	@$(NODE_PATH_PREFIX); npm run test:unit
 
-test-integration: deps
+test-integration: deps kube-binaries
 	@$(NODE_PATH_PREFIX); npm run test:integration
 
 test: lint build test-unit test-integration

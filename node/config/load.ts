@@ -22,6 +22,11 @@ export const SETTINGS = [
   { flag: 'members', env: 'CATTERY_MEMBERS', key: 'membership.members', list: true },
   { flag: 'multicast-address', env: 'CATTERY_MULTICAST_ADDRESS', key: 'membership.address' },
   { flag: 'multicast-port', env: 'CATTERY_MULTICAST_PORT', key: 'membership.port' },
+  { flag: 'kubernetes-cluster', env: 'CATTERY_CLUSTER', key: 'membership.cluster' },
+  { flag: 'kubernetes-namespace', env: 'CATTERY_NAMESPACE', key: 'membership.namespace' },
+  { flag: 'kubernetes-api', env: 'CATTERY_KUBERNETES_API', key: 'membership.apiServer' },
+  { flag: 'kubernetes-token-file', env: 'CATTERY_KUBERNETES_TOKEN_FILE', key: 'membership.tokenFile' },
+  { flag: 'kubernetes-ca-file', env: 'CATTERY_KUBERNETES_CA_FILE', key: 'membership.caFile' },
   { flag: 'domain', env: 'CATTERY_DOMAIN', key: 'domain' },
   { flag: 'send-options', env: 'CATTERY_SEND_OPTIONS', key: 'channel.sendOptions' },
   { flag: 'log-level', env: 'CATTERY_LOG_LEVEL', key: 'logLevel' },
@@ -126,8 +131,46 @@ export function loadConfig(input: LoadInput): Loaded {
       })
     }
   }
+  if (valid.membership.type === 'kubernetes') problems.push(...kubernetesDefaults(valid, input, sourceOf))
   if (problems.length) throw new ConfigError(problems)
   return { config: valid, channelOptions: toChannelOptions(valid, sendOptions), help, version }
+}
+
+const SERVICE_ACCOUNT_NAMESPACE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace'
+
+/** kubernetes membership: fills what a pod provides (API address, namespace); names what is missing. */
+function kubernetesDefaults(
+  c: NodeConfig,
+  input: LoadInput,
+  sourceOf: (key: string) => string,
+): ConfigProblem[] {
+  const m = c.membership
+  const problems: ConfigProblem[] = []
+  const missing = (key: string, problem: string) =>
+    problems.push({ key, source: sourceOf(key), value: undefined, problem })
+  if (!m.cluster)
+    missing('membership.cluster', 'kubernetes membership needs the SessionCluster name (CATTERY_CLUSTER)')
+  if (!m.namespace) {
+    try {
+      m.namespace = (input.readFile ?? ((f) => readFileSync(f, 'utf8')))(SERVICE_ACCOUNT_NAMESPACE).trim()
+    } catch {
+      missing(
+        'membership.namespace',
+        'kubernetes membership needs a namespace outside a pod (CATTERY_NAMESPACE)',
+      )
+    }
+  }
+  if (!m.apiServer) {
+    const host = input.env.KUBERNETES_SERVICE_HOST
+    const port = input.env.KUBERNETES_SERVICE_PORT ?? '443'
+    if (host) m.apiServer = `https://${host.includes(':') ? `[${host}]` : host}:${port}`
+    else
+      missing(
+        'membership.apiServer',
+        'kubernetes membership needs the API address outside a pod (CATTERY_KUBERNETES_API)',
+      )
+  }
+  return problems
 }
 
 function toChannelOptions(c: NodeConfig, sendOptions: number): Omit<ChannelOptions, 'logger'> {
@@ -140,15 +183,26 @@ function toChannelOptions(c: NodeConfig, sendOptions: number): Omit<ChannelOptio
     membership:
       m.type === 'static'
         ? { type: 'static', members: m.members, pingInterval: m.pingInterval, expireTime: m.expireTime }
-        : {
-            type: 'multicast',
-            address: m.address,
-            port: m.port,
-            frequency: m.frequency,
-            dropTime: m.dropTime,
-            ttl: m.ttl,
-            bind: m.bind,
-          },
+        : m.type === 'kubernetes'
+          ? {
+              type: 'kubernetes',
+              cluster: m.cluster as string,
+              namespace: m.namespace as string,
+              apiServer: m.apiServer as string,
+              tokenFile: m.tokenFile,
+              caFile: m.caFile,
+              pingInterval: m.pingInterval,
+              expireTime: m.expireTime,
+            }
+          : {
+              type: 'multicast',
+              address: m.address,
+              port: m.port,
+              frequency: m.frequency,
+              dropTime: m.dropTime,
+              ttl: m.ttl,
+              bind: m.bind,
+            },
     interceptors: c.channel.interceptors as InterceptorConfig[],
     sendOptions,
   }

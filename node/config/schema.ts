@@ -220,7 +220,11 @@ export const NodeConfigSchema = T.Object(
     ),
     membership: T.Object(
       {
-        type: T.Union([T.Literal('static'), T.Literal('multicast')], { default: 'multicast' }),
+        type: T.Union([T.Literal('static'), T.Literal('multicast'), T.Literal('kubernetes')], {
+          default: 'multicast',
+          description:
+            'static: a fixed list; multicast: heartbeats; kubernetes: the member list of a SessionCluster, watched through the API',
+        }),
         members: T.Array(HostPort, { default: [] }),
         pingInterval: T.Integer({ minimum: 10, default: defaults.static.pingInterval }),
         expireTime: T.Integer({ minimum: 10, default: defaults.static.expireTime }),
@@ -230,6 +234,27 @@ export const NodeConfigSchema = T.Object(
         dropTime: T.Integer({ minimum: 10, default: defaults.multicast.dropTime }),
         ttl: T.Integer({ minimum: 0, maximum: 255, default: defaults.multicast.ttl }),
         bind: T.Optional(T.String({ minLength: 1 })),
+        cluster: T.Optional(T.String({ minLength: 1, description: 'kubernetes: the SessionCluster name' })),
+        namespace: T.Optional(
+          T.String({ minLength: 1, description: "kubernetes: its namespace (default: the pod's)" }),
+        ),
+        apiServer: T.Optional(
+          T.String({
+            pattern: '^https?://',
+            allowed: 'an https:// URL',
+            description: 'kubernetes: the API address (default: from KUBERNETES_SERVICE_HOST/PORT in a pod)',
+          }),
+        ),
+        tokenFile: T.String({
+          minLength: 1,
+          default: '/var/run/secrets/kubernetes.io/serviceaccount/token',
+          description: 'kubernetes: service-account token, re-read as it rotates',
+        }),
+        caFile: T.String({
+          minLength: 1,
+          default: '/var/run/secrets/kubernetes.io/serviceaccount/ca.crt',
+          description: "kubernetes: CA of the API server's certificate",
+        }),
       },
       { additionalProperties: false, default: {} },
     ),

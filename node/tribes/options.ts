@@ -56,8 +56,21 @@ export interface DynamicMembershipOptions {
   expireTime: number
 }
 
+export interface KubernetesMembershipOptions {
+  type: 'kubernetes'
+  /** The SessionCluster whose status.members lists the peers, and its namespace. */
+  cluster: string
+  namespace: string
+  apiServer: string
+  tokenFile: string
+  caFile: string
+  pingInterval: number
+  expireTime: number
+}
+
 export type MembershipOptions =
   | StaticMembershipOptions
+  | KubernetesMembershipOptions
   | MulticastMembershipOptions
   | DynamicMembershipOptions
 

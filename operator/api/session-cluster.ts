@@ -117,7 +117,11 @@ export const SessionClusterStatusSchema = T.Object({
   replicas: T.Optional(T.Integer()),
   readyReplicas: T.Optional(T.Integer()),
   selector: T.Optional(T.String()),
-  members: T.Optional(T.Array(T.Object({ name: T.String(), podIP: T.String(), ready: T.Boolean() }))),
+  members: T.Optional(
+    T.Array(T.Object({ name: T.String(), podIP: T.String(), port: T.Integer(), ready: T.Boolean() }), {
+      description: 'The nodes with an address (name = jvmRoute); the nodes watch this list for peers.',
+    }),
+  ),
   conditions: T.Optional(T.Array(Condition)),
 })
 

@@ -14,6 +14,7 @@ mkdir -p "$cache/bin"
 missing=()
 for b in "${bins[@]}"; do [ -x "$cache/bin/$b" ] || missing+=("$b"); done
 if [ ${#missing[@]} -eq 0 ]; then echo "$cache/bin"; exit 0; fi
+[ -x /usr/local/go/bin/go ] && PATH="$PATH:/usr/local/go/bin"
 command -v go >/dev/null || { echo "Go is needed: apt-get install -y golang (or the Go toolchain of this machine)" >&2; exit 1; }
 
 work="$cache/module"

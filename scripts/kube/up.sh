@@ -11,9 +11,14 @@ api_port="${CATTERY_APISERVER_PORT:-16443}"
 bin=$("$root/scripts/kube/build-binaries.sh")
 command -v etcd >/dev/null || apt-get install -y etcd-server >&2
 command -v openssl >/dev/null || apt-get install -y openssl >&2
-if [ -f "$dir/apiserver.pid" ] && kill -0 "$(cat "$dir/apiserver.pid")" 2>/dev/null; then
-  echo "already running; export KUBECONFIG=$dir/kubeconfig"; exit 0
-fi
+# Each component is started only when it is not running, so running this again after one of them
+# stopped (a test restarts the apiserver that way) starts just that one.
+# (A killed process whose parent has not reaped it is a zombie: not running.)
+running() {
+  local pid
+  pid=$(cat "$dir/$1.pid" 2>/dev/null) || return 1
+  kill -0 "$pid" 2>/dev/null && ! grep -q '^[0-9]* ([^)]*) Z' "/proc/$pid/stat" 2>/dev/null
+}
 mkdir -p "$dir/pki"
 pki="$dir/pki"
 cert() { # name subject [san]
@@ -39,23 +44,29 @@ users: [{name: admin, user: {client-certificate: "$pki/admin.crt", client-key: "
 contexts: [{name: cattery, context: {cluster: cattery, user: admin}}]
 current-context: cattery
 KC
-nohup etcd --data-dir "$dir/etcd" --listen-client-urls "http://127.0.0.1:$etcd_port" \
-  --advertise-client-urls "http://127.0.0.1:$etcd_port" --listen-peer-urls "http://127.0.0.1:$((etcd_port + 10))" \
-  > "$dir/etcd.log" 2>&1 &
-echo $! > "$dir/etcd.pid"
-nohup "$bin/kube-apiserver" --etcd-servers "http://127.0.0.1:$etcd_port" --bind-address 127.0.0.1 \
-  --secure-port "$api_port" --tls-cert-file "$pki/apiserver.crt" --tls-private-key-file "$pki/apiserver.key" \
-  --client-ca-file "$pki/ca.crt" --service-account-issuer https://kubernetes.default.svc \
-  --service-account-key-file "$pki/sa.pub" --service-account-signing-key-file "$pki/sa.key" \
-  --authorization-mode Node,RBAC --service-cluster-ip-range 10.96.0.0/16 > "$dir/apiserver.log" 2>&1 &
-echo $! > "$dir/apiserver.pid"
+if ! running etcd; then
+  nohup etcd --data-dir "$dir/etcd" --listen-client-urls "http://127.0.0.1:$etcd_port" \
+    --advertise-client-urls "http://127.0.0.1:$etcd_port" --listen-peer-urls "http://127.0.0.1:$((etcd_port + 10))" \
+    >> "$dir/etcd.log" 2>&1 &
+  echo $! > "$dir/etcd.pid"
+fi
+if ! running apiserver; then
+  nohup "$bin/kube-apiserver" --etcd-servers "http://127.0.0.1:$etcd_port" --bind-address 127.0.0.1 \
+    --secure-port "$api_port" --tls-cert-file "$pki/apiserver.crt" --tls-private-key-file "$pki/apiserver.key" \
+    --client-ca-file "$pki/ca.crt" --service-account-issuer https://kubernetes.default.svc \
+    --service-account-key-file "$pki/sa.pub" --service-account-signing-key-file "$pki/sa.key" \
+    --authorization-mode Node,RBAC --service-cluster-ip-range 10.96.0.0/16 >> "$dir/apiserver.log" 2>&1 &
+  echo $! > "$dir/apiserver.pid"
+fi
 for _ in $(seq 1 120); do
   "$bin/kubectl" --kubeconfig "$dir/kubeconfig" get --raw /readyz >/dev/null 2>&1 && break
   sleep 0.5
 done
 "$bin/kubectl" --kubeconfig "$dir/kubeconfig" get --raw /readyz >/dev/null || { tail -20 "$dir/apiserver.log" >&2; exit 1; }
-nohup "$bin/kube-controller-manager" --kubeconfig "$dir/kubeconfig" --leader-elect=false \
-  --service-account-private-key-file "$pki/sa.key" --root-ca-file "$pki/ca.crt" --use-service-account-credentials=false \
-  --bind-address 127.0.0.1 --secure-port 0 > "$dir/controller-manager.log" 2>&1 &
-echo $! > "$dir/controller-manager.pid"
+if ! running controller-manager; then
+  nohup "$bin/kube-controller-manager" --kubeconfig "$dir/kubeconfig" --leader-elect=false \
+    --service-account-private-key-file "$pki/sa.key" --root-ca-file "$pki/ca.crt" --use-service-account-credentials=false \
+    --bind-address 127.0.0.1 --secure-port 0 >> "$dir/controller-manager.log" 2>&1 &
+  echo $! > "$dir/controller-manager.pid"
+fi
 echo "control plane up: export KUBECONFIG=$dir/kubeconfig  (kubectl: $bin/kubectl)"

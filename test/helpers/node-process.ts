@@ -28,9 +28,14 @@ export class NodeProcess {
   readonly #waiters = new Set<() => void>()
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
 
-  constructor(name: string, args: string[], options: { command?: string[]; env?: NodeJS.ProcessEnv } = {}) {
+  constructor(
+    name: string,
+    args: string[],
+    options: { command?: string[]; env?: NodeJS.ProcessEnv; passName?: boolean } = {},
+  ) {
     this.name = name
-    const argv = [...(options.command ?? [process.execPath, MAIN]), '--name', name, ...args]
+    const named = options.passName === false ? [] : ['--name', name]
+    const argv = [...(options.command ?? [process.execPath, MAIN]), ...named, ...args]
     this.child = spawn(argv[0] as string, argv.slice(1), {
       env: { ...process.env, ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],

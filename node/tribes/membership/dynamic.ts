@@ -7,6 +7,10 @@ export interface MemberAddress {
 export interface DynamicMembershipSource {
   /** Calls `onChange` with the current list at once and after every change; returns an unsubscribe. */
   subscribe(onChange: (addresses: MemberAddress[]) => void): () => void
+  /** Resolves once the first list is known (membership starts only then); absent: known at once. */
+  ready?(): Promise<void>
+  /** Stops watching. */
+  close?(): void
 }
 
 /** A source whose list is set by its owner: static configuration, or anything that calls `set`. */

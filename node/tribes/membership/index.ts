@@ -3,6 +3,7 @@ import { CatteryError, codes } from '../errors.ts'
 import { parseAddress } from '../member.ts'
 import type { MembershipOptions } from '../options.ts'
 import { AddressList } from './dynamic.ts'
+import { KubernetesMemberSource } from './kubernetes.ts'
 import { MulticastMembership } from './multicast.ts'
 import { ProbeMembership } from './probe-membership.ts'
 import type { MembershipService } from './service.ts'
@@ -20,6 +21,8 @@ export function createMembership(options: MembershipOptions, logger: Logger): Me
       })
       return new ProbeMembership(new AddressList(addresses), options, logger)
     }
+    case 'kubernetes':
+      return new ProbeMembership(new KubernetesMemberSource(options, logger), options, logger)
     case 'dynamic':
       return new ProbeMembership(options.source, options, logger)
     default:

@@ -52,6 +52,7 @@ export class ProbeMembership extends EventEmitter implements MembershipService {
   /** Resolves after the first round of pings, so the caller starts knowing who is there. */
   async start(local: Member): Promise<void> {
     this.#local = local
+    await this.#source.ready?.()
     this.#unsubscribe = this.#source.subscribe((list) => this.#setAddresses(list))
     this.#timer = setInterval(() => this.#tick(), this.#options.pingInterval)
     this.#timer.unref()
@@ -62,6 +63,7 @@ export class ProbeMembership extends EventEmitter implements MembershipService {
     this.#stopped = true
     clearInterval(this.#timer)
     this.#unsubscribe?.()
+    this.#source.close?.()
     const wire = this.#wire()
     const timeout = Math.min(1000, this.#options.pingInterval)
     await Promise.all(this.members().map((m) => sayGoodbye(m, timeout, wire)))

@@ -137,4 +137,32 @@ describe('configuration loading', () => {
       /--config .*"missing\.yaml": cannot read/,
     )
   })
+
+  it('kubernetes membership: fills the API address and namespace a pod provides, names what is missing', () => {
+    const inPod = loadConfig({
+      argv: ['--membership', 'kubernetes'],
+      env: { CATTERY_CLUSTER: 'shop', KUBERNETES_SERVICE_HOST: '10.96.0.1', KUBERNETES_SERVICE_PORT: '443' },
+      readFile: (p) => {
+        if (p.endsWith('serviceaccount/namespace')) return 'prod\n'
+        throw new Error(`ENOENT: ${p}`)
+      },
+    })
+    assert.deepEqual(
+      { ...inPod.channelOptions.membership },
+      {
+        type: 'kubernetes',
+        cluster: 'shop',
+        namespace: 'prod',
+        apiServer: 'https://10.96.0.1:443',
+        tokenFile: '/var/run/secrets/kubernetes.io/serviceaccount/token',
+        caFile: '/var/run/secrets/kubernetes.io/serviceaccount/ca.crt',
+        pingInterval: 1000,
+        expireTime: 5000,
+      },
+    )
+    const outside = problems(() => load(['--membership', 'kubernetes']))
+    assert.match(outside, /membership\.cluster .*SessionCluster name \(CATTERY_CLUSTER\)/)
+    assert.match(outside, /membership\.namespace .*CATTERY_NAMESPACE/)
+    assert.match(outside, /membership\.apiServer .*CATTERY_KUBERNETES_API/)
+  })
 })

@@ -1,0 +1,74 @@
+/**
+ * Writes to the API: owned objects by server-side apply under one field manager (forcing ownership of
+ * the fields the operator sets, leaving others' fields alone), status through the status subresource.
+ */
+import {
+  CustomObjectsApi,
+  type KubeConfig,
+  type KubernetesObject,
+  KubernetesObjectApi,
+  PatchStrategy,
+} from '@kubernetes/client-node'
+import {
+  GROUP,
+  PLURAL,
+  type SessionCluster,
+  type SessionClusterStatus,
+  VERSION,
+} from '../api/session-cluster.ts'
+
+export const FIELD_MANAGER = 'cattery-operator'
+
+export class Applier {
+  readonly #objects: KubernetesObjectApi
+  readonly #custom: CustomObjectsApi
+
+  constructor(kc: KubeConfig) {
+    this.#objects = KubernetesObjectApi.makeApiClient(kc)
+    this.#custom = kc.makeApiClient(CustomObjectsApi)
+  }
+
+  async apply(obj: Record<string, unknown>): Promise<void> {
+    await this.#objects.patch(
+      obj as KubernetesObject,
+      undefined,
+      undefined,
+      FIELD_MANAGER,
+      true,
+      PatchStrategy.ServerSideApply,
+    )
+  }
+
+  async delete(obj: KubernetesObject): Promise<void> {
+    try {
+      await this.#objects.delete(obj)
+    } catch (err) {
+      if ((err as { code?: number }).code !== 404) throw err
+    }
+  }
+
+  async writeStatus(sc: SessionCluster, status: SessionClusterStatus): Promise<void> {
+    await this.#custom.patchNamespacedCustomObjectStatus({
+      group: GROUP,
+      version: VERSION,
+      plural: PLURAL,
+      namespace: sc.metadata.namespace,
+      name: sc.metadata.name,
+      // A JSON patch replacing the whole status: lists (members, conditions) are replaced, not merged.
+      body: [{ op: 'add', path: '/status', value: status }],
+    })
+  }
+}
+
+/** A short, readable message from an API error (the apiserver's own message when there is one). */
+export function apiErrorMessage(err: unknown): string {
+  const e = err as { code?: number; body?: unknown; message?: string }
+  let body = e.body
+  if (typeof body === 'string') {
+    try {
+      body = JSON.parse(body)
+    } catch {}
+  }
+  const message = (body as { message?: string } | undefined)?.message
+  return [e.code, message ?? e.message ?? String(err)].filter((x) => x !== undefined).join(': ')
+}

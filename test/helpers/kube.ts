@@ -1,0 +1,113 @@
+/**
+ * A real control plane for a test file: etcd, kube-apiserver and kube-controller-manager started by
+ * scripts/kube/up.sh on free loopback ports with its own data directory, stopped by down.sh.
+ * The binaries come from scripts/kube/build-binaries.sh; without them the test fails with that command.
+ */
+import { execFile, execFileSync } from 'node:child_process'
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { promisify } from 'node:util'
+import { freePorts } from './node-process.ts'
+
+const ROOT = path.resolve(import.meta.dirname, '../..')
+export const KUBE_VERSION = 'v1.35.4'
+const CACHE = path.join(
+  process.env.CATTERY_KUBE_CACHE ?? path.join(os.homedir(), '.cache/cattery/kube'),
+  KUBE_VERSION,
+  'bin',
+)
+const run = promisify(execFile)
+
+export function kubeBinaries(): string {
+  for (const b of ['kube-apiserver', 'kube-controller-manager', 'kubectl']) {
+    if (!existsSync(path.join(CACHE, b)))
+      throw new Error(
+        `${b} ${KUBE_VERSION} is missing from ${CACHE}: build it with scripts/kube/build-binaries.sh (or make kube-binaries)`,
+      )
+  }
+  if (!existsSync('/usr/bin/etcd')) throw new Error('etcd is missing: apt-get install -y etcd-server')
+  return CACHE
+}
+
+export interface ControlPlane {
+  dir: string
+  kubeconfig: string
+  apiPort: number
+  caFile: string
+  kubectl(...args: string[]): Promise<string>
+  /** kubectl with a JSON result. */
+  json<T = Record<string, any>>(...args: string[]): Promise<T>
+  stopApiserver(): void
+  /** Starts whatever is not running (after stopApiserver). */
+  up(): Promise<void>
+  down(): Promise<void>
+}
+
+export async function startControlPlane(): Promise<ControlPlane> {
+  const bin = kubeBinaries()
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'cattery-kube-'))
+  const [etcdPort, apiPort] = (await freePorts(2)) as [number, number]
+  const env = {
+    ...process.env,
+    CATTERY_KUBE_DIR: dir,
+    CATTERY_ETCD_PORT: String(etcdPort),
+    CATTERY_APISERVER_PORT: String(apiPort),
+  }
+  const up = async () => {
+    await run(path.join(ROOT, 'scripts/kube/up.sh'), { env })
+  }
+  await up()
+  const kubeconfig = path.join(dir, 'kubeconfig')
+  const kubectl = async (...args: string[]) => {
+    const r = await run(path.join(bin, 'kubectl'), ['--kubeconfig', kubeconfig, ...args], {
+      maxBuffer: 64 << 20,
+    })
+    return r.stdout
+  }
+  return {
+    dir,
+    kubeconfig,
+    apiPort,
+    caFile: path.join(dir, 'pki/ca.crt'),
+    kubectl,
+    json: async (...args) => JSON.parse(await kubectl(...args, '-o', 'json')),
+    stopApiserver: () => {
+      const pid = Number(readFileSync(path.join(dir, 'apiserver.pid'), 'utf8'))
+      process.kill(pid, 'SIGKILL')
+    },
+    up,
+    down: async () => {
+      await run(path.join(ROOT, 'scripts/kube/down.sh'), { env }).catch(() => undefined)
+    },
+  }
+}
+
+/** Polls `check` until it returns a truthy value; fails naming what was awaited and the last value. */
+export async function eventually<T>(
+  what: string,
+  check: () => Promise<T | undefined | false>,
+  timeoutMs = 20_000,
+): Promise<T> {
+  const until = Date.now() + timeoutMs
+  let last: unknown
+  for (;;) {
+    try {
+      const v = await check()
+      if (v) return v
+      last = v
+    } catch (err) {
+      last = (err as Error).message
+    }
+    if (Date.now() > until)
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${what}; last: ${JSON.stringify(last)?.slice(0, 500)}`,
+      )
+    await sleep(200)
+  }
+}
+
+export function kubectlSync(cp: ControlPlane, ...args: string[]): string {
+  return execFileSync(path.join(CACHE, 'kubectl'), ['--kubeconfig', cp.kubeconfig, ...args]).toString()
+}
