@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds kube-apiserver, kube-controller-manager and kubectl from the Kubernetes Go module through the
+# Builds kube-apiserver, kube-controller-manager, kubectl (and helm) from the Kubernetes Go module through the
 # Go module proxy, into a cache outside the repository (reused when present):
 #   scripts/kube/build-binaries.sh [VERSION]      (default below; cache: $CATTERY_KUBE_CACHE or ~/.cache/cattery/kube)
 # k8s.io/kubernetes replaces its staging modules (k8s.io/api, ...) with local paths, so `go install`
@@ -9,12 +9,21 @@ set -euo pipefail
 version="${1:-v1.35.4}"
 minor="v0.${version#v1.}"
 cache="${CATTERY_KUBE_CACHE:-$HOME/.cache/cattery/kube}/$version"
+helm_version="${CATTERY_HELM_VERSION:-v3.22.0}"
+kube_minor="${version#v1.}"; kube_minor="${kube_minor%%.*}"
 bins=(kube-apiserver kube-controller-manager kubectl)
 mkdir -p "$cache/bin"
+[ -x /usr/local/go/bin/go ] && PATH="$PATH:/usr/local/go/bin"
+# helm builds the ordinary way (its module has no local replacements).
+if [ ! -x "$cache/bin/helm" ]; then
+  command -v go >/dev/null || { echo "Go is needed: apt-get install -y golang (or the Go toolchain of this machine)" >&2; exit 1; }
+  echo "building helm $helm_version (a minute or two)" >&2
+  GOBIN="$cache/bin" go install -trimpath -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$helm_version -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$kube_minor" \
+    "helm.sh/helm/v3/cmd/helm@$helm_version" >&2
+fi
 missing=()
 for b in "${bins[@]}"; do [ -x "$cache/bin/$b" ] || missing+=("$b"); done
 if [ ${#missing[@]} -eq 0 ]; then echo "$cache/bin"; exit 0; fi
-[ -x /usr/local/go/bin/go ] && PATH="$PATH:/usr/local/go/bin"
 command -v go >/dev/null || { echo "Go is needed: apt-get install -y golang (or the Go toolchain of this machine)" >&2; exit 1; }
 
 work="$cache/module"

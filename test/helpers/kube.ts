@@ -21,7 +21,7 @@ const CACHE = path.join(
 const run = promisify(execFile)
 
 export function kubeBinaries(): string {
-  for (const b of ['kube-apiserver', 'kube-controller-manager', 'kubectl']) {
+  for (const b of ['kube-apiserver', 'kube-controller-manager', 'kubectl', 'helm']) {
     if (!existsSync(path.join(CACHE, b)))
       throw new Error(
         `${b} ${KUBE_VERSION} is missing from ${CACHE}: build it with scripts/kube/build-binaries.sh (or make kube-binaries)`,
@@ -38,6 +38,7 @@ export interface ControlPlane {
   caFile: string
   kubectl(...args: string[]): Promise<string>
   /** kubectl with a JSON result. */
+  // biome-ignore lint/suspicious/noExplicitAny: API objects are read freely
   json<T = Record<string, any>>(...args: string[]): Promise<T>
   stopApiserver(): void
   /** Starts whatever is not running (after stopApiserver). */
@@ -106,6 +107,13 @@ export async function eventually<T>(
       )
     await sleep(200)
   }
+}
+
+/** helm with the control plane's kubeconfig (or none, for lint and template). */
+export async function helm(cp: ControlPlane | undefined, ...args: string[]): Promise<string> {
+  const kube = cp ? ['--kubeconfig', cp.kubeconfig] : []
+  const r = await run(path.join(kubeBinaries(), 'helm'), [...kube, ...args], { maxBuffer: 64 << 20 })
+  return r.stdout
 }
 
 export function kubectlSync(cp: ControlPlane, ...args: string[]): string {

@@ -43,6 +43,12 @@ interface Waiting {
 
 type State = 'idle' | 'connecting' | 'open' | 'closed'
 
+/** How long asynchronous frames may wait to share a write with others (replication lag it adds). */
+const ASYNC_FLUSH_MS = 1
+/** An outbox this full is written at once. */
+const OUTBOX_FLUSH_BYTES = 256 * 1024
+const RESOLVED = Promise.resolve()
+
 export class PeerConnection {
   readonly member: Member
   readonly #options: PeerConnectionOptions
@@ -53,7 +59,10 @@ export class PeerConnection {
   #failedUntil = 0
   #lastFailure: CatteryError | undefined
   #nextId = 1
-  #corked = false
+  #outbox: Buffer[] = []
+  #outboxBytes = 0
+  #immediate: NodeJS.Immediate | undefined
+  #timer: NodeJS.Timeout | undefined
   #waiting: Waiting[] = []
   readonly #pending = new Map<number, Pending>()
   #drainWaiters: Array<() => void> = []
@@ -85,7 +94,7 @@ export class PeerConnection {
     this.#nextId = id === 0xffffffff ? 1 : id + 1
     const frame = encodeFrame(kind, flags, id, header, body)
     if (this.#state === 'open') {
-      this.#write(frame)
+      this.#write(frame, wantAck)
       if (wantAck) return this.#awaitAck(id, frame, 0)
       return this.#afterWrite()
     }
@@ -120,8 +129,24 @@ export class PeerConnection {
     this.#state = 'closed'
     const err = this.#closedError()
     this.#failAll(err, false)
-    this.#socket?.destroy()
+    // What is in the outbox still goes out (a graceful stop drains queues into it), then FIN.
+    const socket = this.#socket
+    if (socket && !socket.connecting) {
+      this.#flush()
+      socket.end()
+      setTimeout(() => socket.destroy(), 1000).unref()
+    } else socket?.destroy()
+    this.#dropOutbox()
     this.#socket = undefined
+  }
+
+  #dropOutbox(): void {
+    if (this.#immediate) clearImmediate(this.#immediate)
+    if (this.#timer) clearTimeout(this.#timer)
+    this.#immediate = undefined
+    this.#timer = undefined
+    this.#outbox = []
+    this.#outboxBytes = 0
   }
 
   #closedError(): CatteryError {
@@ -150,7 +175,7 @@ export class PeerConnection {
       const waiting = this.#waiting
       this.#waiting = []
       for (const w of waiting) {
-        this.#write(w.frame)
+        this.#write(w.frame, w.wantAck)
         if (w.wantAck) this.#awaitAck(w.id, w.frame, w.attempts).then(w.resolve, w.reject)
         else w.resolve()
       }
@@ -169,6 +194,7 @@ export class PeerConnection {
       if (this.#socket !== socket || this.#state === 'closed') return
       const wasOpen = this.#state === 'open'
       this.#socket = undefined
+      this.#dropOutbox() // frames awaiting an ACK are sent again from #pending
       this.#state = 'idle'
       const cause = wasOpen
         ? new CatteryError(codes.CONNECTION_LOST, `connection to ${describeMember(this.member)} was lost`)
@@ -231,7 +257,7 @@ export class PeerConnection {
 
   #afterWrite(): Promise<void> {
     const socket = this.#socket
-    if (!socket || socket.writableLength < this.#options.highWaterMark) return Promise.resolve()
+    if (!socket || socket.writableLength + this.#outboxBytes < this.#options.highWaterMark) return RESOLVED
     return new Promise<void>((resolve) => this.#drainWaiters.push(resolve))
   }
 
@@ -241,19 +267,44 @@ export class PeerConnection {
     for (const w of waiters) w()
   }
 
-  #write(frame: Buffer[]): void {
-    const socket = this.#socket as net.Socket
-    if (!this.#corked) {
-      this.#corked = true
-      socket.cork()
-      // Flush once per event-loop turn: frames from every request handled in this turn share one
-      // writev (one system call), which is most of the cost of small messages.
-      setImmediate(() => {
-        this.#corked = false
-        socket.uncork()
-      })
+  /**
+   * Frames wait in an outbox and go out together in one write: on the next event-loop turn when one
+   * of them waits for an ACK (or is a HELLO), else after ASYNC_FLUSH_MS, so asynchronous messages of
+   * many requests share one system call on each side (most of the cost of a small message).
+   */
+  #write(frame: Buffer[], urgent = true): void {
+    for (const b of frame) {
+      this.#outbox.push(b)
+      this.#outboxBytes += b.length
     }
-    for (const b of frame) socket.write(b)
+    if (this.#outboxBytes >= OUTBOX_FLUSH_BYTES) return this.#flush()
+    if (urgent) {
+      this.#immediate ??= setImmediate(this.#flushNow)
+    } else if (!this.#timer && !this.#immediate) {
+      this.#timer = setTimeout(this.#flushNow, ASYNC_FLUSH_MS)
+    }
+  }
+
+  readonly #flushNow = () => this.#flush()
+
+  #flush(): void {
+    if (this.#immediate) clearImmediate(this.#immediate)
+    if (this.#timer) clearTimeout(this.#timer)
+    this.#immediate = undefined
+    this.#timer = undefined
+    const out = this.#outbox
+    const bytes = this.#outboxBytes
+    this.#outbox = []
+    this.#outboxBytes = 0
+    const socket = this.#socket
+    if (!socket || out.length === 0) return
+    if (out.length === 1) socket.write(out[0] as Buffer)
+    else if (bytes <= OUTBOX_FLUSH_BYTES) socket.write(Buffer.concat(out, bytes))
+    else {
+      socket.cork()
+      for (const b of out) socket.write(b)
+      socket.uncork()
+    }
   }
 
   #onFrame(frame: Frame): void {
