@@ -277,7 +277,10 @@ export class PeerConnection {
       this.#outbox.push(b)
       this.#outboxBytes += b.length
     }
-    if (this.#outboxBytes >= OUTBOX_FLUSH_BYTES) return this.#flush()
+    if (this.#outboxBytes >= OUTBOX_FLUSH_BYTES) {
+      this.#flush()
+      return
+    }
     if (urgent) {
       this.#immediate ??= setImmediate(this.#flushNow)
     } else if (!this.#timer && !this.#immediate) {
