@@ -29,8 +29,11 @@ export const leaderElectionDefaults = {
   retryPeriodMs: 2_000,
 }
 
-/** MicroTime as the API server wants it (RFC 3339 with microseconds). */
-const microTime = (d: Date) => d.toISOString().replace('Z', '000Z')
+/**
+ * MicroTime as the API server wants it (RFC 3339 with microseconds). The client's types say Date but
+ * would serialize milliseconds, which the API refuses; the string passes through as it is.
+ */
+const microTime = (d: Date) => d.toISOString().replace('Z', '000Z') as unknown as Date
 
 export class LeaderElector {
   readonly #api: CoordinationV1Api
@@ -75,7 +78,7 @@ export class LeaderElector {
         acquireTime: undefined,
         holderIdentity: '',
         leaseDurationSeconds: 1,
-        renewTime: microTime(now) as unknown as Date,
+        renewTime: microTime(now),
       }
       await this.#api.replaceNamespacedLease({
         name: this.#o.name,
@@ -131,14 +134,14 @@ export class LeaderElector {
     const mine = {
       holderIdentity: o.identity,
       leaseDurationSeconds: Math.ceil(o.leaseDurationMs / 1000),
-      renewTime: microTime(now) as unknown as Date,
+      renewTime: microTime(now),
     }
     if (!lease) {
       await this.#api.createNamespacedLease({
         namespace: o.namespace,
         body: {
           metadata: { name: o.name, namespace: o.namespace },
-          spec: { ...mine, acquireTime: microTime(now) as unknown as Date, leaseTransitions: 0 },
+          spec: { ...mine, acquireTime: microTime(now), leaseTransitions: 0 },
         },
       })
       return true
@@ -150,15 +153,15 @@ export class LeaderElector {
     const duration = (spec.leaseDurationSeconds ?? 0) * 1000
     const expired = !holder || now.getTime() > (this.#observed?.at ?? 0) + duration
     if (holder !== o.identity && !expired) return false
-    // Times read back are Dates that would serialize with milliseconds; the API wants microseconds.
-    const acquired = spec.acquireTime ? (microTime(new Date(spec.acquireTime)) as unknown as Date) : undefined
+    // Times read back are Dates that would serialize with milliseconds.
+    const acquired = spec.acquireTime ? microTime(new Date(spec.acquireTime)) : undefined
     lease.spec =
       holder === o.identity
         ? { ...spec, ...mine, ...(acquired ? { acquireTime: acquired } : {}) }
         : {
             ...spec,
             ...mine,
-            acquireTime: microTime(now) as unknown as Date,
+            acquireTime: microTime(now),
             leaseTransitions: (spec.leaseTransitions ?? 0) + 1,
           }
     // resourceVersion is in lease.metadata: a concurrent update makes this fail with 409.

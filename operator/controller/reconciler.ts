@@ -6,7 +6,7 @@
 import type { KubernetesObject } from '@kubernetes/client-node'
 import type { Logger } from 'pino'
 import { type SessionCluster, withDefaults } from '../api/session-cluster.ts'
-import { desiredResources, statefulSet } from '../resources/build.ts'
+import { desiredResources } from '../resources/build.ts'
 import { names } from '../resources/meta.ts'
 import { type Applier, apiErrorMessage } from './apply.ts'
 import type { EventRecorder } from './events.ts'
@@ -24,6 +24,11 @@ export class ReconcileError extends Error {
 }
 
 const CONFIG_HASH = 'cattery.dev/config-hash'
+
+/** A StatefulSet as far as the events read it: replicas and the pod template's config hash. */
+type TemplatedSet = StatefulSetView & {
+  spec?: { template?: { metadata?: { annotations?: Record<string, string> } } }
+}
 
 export class Reconciler {
   readonly #state: ClusterState
@@ -44,12 +49,14 @@ export class Reconciler {
     if (!found || (found.metadata as { deletionTimestamp?: unknown }).deletionTimestamp) return
     const sc: SessionCluster = { ...found, spec: withDefaults(found.spec) }
     const n = names(sc)
-    const before = this.#state.owned('StatefulSet', namespace, n.statefulSet) as
-      | (StatefulSetView & { spec?: { template?: { metadata?: { annotations?: Record<string, string> } } } })
-      | undefined
-    this.#announceChanges(sc, before)
+    const desired = desiredResources(sc)
+    this.#announceChanges(
+      sc,
+      this.#state.owned('StatefulSet', namespace, n.statefulSet) as TemplatedSet | undefined,
+      desired.find((o) => o.kind === 'StatefulSet') as TemplatedSet,
+    )
     let error: string | undefined
-    for (const obj of desiredResources(sc)) {
+    for (const obj of desired) {
       try {
         await this.#applier.apply(obj)
       } catch (err) {
@@ -80,21 +87,17 @@ export class Reconciler {
     if (error) throw new ReconcileError(error)
   }
 
-  #announceChanges(sc: SessionCluster, before: ReturnType<ClusterState['owned']> | undefined): void {
+  #announceChanges(sc: SessionCluster, current: TemplatedSet | undefined, desired: TemplatedSet): void {
     const want = sc.spec.replicas
-    const sts = before as
-      | { spec?: { replicas?: number; template?: { metadata?: { annotations?: Record<string, string> } } } }
-      | undefined
-    if (!sts) {
+    if (!current) {
       this.#events.record(sc, 'Normal', 'Created', `creating ${want} node(s) and their services`)
       return
     }
-    const had = sts.spec?.replicas ?? 0
+    const had = current.spec?.replicas ?? 0
     if (had !== want)
       this.#events.record(sc, 'Normal', want > had ? 'ScalingUp' : 'ScalingDown', `${had} → ${want} nodes`)
-    const hashNow = sts.spec?.template?.metadata?.annotations?.[CONFIG_HASH]
-    const hashWant = statefulSet(sc).spec.template.metadata.annotations[CONFIG_HASH]
-    if (hashNow && hashNow !== hashWant)
+    const hash = (s: TemplatedSet) => s.spec?.template?.metadata?.annotations?.[CONFIG_HASH]
+    if (hash(current) && hash(current) !== hash(desired))
       this.#events.record(sc, 'Normal', 'RollingOut', 'the node configuration changed; rolling the pods')
   }
 

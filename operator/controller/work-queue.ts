@@ -43,7 +43,7 @@ export class WorkQueue {
     this.#waiters.shift()?.()
   }
 
-  /** Adds the key after a delay (an earlier pending delay for it is kept if sooner). */
+  /** Adds the key after a delay; while one is pending for the key, further calls are ignored. */
   addAfter(key: string, ms: number): void {
     if (this.#shutDown || this.#timers.has(key)) return
     const t = setTimeout(() => {

@@ -85,7 +85,8 @@ export async function until<T>(
   for (;;) {
     const v = await fn()
     if (v) return v
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(v)?.slice(0, 500)}`)
     await new Promise((r) => setTimeout(r, 50))
   }
 }

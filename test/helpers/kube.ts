@@ -3,13 +3,13 @@
  * scripts/kube/up.sh on free loopback ports with its own data directory, stopped by down.sh.
  * The binaries come from scripts/kube/build-binaries.sh; without them the test fails with that command.
  */
-import { execFile, execFileSync } from 'node:child_process'
+import { execFile } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { promisify } from 'node:util'
-import { freePorts } from './node-process.ts'
+import { until } from './http-nodes.ts'
+import { freePorts, NodeProcess } from './node-process.ts'
 
 const ROOT = path.resolve(import.meta.dirname, '../..')
 export const KUBE_VERSION = 'v1.35.4'
@@ -85,28 +85,33 @@ export async function startControlPlane(): Promise<ControlPlane> {
   }
 }
 
-/** Polls `check` until it returns a truthy value; fails naming what was awaited and the last value. */
+/** `until`, for API reads: a failing check (not found yet, API restarting) counts as not yet. */
 export async function eventually<T>(
   what: string,
   check: () => Promise<T | undefined | false>,
   timeoutMs = 20_000,
 ): Promise<T> {
-  const until = Date.now() + timeoutMs
-  let last: unknown
-  for (;;) {
-    try {
-      const v = await check()
-      if (v) return v
-      last = v
-    } catch (err) {
-      last = (err as Error).message
-    }
-    if (Date.now() > until)
-      throw new Error(
-        `timed out after ${timeoutMs} ms waiting for ${what}; last: ${JSON.stringify(last)?.slice(0, 500)}`,
-      )
-    await sleep(200)
-  }
+  let lastError = ''
+  return until(
+    what,
+    () =>
+      check().catch((err: Error) => {
+        lastError = err.message
+        return undefined
+      }),
+    timeoutMs,
+  ).catch((err: Error) => {
+    throw new Error(lastError ? `${err.message}; last error: ${lastError}` : err.message)
+  })
+}
+
+/** cattery-operator (operator/main.ts) as a child process with the given kubeconfig. */
+export function operatorProcess(name: string, kubeconfig: string, args: string[]): NodeProcess {
+  return new NodeProcess(name, args, {
+    command: [process.execPath, path.join(ROOT, 'operator/main.ts')],
+    env: { KUBECONFIG: kubeconfig },
+    passName: false,
+  })
 }
 
 /** helm with the control plane's kubeconfig (or none, for lint and template). */
@@ -114,8 +119,4 @@ export async function helm(cp: ControlPlane | undefined, ...args: string[]): Pro
   const kube = cp ? ['--kubeconfig', cp.kubeconfig] : []
   const r = await run(path.join(kubeBinaries(), 'helm'), [...kube, ...args], { maxBuffer: 64 << 20 })
   return r.stdout
-}
-
-export function kubectlSync(cp: ControlPlane, ...args: string[]): string {
-  return execFileSync(path.join(CACHE, 'kubectl'), ['--kubeconfig', cp.kubeconfig, ...args]).toString()
 }

@@ -8,8 +8,8 @@ import { writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { parseAllDocuments } from 'yaml'
-import { type ControlPlane, eventually, helm, startControlPlane } from '../helpers/kube.ts'
-import { freePorts, NodeProcess } from '../helpers/node-process.ts'
+import { type ControlPlane, eventually, helm, operatorProcess, startControlPlane } from '../helpers/kube.ts'
+import { freePorts, type NodeProcess } from '../helpers/node-process.ts'
 
 const ROOT = path.resolve(import.meta.dirname, '../..')
 const CHART = path.join(ROOT, 'charts/cattery-operator')
@@ -150,22 +150,14 @@ current-context: c
 `,
     )
     const [health, metrics] = (await freePorts(2)) as [number, number]
-    operator = new NodeProcess(
-      'operator',
-      [
-        '--leader-election-namespace',
-        'cattery-system',
-        '--health-probe-bind-address',
-        `127.0.0.1:${health}`,
-        '--metrics-bind-address',
-        `127.0.0.1:${metrics}`,
-      ],
-      {
-        command: [process.execPath, path.join(ROOT, 'operator/main.ts')],
-        env: { KUBECONFIG: kubeconfig },
-        passName: false,
-      },
-    )
+    operator = operatorProcess('operator', kubeconfig, [
+      '--leader-election-namespace',
+      'cattery-system',
+      '--health-probe-bind-address',
+      `127.0.0.1:${health}`,
+      '--metrics-bind-address',
+      `127.0.0.1:${metrics}`,
+    ])
     await operator.waitFor((l) => l.event === 'leading', 20_000)
     await cp.kubectl('create', 'namespace', 'shop')
     const file = path.join(cp.dir, 'sc.yaml')

@@ -8,11 +8,10 @@ import assert from 'node:assert/strict'
 import { writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { type ControlPlane, eventually, startControlPlane } from '../helpers/kube.ts'
+import { type ControlPlane, eventually, operatorProcess, startControlPlane } from '../helpers/kube.ts'
 import { freePorts, NodeProcess } from '../helpers/node-process.ts'
 
 const ROOT = path.resolve(import.meta.dirname, '../..')
-const OPERATOR = path.join(ROOT, 'operator/main.ts')
 const NS = 'shop'
 // biome-ignore lint/suspicious/noExplicitAny: API objects are read freely
 type Obj = Record<string, any>
@@ -23,24 +22,20 @@ const nodes: NodeProcess[] = []
 
 async function startOperator(name: string): Promise<{ proc: NodeProcess; metrics: number; health: number }> {
   const [metrics, health] = (await freePorts(2)) as [number, number]
-  const proc = new NodeProcess(
-    name,
-    [
-      '--lease-duration',
-      '3',
-      '--renew-deadline',
-      '2',
-      '--retry-period',
-      '0.5',
-      '--health-probe-bind-address',
-      `127.0.0.1:${health}`,
-      '--metrics-bind-address',
-      `127.0.0.1:${metrics}`,
-      '--log-level',
-      'debug',
-    ],
-    { command: [process.execPath, OPERATOR], env: { KUBECONFIG: cp.kubeconfig }, passName: false },
-  )
+  const proc = operatorProcess(name, cp.kubeconfig, [
+    '--lease-duration',
+    '3',
+    '--renew-deadline',
+    '2',
+    '--retry-period',
+    '0.5',
+    '--health-probe-bind-address',
+    `127.0.0.1:${health}`,
+    '--metrics-bind-address',
+    `127.0.0.1:${metrics}`,
+    '--log-level',
+    'debug',
+  ])
   operators.push(proc)
   await proc.waitFor((l) => l.event === 'started', 15_000)
   return { proc, metrics, health }
@@ -77,6 +72,8 @@ const setPodStatus = (pod: string, ip: string, ready: boolean) =>
       },
     }),
   )
+const patchCluster = (spec: Obj) =>
+  cp.kubectl('-n', NS, 'patch', 'sessioncluster', 'shop', '--type=merge', '-p', JSON.stringify({ spec }))
 const condition = (sc: Obj, type: string) => (sc.status?.conditions ?? []).find((c: Obj) => c.type === type)
 
 describe('the SessionCluster operator against a real control plane', { timeout: 300_000 }, () => {
@@ -247,18 +244,7 @@ spec:
   it('changes of replicas, image and manager settings reach the owned objects', async () => {
     const before = await get('statefulset', 'shop')
     const hash = before.spec.template.metadata.annotations['cattery.dev/config-hash']
-    await cp.kubectl(
-      '-n',
-      NS,
-      'patch',
-      'sessioncluster',
-      'shop',
-      '--type=merge',
-      '-p',
-      JSON.stringify({
-        spec: { replicas: 3, image: 'cattery-node:next', manager: { maxActiveSessions: 500 } },
-      }),
-    )
+    await patchCluster({ replicas: 3, image: 'cattery-node:next', manager: { maxActiveSessions: 500 } })
     const sts = await eventually(
       'the StatefulSet follows',
       async () => {
@@ -345,21 +331,7 @@ spec: {bogus: 1}
     cp.stopApiserver()
     await new Promise((r) => setTimeout(r, 2000))
     await cp.up()
-    await eventually(
-      'scale accepted',
-      () =>
-        cp.kubectl(
-          '-n',
-          NS,
-          'patch',
-          'sessioncluster',
-          'shop',
-          '--type=merge',
-          '-p',
-          '{"spec":{"replicas":5}}',
-        ),
-      30_000,
-    )
+    await eventually('scale accepted', () => patchCluster({ replicas: 5 }), 30_000)
     await eventually(
       'converged after the restart',
       async () => (await get('statefulset', 'shop')).spec.replicas === 5,

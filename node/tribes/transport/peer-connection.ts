@@ -136,17 +136,20 @@ export class PeerConnection {
       socket.end()
       setTimeout(() => socket.destroy(), 1000).unref()
     } else socket?.destroy()
-    this.#dropOutbox()
+    this.#takeOutbox()
     this.#socket = undefined
   }
 
-  #dropOutbox(): void {
+  /** Empties the outbox and cancels its pending flush; returns what it held. */
+  #takeOutbox(): Buffer[] {
     if (this.#immediate) clearImmediate(this.#immediate)
     if (this.#timer) clearTimeout(this.#timer)
     this.#immediate = undefined
     this.#timer = undefined
+    const out = this.#outbox
     this.#outbox = []
     this.#outboxBytes = 0
+    return out
   }
 
   #closedError(): CatteryError {
@@ -194,7 +197,7 @@ export class PeerConnection {
       if (this.#socket !== socket || this.#state === 'closed') return
       const wasOpen = this.#state === 'open'
       this.#socket = undefined
-      this.#dropOutbox() // frames awaiting an ACK are sent again from #pending
+      this.#takeOutbox() // dropped: frames awaiting an ACK are sent again from #pending
       this.#state = 'idle'
       const cause = wasOpen
         ? new CatteryError(codes.CONNECTION_LOST, `connection to ${describeMember(this.member)} was lost`)
@@ -291,14 +294,8 @@ export class PeerConnection {
   readonly #flushNow = () => this.#flush()
 
   #flush(): void {
-    if (this.#immediate) clearImmediate(this.#immediate)
-    if (this.#timer) clearTimeout(this.#timer)
-    this.#immediate = undefined
-    this.#timer = undefined
-    const out = this.#outbox
     const bytes = this.#outboxBytes
-    this.#outbox = []
-    this.#outboxBytes = 0
+    const out = this.#takeOutbox()
     const socket = this.#socket
     if (!socket || out.length === 0) return
     if (out.length === 1) socket.write(out[0] as Buffer)
