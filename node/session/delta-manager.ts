@@ -12,9 +12,15 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { Channel } from '../tribes/channel-types.ts'
 import type { CatteryError } from '../tribes/errors.ts'
 import { describeMember, type Member, memberId } from '../tribes/member.ts'
-import { SendOption } from '../tribes/send-options.ts'
+import { isAsync, SendOption } from '../tribes/send-options.ts'
 import { BaseManager, type ManagerOptions, type ManagerStats } from './manager.ts'
-import { SESSION_MESSAGE, type SessionMessage, type SessionMessageType } from './messages.ts'
+import {
+  isSessionMessage,
+  SESSION_MESSAGE,
+  type SessionMessage,
+  type SessionMessageType,
+} from './messages.ts'
+import { ReplicationBatch } from './replication-batch.ts'
 import type { Session, SessionData } from './session.ts'
 import { keyOf } from './store.ts'
 
@@ -37,6 +43,8 @@ interface Held {
   at: number
 }
 
+/** The messages a replication batch carries (see replication-batch.ts). */
+const BATCHABLE = new Set<SessionMessageType>(['created', 'delta', 'expired', 'accessed', 'change-id'])
 const HOLD_TIMEOUT_MS = 3000
 const MAX_HELD = 100_000
 const MAX_TOMBSTONES = 100_000
@@ -54,6 +62,7 @@ const zero = (): Counts => ({
   'all-data': 0,
   'transfer-complete': 0,
   'no-context-manager': 0,
+  batch: 0,
 })
 
 export class DeltaManager extends BaseManager {
@@ -67,6 +76,8 @@ export class DeltaManager extends BaseManager {
   #transfer: { id: number; donor: string; lastProgress: number; done(ok: boolean): void } | undefined
   #transferIds = Math.floor(Math.random() * 1e9)
   #sweep: NodeJS.Timeout | undefined
+  /** Asynchronous messages of the current event-loop turn (unused with synchronous send options). */
+  readonly #batch: ReplicationBatch
   readonly sent: Counts = zero()
   readonly received: Counts = zero()
   readonly replication = {
@@ -80,6 +91,15 @@ export class DeltaManager extends BaseManager {
   constructor(options: DeltaManagerOptions) {
     super(options)
     this.#o = options
+    this.#batch = new ReplicationBatch(this.contextPath, {
+      send: (m) => void this.#sendNow(m),
+      sendEncoded: (body) => {
+        const members = this.#o.channel.members()
+        if (members.length === 0) return
+        this.sent.batch++
+        void this.#reported(this.#o.channel.sendEncoded(members, body, this.#o.sendOptions), 'batch')
+      },
+    })
   }
 
   override get ready(): boolean {
@@ -96,6 +116,7 @@ export class DeltaManager extends BaseManager {
   override async stop(): Promise<void> {
     if (this.#o.expireSessionsOnShutdown)
       for (const s of [...this.store.values()]) this.expire(s, 'local', 'shutdown')
+    this.#batch.flush()
     clearInterval(this.#sweep)
     await super.stop()
   }
@@ -139,6 +160,24 @@ export class DeltaManager extends BaseManager {
       case 'no-context-manager':
         if (this.#transfer?.id === m.transfer) this.#transfer.done(true)
         return
+      case 'batch':
+        this.#receiveBatch(m.messages, from)
+        return
+    }
+  }
+
+  #receiveBatch(messages: unknown[], from: Member): void {
+    if (!Array.isArray(messages)) return
+    for (const m of messages) {
+      // Only what a batch may carry: one context's asynchronous changes, never another batch.
+      if (!isSessionMessage(m) || m.ctx !== this.contextPath || !BATCHABLE.has(m.type)) {
+        this.logger.warn(
+          { from: describeMember(from) },
+          'ignoring a malformed message in a replication batch',
+        )
+        continue
+      }
+      this.receive(m, from)
     }
   }
 
@@ -204,18 +243,30 @@ export class DeltaManager extends BaseManager {
   }
 
   async #send(message: SessionMessage): Promise<void> {
-    const members = this.#o.channel.members()
-    if (members.length === 0) return
+    if (this.#o.channel.members().length === 0) return
     this.sent[message.type]++
-    try {
-      await this.#o.channel.send(members, message, this.#o.sendOptions)
-    } catch (err) {
+    if (isAsync(this.#o.sendOptions)) {
+      this.#batch.add(message)
+      return
+    }
+    await this.#sendNow(message)
+  }
+
+  #sendNow(message: SessionMessage): Promise<void> {
+    const members = this.#o.channel.members()
+    if (members.length === 0) return Promise.resolve()
+    return this.#reported(this.#o.channel.send(members, message, this.#o.sendOptions), message.type)
+  }
+
+  /** A failed replication is counted and logged, never thrown at the request that caused it. */
+  #reported(sent: Promise<void>, type: SessionMessageType): Promise<void> {
+    return sent.catch((err) => {
       this.replication.sendFailures++
       this.logger.warn(
-        { code: (err as CatteryError).code, err: (err as Error).message, type: message.type },
+        { code: (err as CatteryError).code, err: (err as Error).message, type },
         'replication failed',
       )
-    }
+    })
   }
 
   // --- applying replicated state -------------------------------------------------------------

@@ -39,6 +39,8 @@ export type SessionMessage =
       sessions: number
     }
   | { k: typeof SESSION_MESSAGE; type: 'no-context-manager'; ctx: string; transfer: number }
+  /** Asynchronous messages of one event-loop turn (see replication-batch.ts). */
+  | { k: typeof SESSION_MESSAGE; type: 'batch'; ctx: string; messages: unknown[] }
 
 export type SessionMessageType = SessionMessage['type']
 

@@ -48,6 +48,11 @@ export interface Channel extends EventEmitter {
    * Rejects with ChannelSendError naming the members that failed.
    */
   send(to: Member | Member[], payload: unknown, options?: number): Promise<void>
+  /**
+   * Sends a payload the caller already encoded with the channel's codec (`encode` of codec.ts), for a
+   * caller that needs its size first; receivers decode it as any other payload.
+   */
+  sendEncoded(to: Member | Member[], body: Uint8Array, options?: number): Promise<void>
   addChannelListener(listener: ChannelListener): void
   removeChannelListener(listener: ChannelListener): void
   /** Marks this member ready (it holds the cluster's state) and tells the others. */

@@ -135,13 +135,6 @@ class GroupChannel extends EventEmitter implements Channel {
   }
 
   send(to: Member | Member[], payload: unknown, options = this.#options.sendOptions): Promise<void> {
-    if (!this.#started) {
-      return Promise.reject(
-        new CatteryError(codes.CHANNEL_NOT_STARTED, 'send on a channel that is not started'),
-      )
-    }
-    const dest = Array.isArray(to) ? to : [to]
-    if (dest.length === 0) return Promise.resolve()
     let body: Uint8Array
     try {
       // BYTE_MESSAGE (1), as in Tribes: the payload is bytes and travels as they are, not encoded.
@@ -157,6 +150,17 @@ class GroupChannel extends EventEmitter implements Channel {
         }),
       )
     }
+    return this.sendEncoded(to, body, options)
+  }
+
+  sendEncoded(to: Member | Member[], body: Uint8Array, options = this.#options.sendOptions): Promise<void> {
+    if (!this.#started) {
+      return Promise.reject(
+        new CatteryError(codes.CHANNEL_NOT_STARTED, 'send on a channel that is not started'),
+      )
+    }
+    const dest = Array.isArray(to) ? to : [to]
+    if (dest.length === 0) return Promise.resolve()
     return this.#down.sendMessage(dest, { options, header: {}, body })
   }
 

@@ -1,0 +1,94 @@
+import assert from 'node:assert/strict'
+import { EventEmitter } from 'node:events'
+import { test } from 'node:test'
+import pino from 'pino'
+import { DeltaManager } from '../../../node/session/delta-manager.ts'
+import { SESSION_MESSAGE } from '../../../node/session/messages.ts'
+import type { Channel } from '../../../node/tribes/channel-types.ts'
+import type { Member } from '../../../node/tribes/member.ts'
+
+const peer = {
+  name: 'p1',
+  host: '127.0.0.1',
+  port: 1,
+  uniqueId: 'u',
+  startTime: 0,
+  ready: true,
+} as unknown as Member
+
+/** A manager alone (no members, so no state transfer), fed batches as the cluster would. */
+async function manager(warnings: string[]) {
+  const logger = pino({ level: 'warn' }, { write: (line: string) => void warnings.push(line) })
+  const channel = Object.assign(new EventEmitter(), {
+    members: () => [],
+    send: async () => {},
+    sendEncoded: async () => {},
+  }) as unknown as Channel
+  const m = new DeltaManager({
+    contextPath: '/app',
+    jvmRoute: 'n1',
+    sessionTimeout: 30,
+    maxActiveSessions: -1,
+    processExpiresFrequency: 6,
+    backgroundProcessorDelay: 10,
+    policy: {
+      maxAttributeSize: 1024,
+      maxSessionSize: 4096,
+      attributeNameFilter: undefined,
+      recordAllActions: false,
+      trackInPlaceChanges: false,
+    },
+    logger,
+    channel,
+    sendOptions: 8,
+    expireSessionsOnShutdown: false,
+    notifyListenersOnReplication: true,
+    stateTransferTimeout: 1,
+    sendAllSessionsSize: 1000,
+  })
+  await m.start()
+  return m
+}
+
+const data = (id: string) => ({
+  id,
+  creationTime: 1,
+  lastAccessedTime: 1,
+  maxInactiveInterval: 1800,
+  principal: undefined,
+  authType: undefined,
+  version: 1,
+  attributes: [['a', 1]] as Array<[string, unknown]>,
+})
+
+test('a replication batch is applied in order, and a malformed message in it is skipped and logged, not the rest', async () => {
+  const warnings: string[] = []
+  const m = await manager(warnings)
+  m.receive(
+    {
+      k: SESSION_MESSAGE,
+      type: 'batch',
+      ctx: '/app',
+      messages: [
+        { k: SESSION_MESSAGE, type: 'created', ctx: '/app', session: data('S1.n2') },
+        'not a message',
+        { k: SESSION_MESSAGE, type: 'created', ctx: '/other', session: data('S2.n2') },
+        { k: SESSION_MESSAGE, type: 'batch', ctx: '/app', messages: [] },
+        {
+          k: SESSION_MESSAGE,
+          type: 'delta',
+          ctx: '/app',
+          id: 'S1.n2',
+          v: 2,
+          a: 5,
+          actions: [['set', 'a', 2]],
+        },
+      ],
+    },
+    peer,
+  )
+  assert.equal(m.peekSession('S1.n2')?.get('a'), 2, 'the creation and the delta after the bad ones applied')
+  assert.equal(m.peekSession('S2.n2'), undefined, "another context's message is not applied here")
+  assert.equal(warnings.filter((w) => w.includes('malformed message in a replication batch')).length, 3)
+  await m.stop()
+})
