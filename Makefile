@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 NODE_PATH_PREFIX = export PATH="$$(scripts/ensure-node.sh):$$PATH"
 
-.PHONY: deps build lint test test-unit test-integration demo bench clean kube-up kube-down kube-binaries
+.PHONY: deps build lint test test-unit test-integration demo bench clean kube-up kube-down kube-binaries podman image
 
 deps: node_modules/.installed
 	@command -v ip >/dev/null || { echo "installing iproute2 (network namespace tests)"; apt-get install -y iproute2; }
@@ -12,6 +12,14 @@ deps: node_modules/.installed
 # kube-apiserver, kube-controller-manager and kubectl from the Go module proxy (cached; minutes the first time).
 kube-binaries:
 	@scripts/kube/build-binaries.sh >/dev/null
+
+# podman (with runc, this machine's settings and the API socket for testcontainers): scripts/podman/setup.sh.
+podman:
+	@scripts/podman/setup.sh
+
+# cattery-node and cattery-operator images on a local Node.js 24 base (docs/images.md).
+image:
+	@scripts/image/build.sh
 
 node_modules/.installed: package.json package-lock.json
 	@$(NODE_PATH_PREFIX); npm ci --no-audit --no-fund
@@ -26,7 +34,7 @@ lint: deps
 test-unit: deps
 	@$(NODE_PATH_PREFIX); npm run test:unit
 
-test-integration: deps kube-binaries
+test-integration: deps kube-binaries image
 	@$(NODE_PATH_PREFIX); npm run test:integration
 
 test: lint build test-unit test-integration
@@ -34,7 +42,7 @@ test: lint build test-unit test-integration
 demo: build
 	@$(NODE_PATH_PREFIX); node scripts/demo.ts $(ARGS)
 
-bench: deps
+bench: build image
 	@$(NODE_PATH_PREFIX); node bench/run.ts
 
 kube-up:
