@@ -14,12 +14,7 @@ import type { CatteryError } from '../tribes/errors.ts'
 import { describeMember, type Member, memberId } from '../tribes/member.ts'
 import { isAsync, SendOption } from '../tribes/send-options.ts'
 import { BaseManager, type ManagerOptions, type ManagerStats } from './manager.ts'
-import {
-  isSessionMessage,
-  SESSION_MESSAGE,
-  type SessionMessage,
-  type SessionMessageType,
-} from './messages.ts'
+import { SESSION_MESSAGE, type SessionMessage, type SessionMessageType } from './messages.ts'
 import { ReplicationBatch } from './replication-batch.ts'
 import type { Session, SessionData } from './session.ts'
 import { keyOf } from './store.ts'
@@ -134,6 +129,7 @@ export class DeltaManager extends BaseManager {
         return
       case 'delta':
       case 'change-id':
+        if (!wellFormedChange(m)) throw new Error(`malformed ${m.type} message for session ${String(m.id)}`)
         this.#applyChange(m, from, false)
         return
       case 'expired': {
@@ -169,15 +165,18 @@ export class DeltaManager extends BaseManager {
   #receiveBatch(messages: unknown[], from: Member): void {
     if (!Array.isArray(messages)) return
     for (const m of messages) {
-      // Only what a batch may carry: one context's asynchronous changes, never another batch.
-      if (!isSessionMessage(m) || m.ctx !== this.contextPath || !BATCHABLE.has(m.type)) {
+      // Only what a batch may carry: this context's asynchronous changes (k and ctx are the batch's).
+      const type = typeof m === 'object' && m !== null ? (m as { type?: unknown }).type : undefined
+      try {
+        if (!BATCHABLE.has(type as SessionMessageType)) throw new Error(`not a batchable message: ${type}`)
+        this.receive(m as SessionMessage, from)
+      } catch (err) {
+        // One bad message costs only itself: the rest of the batch is still applied.
         this.logger.warn(
-          { from: describeMember(from) },
+          { from: describeMember(from), err: (err as Error).message },
           'ignoring a malformed message in a replication batch',
         )
-        continue
       }
-      this.receive(m, from)
     }
   }
 
@@ -513,4 +512,12 @@ export class DeltaManager extends BaseManager {
         .catch(() => finish(false))
     })
   }
+}
+
+/** A change whose fields have the types applying it relies on (a version decides what is applied). */
+function wellFormedChange(m: SessionMessage & { type: 'delta' | 'change-id' }): boolean {
+  if (typeof m.id !== 'string' || !Number.isSafeInteger(m.v)) return false
+  return m.type === 'delta'
+    ? Array.isArray(m.actions) && m.actions.every((a) => Array.isArray(a)) && typeof m.a === 'number'
+    : typeof m.newId === 'string'
 }

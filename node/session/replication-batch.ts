@@ -4,7 +4,7 @@
  * changes together spares each one a trip through the interceptors, a frame per member and, on every
  * receiving member, a frame, a delivery and a decode of its own — most of what a small message costs.
  *
- * A batch is encoded here, so its size is known: one larger than MAX_BATCH_BYTES is split in two
+ * A batch is encoded here, so its size is known (its messages leave out `k` and `ctx`, the batch's): one larger than MAX_BATCH_BYTES is split in two
  * (down to single messages, which go as they are), so a batch never needs a bigger frame than its
  * largest message would. At most MAX_BATCH_MESSAGES wait; the one that fills the batch sends it.
  * Messages are encoded at the end of the turn, so they must not be changed after they are added.
@@ -63,7 +63,9 @@ export class ReplicationBatch {
     }
     let body: Buffer | undefined
     try {
-      body = encode({ k: SESSION_MESSAGE, type: 'batch', ctx: this.#ctx, messages })
+      // Inside a batch a message leaves out what the batch says for all (k, ctx): a third of a delta.
+      const inner = messages.map(({ k: _k, ctx: _ctx, ...rest }) => rest)
+      body = encode({ k: SESSION_MESSAGE, type: 'batch', ctx: this.#ctx, messages: inner })
     } catch {}
     if (body && body.length <= MAX_BATCH_BYTES) {
       this.#out.sendEncoded(body)

@@ -108,4 +108,20 @@ describe('multicast membership across a real network (namespaces joined by a bri
     await a.waitFor((l) => l.event === 'member-added' && l.member?.name === 'm3', 10_000, mark)
     assert.deepEqual(a.view(), ['m2', 'm3'])
   })
+
+  it('a joining node hears the members already there at once, not after two heartbeat intervals', async (t) => {
+    // Heartbeats 2 s apart: Tomcat's McastService would wait 4 s at start and hear j1 only on its next beat.
+    const slow = path.join(os.tmpdir(), `cattery-mcast-slow-${process.pid}.yaml`)
+    writeFileSync(slow, 'membership:\n  frequency: 2000\n  dropTime: 10000\n')
+    const j1 = start(3, 'j1', ['--config', slow])
+    await j1.waitFor((l) => l.event === 'started')
+    const j2 = start(4, 'j2', ['--config', slow])
+    const started = await j2.waitFor((l) => l.event === 'started')
+    const added = j2.lines.find((l) => l.event === 'member-added' && l.member?.name === 'j1')
+    assert.ok(added && added.time <= started.time, 'j1 is known before j2 has started')
+    const startup = started.time - (j2.lines[0]?.time ?? 0)
+    t.diagnostic(`j2: first log line to started in ${startup} ms (frequency 2000 ms)`)
+    assert.ok(startup < 1500, `took ${startup} ms`)
+    await Promise.all([j1.stop(), j2.stop()])
+  })
 })

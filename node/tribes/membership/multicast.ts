@@ -3,6 +3,12 @@
  * announces this member; a member silent for `dropTime` ms (3000) is dropped. Members of another
  * domain are ignored (domain separation). On stop a shutdown packet is sent (twice: UDP may lose one)
  * so peers drop this member at once instead of after dropTime.
+ *
+ * Joining is quicker than Tomcat's (which waits two heartbeat intervals, 1 s by default, so that the
+ * members already there are heard): a member answers a heartbeat from a new or not-yet-ready member at
+ * once with its own (a ready member also answers a known one that is not ready yet, which is joining), and a joining member announces itself JOIN_ANNOUNCEMENTS times, JOIN_STEP_MS
+ * apart, so it hears every member within a few milliseconds and is done after JOIN_WAIT_MS — even if
+ * some of those packets are lost.
  */
 import dgram from 'node:dgram'
 import { EventEmitter } from 'node:events'
@@ -11,6 +17,12 @@ import { addressOf, type Member, memberId } from '../member.ts'
 import type { MulticastMembershipOptions } from '../options.ts'
 import { decodePacket, encodePacket, PacketKind } from './multicast-packet.ts'
 import type { MembershipService } from './service.ts'
+
+const JOIN_STEP_MS = 100
+const JOIN_ANNOUNCEMENTS = 3
+const JOIN_WAIT_MS = JOIN_STEP_MS * JOIN_ANNOUNCEMENTS
+/** Answers to joining members are sent at most this often (a burst of joiners shares one). */
+const ANSWER_EVERY_MS = 50
 
 interface Known {
   member: Member
@@ -26,6 +38,7 @@ export class MulticastMembership extends EventEmitter implements MembershipServi
   #socket: dgram.Socket | undefined
   #timer: NodeJS.Timeout | undefined
   #local: Member | undefined
+  #lastAnswer = 0
   foreignPackets = 0
 
   constructor(options: MulticastMembershipOptions, logger: Logger) {
@@ -56,9 +69,12 @@ export class MulticastMembership extends EventEmitter implements MembershipServi
     this.#socket = socket
     this.#timer = setInterval(() => this.#beat(), o.frequency)
     this.#timer.unref()
-    this.#send(PacketKind.ALIVE)
-    // As Tomcat's McastService, give the members already there time to be heard before returning.
-    await new Promise((r) => setTimeout(r, o.frequency * 2))
+    // Give the members already there time to be heard before returning (they answer at once).
+    const wait = Math.min(JOIN_WAIT_MS, o.frequency * 2)
+    for (let waited = 0; waited < wait; waited += JOIN_STEP_MS) {
+      this.#send(PacketKind.ALIVE)
+      await new Promise((r) => setTimeout(r, Math.min(JOIN_STEP_MS, wait - waited)))
+    }
   }
 
   async stop(): Promise<void> {
@@ -102,6 +118,14 @@ export class MulticastMembership extends EventEmitter implements MembershipServi
     })
   }
 
+  /** A heartbeat now, for a member that is joining (rate-limited). */
+  #answer(): void {
+    const now = Date.now()
+    if (now - this.#lastAnswer < ANSWER_EVERY_MS) return
+    this.#lastAnswer = now
+    this.#send(PacketKind.ALIVE)
+  }
+
   #beat(): void {
     this.#send(PacketKind.ALIVE)
     const now = Date.now()
@@ -129,12 +153,15 @@ export class MulticastMembership extends EventEmitter implements MembershipServi
       return
     }
     if (this.#departed.has(id)) return
+    // A ready member answers a joining one (never two joining ones each other: that would ping-pong).
+    if (!member.ready && local.ready) this.#answer()
     const known = this.#known.get(id)
     if (known) {
       known.lastSeen = Date.now()
       known.member.ready = member.ready
       return
     }
+    this.#answer()
     // Same address, new uniqueId: the member restarted; the old one is gone now.
     for (const [oldId, k] of this.#known) {
       if (addressOf(k.member) === addressOf(member)) {
