@@ -102,3 +102,16 @@ export async function formed(nodes: HttpNode[], timeoutMs = 10_000): Promise<voi
     timeoutMs,
   )
 }
+
+/** Creates `count` sessions through `/demo/set` on the node listening on `http` (32 requests at a time). */
+export async function createSessions(n: { http: number }, count: number): Promise<void> {
+  let next = 0
+  const worker = async () => {
+    while (next < count) {
+      const i = next++
+      const r = await getJson(`http://127.0.0.1:${n.http}/demo/set?k=i&v=${i}`)
+      if (r.status !== 200) throw new Error(`creating session ${i}: HTTP ${r.status}`)
+    }
+  }
+  await Promise.all(Array.from({ length: 32 }, worker))
+}

@@ -20,7 +20,7 @@ import {
   stopContainer,
   useContainerEnvironment,
 } from '../helpers/containers.ts'
-import { cookieOf, getJson, until } from '../helpers/http-nodes.ts'
+import { cookieOf, createSessions, getJson, until } from '../helpers/http-nodes.ts'
 
 const SESSIONS = 5_000
 const DROP_TIME = defaults.multicast.dropTime
@@ -44,18 +44,6 @@ async function untilMembers(nodes: NodeContainer[], names: string[], timeoutMs =
     timeoutMs,
   )
   return Date.now() - t0
-}
-
-async function createSessions(n: NodeContainer, count: number): Promise<void> {
-  let next = 0
-  const worker = async () => {
-    while (next < count) {
-      const i = next++
-      const r = await getJson(`http://127.0.0.1:${n.http}/demo/set?k=i&v=${i}`)
-      assert.equal(r.status, 200)
-    }
-  }
-  await Promise.all(Array.from({ length: 32 }, worker))
 }
 
 describe('node containers on a user-defined network, multicast membership, no peer list', () => {

@@ -5,6 +5,7 @@ import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import {
   type ClusterPlan,
+  createSessions,
   formed,
   getJson,
   type HttpNode,
@@ -16,18 +17,6 @@ import {
 } from '../helpers/http-nodes.ts'
 
 const SESSIONS = 10_000
-
-async function createSessions(n: HttpNode, count: number): Promise<void> {
-  let next = 0
-  const worker = async () => {
-    while (next < count) {
-      const i = next++
-      const r = await getJson(`http://127.0.0.1:${n.http}/demo/set?k=i&v=${i}`)
-      assert.equal(r.status, 200)
-    }
-  }
-  await Promise.all(Array.from({ length: 32 }, worker))
-}
 
 const sessionsOn = async (n: HttpNode) => (await status(n)).contexts[0].sessions as number
 
