@@ -241,8 +241,8 @@ async function join(name: string, i: number) {
   }
   const readyMs = Date.now() - t0
   await sleep(1000)
+  const s = await statusOf(admin, true) // after a full GC, so RSS and heap are read at the same point
   const rss = rssOf(proc.child.pid as number)
-  const s = await statusOf(admin, true)
   await proc.stop('SIGKILL')
   return { readyMs, rss, heap: s.memory.heapUsed, sessions: s.contexts[0]?.sessions ?? 0 }
 }
@@ -267,7 +267,8 @@ const idle = new NodeProcess(
 )
 await untilReady([{ proc: idle, http: ih, admin: ia }])
 await sleep(1000)
-const baseline = { rss: rssOf(idle.child.pid as number), heap: (await statusOf(ia, true)).memory.heapUsed }
+const baselineHeap = (await statusOf(ia, true)).memory.heapUsed
+const baseline = { rss: rssOf(idle.child.pid as number), heap: baselineHeap }
 await idle.stop('SIGKILL')
 
 await fill(SESSIONS / 2)

@@ -7,6 +7,7 @@
 import { randomBytes } from 'node:crypto'
 import { encode } from '../tribes/codec.ts'
 import { CatteryError } from '../tribes/errors.ts'
+import { AttributeMap } from './attribute-map.ts'
 import { DeltaRequest } from './delta-request.ts'
 import { sessionCodes } from './errors.ts'
 import { assertReplicable } from './replicable.ts'
@@ -55,7 +56,7 @@ export class Session {
   /** When this node last sent anything about it (to decide on an 'accessed' message). */
   lastReplicated = 0
   readonly policy: SessionPolicy
-  readonly #attributes = new Map<string, unknown>()
+  readonly #attributes: AttributeMap
   // Bookkeeping for local changes only, created on first use: a replica holding thousands of
   // sessions pays for its attributes and little else.
   #sizes: Map<string, number> | undefined
@@ -74,10 +75,8 @@ export class Session {
     this.principal = d?.principal
     this.authType = d?.authType
     this.version = d?.version ?? 1
-    if (d) {
-      this.isNew = false
-      for (const [k, v] of d.attributes) this.#attributes.set(k, v)
-    }
+    this.#attributes = new AttributeMap(d?.attributes)
+    if (d) this.isNew = false
   }
 
   /** The change log of the current request. */
@@ -98,7 +97,7 @@ export class Session {
 
   keys(): string[] {
     this.#check()
-    return [...this.#attributes.keys()]
+    return this.#attributes.keys()
   }
 
   /** Sets an attribute; refuses values that cannot be replicated and values over the size limits. */
@@ -170,7 +169,7 @@ export class Session {
   noticeInPlaceChanges(): void {
     if (!this.policy.trackInPlaceChanges || !this.valid) return
     this.#replicatedForm ??= new Map()
-    for (const [name, value] of this.#attributes) {
+    for (const [name, value] of this.#attributes.entries()) {
       if (!this.#replicates(name) || this.#delta?.touches(name)) continue
       const now = encode(value)
       const before = this.#replicatedForm.get(name)
@@ -194,7 +193,7 @@ export class Session {
   /** The replicated state: what a new member receives in state transfer. */
   toData(): SessionData {
     const attributes: Array<[string, unknown]> = []
-    for (const [k, v] of this.#attributes) if (this.#replicates(k)) attributes.push([k, v])
+    for (const [k, v] of this.#attributes.entries()) if (this.#replicates(k)) attributes.push([k, v])
     return {
       id: this.id,
       creationTime: this.creationTime,
@@ -227,7 +226,7 @@ export class Session {
     if (!this.#sizes) {
       this.#sizes = new Map()
       this.#size = 0
-      for (const [k, v] of this.#attributes) {
+      for (const [k, v] of this.#attributes.entries()) {
         const n = encode(v).length
         this.#sizes.set(k, n)
         this.#size += n
