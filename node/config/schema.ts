@@ -215,6 +215,13 @@ export const NodeConfigSchema = T.Object(
       {
         timeout: T.Integer({ minimum: 1, default: defaults.sender.timeout }),
         maxRetryAttempts: T.Integer({ minimum: 0, maximum: 10, default: defaults.sender.maxRetryAttempts }),
+        asyncWriteInterval: T.Integer({
+          minimum: 0,
+          maximum: 1000,
+          default: defaults.sender.asyncWriteInterval,
+          description:
+            'ms between writes of asynchronous frames to one member under load (0: every event-loop turn); the most replication lag it adds',
+        }),
       },
       { additionalProperties: false, default: {} },
     ),

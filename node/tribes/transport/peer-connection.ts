@@ -11,6 +11,8 @@ import { encodeFrame, type Frame, FrameDecoder, FrameKind, type FrameKindValue }
 export interface PeerConnectionOptions {
   timeout: number
   maxRetryAttempts: number
+  /** Asynchronous frames are written at most once per this many ms (see #write). */
+  asyncWriteInterval: number
   maxFrameBytes: number
   /** Bytes buffered in the socket above which a send waits for 'drain' before resolving. */
   highWaterMark: number
@@ -43,13 +45,6 @@ interface Waiting {
 
 type State = 'idle' | 'connecting' | 'open' | 'closed'
 
-/**
- * Asynchronous frames are written at most once per this many milliseconds per connection: the first
- * after a quiet spell goes out on the next loop turn, the ones behind it share the next write. Under
- * load this bounds the replication lag it adds while sparing both sides most system calls and
- * wake-ups (on loopback and in VMs, a write that wakes the reader costs tens of microseconds).
- */
-const ASYNC_WRITE_INTERVAL_MS = 5
 /** An outbox this full is written at once. */
 const OUTBOX_FLUSH_BYTES = 256 * 1024
 const RESOLVED = Promise.resolve()
@@ -279,8 +274,10 @@ export class PeerConnection {
 
   /**
    * Frames wait in an outbox and go out together in one write: on the next event-loop turn when one
-   * of them waits for an ACK (or is a HELLO), else per ASYNC_WRITE_INTERVAL_MS, so asynchronous
-   * messages of many requests share one system call on each side (most of the cost of a small message).
+   * of them waits for an ACK (or is a HELLO); asynchronous frames at most once per asyncWriteInterval
+   * ms — the first after a quiet spell on the next turn, the ones behind it together — so under load
+   * the messages of many requests share one system call and one wake-up on each side (on loopback and
+   * in VMs, a write that wakes its reader costs tens of microseconds).
    */
   #write(frame: Buffer[], urgent = true): void {
     for (const b of frame) {
@@ -296,7 +293,7 @@ export class PeerConnection {
       return
     }
     if (this.#timer || this.#immediate) return
-    const wait = this.#lastWrite + ASYNC_WRITE_INTERVAL_MS - performance.now()
+    const wait = this.#lastWrite + this.#options.asyncWriteInterval - performance.now()
     if (wait <= 0) this.#immediate = setImmediate(this.#flushNow)
     else this.#timer = setTimeout(this.#flushNow, wait)
   }

@@ -147,6 +147,7 @@ export class Transport {
         {
           timeout: this.#sender.timeout,
           maxRetryAttempts: this.#sender.maxRetryAttempts,
+          asyncWriteInterval: this.#sender.asyncWriteInterval,
           maxFrameBytes: this.#maxFrameBytes,
           highWaterMark: 16 * 1024 * 1024,
           failFastMs: 1000,

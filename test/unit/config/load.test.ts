@@ -40,6 +40,8 @@ describe('configuration loading', () => {
     assert.equal(config.receiver.autoBind, 100)
     assert.equal(config.sender.timeout, 3000)
     assert.equal(config.sender.maxRetryAttempts, 1)
+    assert.equal(config.sender.asyncWriteInterval, 10)
+    assert.equal(channelOptions.sender.asyncWriteInterval, 10)
     assert.deepEqual(channelOptions.membership, {
       type: 'multicast',
       address: '228.0.0.4',
