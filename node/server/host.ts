@@ -127,5 +127,6 @@ function createManager(
     notifyListenersOnReplication: m.notifyListenersOnReplication,
     stateTransferTimeout: m.stateTransferTimeout,
     sendAllSessionsSize: m.sendAllSessionsSize,
+    batchInterval: config.sender.asyncWriteInterval,
   })
 }

@@ -29,6 +29,8 @@ export interface DeltaManagerOptions extends ManagerOptions {
   stateTransferTimeout: number
   /** Sessions per state-transfer page. */
   sendAllSessionsSize: number
+  /** Asynchronous changes leave in batches at most this often (ms; the channel's asyncWriteInterval). */
+  batchInterval?: number
 }
 
 /** A change waiting for the change before it. */
@@ -86,15 +88,19 @@ export class DeltaManager extends BaseManager {
   constructor(options: DeltaManagerOptions) {
     super(options)
     this.#o = options
-    this.#batch = new ReplicationBatch(this.contextPath, {
-      send: (m) => void this.#sendNow(m),
-      sendEncoded: (body) => {
-        const members = this.#o.channel.members()
-        if (members.length === 0) return
-        this.sent.batch++
-        void this.#reported(this.#o.channel.sendEncoded(members, body, this.#o.sendOptions), 'batch')
+    this.#batch = new ReplicationBatch(
+      this.contextPath,
+      {
+        send: (m) => void this.#sendNow(m),
+        sendEncoded: (body) => {
+          const members = this.#o.channel.members()
+          if (members.length === 0) return
+          this.sent.batch++
+          void this.#reported(this.#o.channel.sendEncoded(members, body, this.#o.sendOptions), 'batch')
+        },
       },
-    })
+      options.batchInterval ?? 0,
+    )
   }
 
   override get ready(): boolean {

@@ -1,6 +1,7 @@
 /**
- * Asynchronous replication messages of one context, gathered over one event-loop turn and sent as
- * one channel message. With many requests in flight, one turn ends several of them; sending their
+ * Asynchronous replication messages of one context, gathered over one event-loop turn — or, under
+ * load, over the channel's asyncWriteInterval — and sent as one channel message. With many requests
+ * in flight, a turn ends several of them; sending their
  * changes together spares each one a trip through the interceptors, a frame per member and, on every
  * receiving member, a frame, a delivery and a decode of its own — most of what a small message costs.
  *
@@ -25,13 +26,22 @@ export interface BatchSender {
 export class ReplicationBatch {
   readonly #ctx: string
   readonly #out: BatchSender
+  readonly #interval: number
   #waiting: SessionMessage[] = []
-  #scheduled: NodeJS.Immediate | undefined
+  #immediate: NodeJS.Immediate | undefined
+  #timer: NodeJS.Timeout | undefined
+  #lastFlush = -Infinity
   readonly #flushNow = () => this.flush()
 
-  constructor(ctx: string, out: BatchSender) {
+  /**
+   * `interval` (ms): batches leave at most this often — the first after a quiet spell at the end of
+   * its turn, later ones gather until the interval has passed (the channel's asyncWriteInterval,
+   * so each batch is one write; 0: every turn).
+   */
+  constructor(ctx: string, out: BatchSender, interval = 0) {
     this.#ctx = ctx
     this.#out = out
+    this.#interval = interval
   }
 
   get pending(): number {
@@ -41,13 +51,20 @@ export class ReplicationBatch {
   add(message: SessionMessage): void {
     this.#waiting.push(message)
     if (this.#waiting.length >= MAX_BATCH_MESSAGES) this.flush()
-    else this.#scheduled ??= setImmediate(this.#flushNow)
+    else if (!this.#immediate && !this.#timer) {
+      const wait = this.#lastFlush + this.#interval - performance.now()
+      if (wait <= 0) this.#immediate = setImmediate(this.#flushNow)
+      else this.#timer = setTimeout(this.#flushNow, wait)
+    }
   }
 
-  /** Sends what waits now (at the end of the turn, or before a stop). */
+  /** Sends what waits now (when its time has come, or before a stop). */
   flush(): void {
-    if (this.#scheduled) clearImmediate(this.#scheduled)
-    this.#scheduled = undefined
+    if (this.#immediate) clearImmediate(this.#immediate)
+    if (this.#timer) clearTimeout(this.#timer)
+    this.#immediate = undefined
+    this.#timer = undefined
+    this.#lastFlush = performance.now()
     const waiting = this.#waiting
     this.#waiting = []
     this.#sendAll(waiting)

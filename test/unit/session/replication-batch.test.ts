@@ -20,17 +20,21 @@ const delta = (v: number, value: unknown = v): SessionMessage => ({
 })
 
 /** What the batch sent, in order: each message, whether it went alone or inside a batch. */
-function recorder() {
+function recorder(interval = 0) {
   const sent: Array<{ alone: boolean; messages: SessionMessage[] }> = []
-  const batch = new ReplicationBatch('/app', {
-    send: (m) => sent.push({ alone: true, messages: [m] }),
-    sendEncoded: (body) => {
-      const b = decode(body) as SessionMessage & { type: 'batch' }
-      assert.equal(b.type, 'batch')
-      assert.equal(b.ctx, '/app')
-      sent.push({ alone: false, messages: b.messages as SessionMessage[] })
+  const batch = new ReplicationBatch(
+    '/app',
+    {
+      send: (m) => sent.push({ alone: true, messages: [m] }),
+      sendEncoded: (body) => {
+        const b = decode(body) as SessionMessage & { type: 'batch' }
+        assert.equal(b.type, 'batch')
+        assert.equal(b.ctx, '/app')
+        sent.push({ alone: false, messages: b.messages as SessionMessage[] })
+      },
     },
-  })
+    interval,
+  )
   const versions = () => sent.flatMap((s) => s.messages.map((m) => (m as { v: number }).v))
   return { batch, sent, versions }
 }
@@ -101,4 +105,18 @@ test('flush sends what waits at once (before a stop)', () => {
   assert.equal(sent.length, 1)
   batch.flush()
   assert.equal(sent.length, 1, 'nothing more to send')
+})
+
+test('with an interval, the first batch after a quiet spell leaves at the end of its turn and the next ones wait for the interval', async () => {
+  const { batch, sent, versions } = recorder(50)
+  batch.add(delta(1))
+  await nextTurn()
+  assert.deepEqual(versions(), [1], 'the first one does not wait')
+  batch.add(delta(2))
+  batch.add(delta(3))
+  await nextTurn()
+  assert.equal(sent.length, 1, 'the next ones wait for the interval')
+  await new Promise((r) => setTimeout(r, 60))
+  assert.deepEqual(versions(), [1, 2, 3])
+  assert.equal(sent.length, 2, 'and leave together')
 })
