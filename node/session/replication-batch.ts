@@ -1,14 +1,16 @@
 /**
- * Asynchronous replication messages of one context, gathered over one event-loop turn — or, under
- * load, over the channel's asyncWriteInterval — and sent as one channel message. With many requests
- * in flight, a turn ends several of them; sending their
- * changes together spares each one a trip through the interceptors, a frame per member and, on every
- * receiving member, a frame, a delivery and a decode of its own — most of what a small message costs.
+ * Asynchronous replication messages of one context, gathered and sent as one channel message: at the
+ * end of the event-loop turn when traffic is light, and under load over the channel's
+ * asyncWriteInterval, so that each batch is one write. Sending many changes together spares each one
+ * a trip through the interceptors, a frame per member and, on every receiving member, a frame, a
+ * delivery, a decode and a wake-up of its own — most of what a small message costs.
  *
- * A batch is encoded here, so its size is known (its messages leave out `k` and `ctx`, the batch's): one larger than MAX_BATCH_BYTES is split in two
- * (down to single messages, which go as they are), so a batch never needs a bigger frame than its
- * largest message would. At most MAX_BATCH_MESSAGES wait; the one that fills the batch sends it.
- * Messages are encoded at the end of the turn, so they must not be changed after they are added.
+ * A batch is encoded here, so its size is known (its messages leave out `k` and `ctx`, the batch's):
+ * one larger than MAX_BATCH_BYTES is split in two (down to single messages, which go as they are),
+ * so a batch never needs a bigger frame than its largest message would. At most MAX_BATCH_MESSAGES
+ * wait; the one that fills the batch sends it. Messages are encoded when the batch leaves, so they
+ * must not be changed after they are added (attribute values are the application's: a value changed
+ * in place meanwhile travels in its newer form, which the next delta carries anyway).
  */
 import { encode } from '../tribes/codec.ts'
 import { SESSION_MESSAGE, type SessionMessage } from './messages.ts'
