@@ -147,11 +147,13 @@ export class KubernetesMemberSource implements DynamicMembershipSource {
         })
       } catch (err) {
         if (this.#stopped) return
-        const e = err as { code?: number; message?: string }
+        const e = err as { code?: number | string; message?: string }
+        // An HTTP status code says what the message does not; a Node error's code is in its message.
+        const said = e.code !== undefined && !String(e.message ?? '').startsWith(String(e.code))
         // Keep the last list: the pings still notice members that die.
         this.#logger.warn(
           {
-            err: [e.code, e.message].filter(Boolean).join(' '),
+            err: said ? `${e.code} ${e.message ?? ''}`.trim() : (e.message ?? String(err)),
             retryInMs: delay,
             keeping: this.#addresses.length,
           },
