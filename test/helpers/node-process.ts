@@ -145,21 +145,32 @@ export function loopbackNodeArgs(o: {
 }
 
 /** `count` TCP ports that are free now on `host`. */
+/**
+ * Ports that are free now, for processes started next. Drawn below Linux's ephemeral range (32768+),
+ * where outgoing connections take their local ports — a port handed out there could be taken by a
+ * client socket before the node binds it — and never the same one twice in this process.
+ */
+const handedOut = new Set<number>()
+const LOW = 20_000
+const HIGH = 32_767
+
 export async function freePorts(count: number, host = '127.0.0.1'): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: count },
-      () =>
-        new Promise<net.Server>((resolve, reject) => {
-          const s = net.createServer()
-          s.once('error', reject)
-          s.listen(0, host, () => resolve(s))
-        }),
-    ),
-  )
-  const ports = servers.map((s) => (s.address() as net.AddressInfo).port)
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))))
+  const ports: number[] = []
+  while (ports.length < count) {
+    const port = LOW + Math.floor(Math.random() * (HIGH - LOW + 1))
+    if (handedOut.has(port)) continue
+    handedOut.add(port) // taken or not, not tried again
+    if (await canListen(port, host)) ports.push(port)
+  }
   return ports
+}
+
+function canListen(port: number, host: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.createServer()
+    s.once('error', () => resolve(false))
+    s.listen(port, host, () => s.close(() => resolve(true)))
+  })
 }
 
 /** Starts `n` nodes on loopback with static membership listing all of them. */
