@@ -127,6 +127,5 @@ function createManager(
     notifyListenersOnReplication: m.notifyListenersOnReplication,
     stateTransferTimeout: m.stateTransferTimeout,
     sendAllSessionsSize: m.sendAllSessionsSize,
-    batchInterval: config.sender.asyncWriteInterval,
   })
 }

@@ -29,8 +29,6 @@ export interface DeltaManagerOptions extends ManagerOptions {
   stateTransferTimeout: number
   /** Sessions per state-transfer page. */
   sendAllSessionsSize: number
-  /** Asynchronous changes leave in batches at most this often (ms; the channel's asyncWriteInterval). */
-  batchInterval?: number
 }
 
 /** A change waiting for the change before it. */
@@ -73,7 +71,7 @@ export class DeltaManager extends BaseManager {
   #transfer: { id: number; donor: string; lastProgress: number; done(ok: boolean): void } | undefined
   #transferIds = Math.floor(Math.random() * 1e9)
   #sweep: NodeJS.Timeout | undefined
-  /** Asynchronous messages of the current event-loop turn (unused with synchronous send options). */
+  /** Asynchronous messages waiting to leave together (unused with synchronous send options). */
   readonly #batch: ReplicationBatch
   readonly sent: Counts = zero()
   readonly received: Counts = zero()
@@ -99,7 +97,8 @@ export class DeltaManager extends BaseManager {
           void this.#reported(this.#o.channel.sendEncoded(members, body, this.#o.sendOptions), 'batch')
         },
       },
-      options.batchInterval ?? 0,
+      // Paced as the channel's writes, so that under load one batch is one write.
+      options.channel.asyncWriteInterval,
     )
   }
 
@@ -169,7 +168,7 @@ export class DeltaManager extends BaseManager {
   }
 
   #receiveBatch(messages: unknown[], from: Member): void {
-    if (!Array.isArray(messages)) return
+    if (!Array.isArray(messages)) throw new Error('malformed batch message: no list of messages')
     for (const m of messages) {
       // Only what a batch may carry: this context's asynchronous changes (k and ctx are the batch's).
       const type = typeof m === 'object' && m !== null ? (m as { type?: unknown }).type : undefined

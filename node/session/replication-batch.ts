@@ -13,6 +13,7 @@
  * in place meanwhile travels in its newer form, which the next delta carries anyway).
  */
 import { encode } from '../tribes/codec.ts'
+import { Pacer } from '../tribes/pacer.ts'
 import { SESSION_MESSAGE, type SessionMessage } from './messages.ts'
 
 export const MAX_BATCH_BYTES = 64 * 1024
@@ -28,12 +29,8 @@ export interface BatchSender {
 export class ReplicationBatch {
   readonly #ctx: string
   readonly #out: BatchSender
-  readonly #interval: number
+  readonly #pacer: Pacer
   #waiting: SessionMessage[] = []
-  #immediate: NodeJS.Immediate | undefined
-  #timer: NodeJS.Timeout | undefined
-  #lastFlush = -Infinity
-  readonly #flushNow = () => this.flush()
 
   /**
    * `interval` (ms): batches leave at most this often — the first after a quiet spell at the end of
@@ -43,7 +40,7 @@ export class ReplicationBatch {
   constructor(ctx: string, out: BatchSender, interval = 0) {
     this.#ctx = ctx
     this.#out = out
-    this.#interval = interval
+    this.#pacer = new Pacer(interval, () => this.flush())
   }
 
   get pending(): number {
@@ -53,20 +50,13 @@ export class ReplicationBatch {
   add(message: SessionMessage): void {
     this.#waiting.push(message)
     if (this.#waiting.length >= MAX_BATCH_MESSAGES) this.flush()
-    else if (!this.#immediate && !this.#timer) {
-      const wait = this.#lastFlush + this.#interval - performance.now()
-      if (wait <= 0) this.#immediate = setImmediate(this.#flushNow)
-      else this.#timer = setTimeout(this.#flushNow, wait)
-    }
+    else this.#pacer.paced()
   }
 
   /** Sends what waits now (when its time has come, or before a stop). */
   flush(): void {
-    if (this.#immediate) clearImmediate(this.#immediate)
-    if (this.#timer) clearTimeout(this.#timer)
-    this.#immediate = undefined
-    this.#timer = undefined
-    this.#lastFlush = performance.now()
+    this.#pacer.cancel()
+    this.#pacer.ran()
     const waiting = this.#waiting
     this.#waiting = []
     this.#sendAll(waiting)

@@ -37,6 +37,8 @@ export interface ChannelStats {
 export interface Channel extends EventEmitter {
   readonly localMember: Member
   readonly started: boolean
+  /** `sender.asyncWriteInterval`: asynchronous frames to one member are written at most this often (ms). */
+  readonly asyncWriteInterval: number
   start(): Promise<void>
   /** Announces the departure (multicast) and closes every connection. */
   stop(): Promise<void>

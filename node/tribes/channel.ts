@@ -73,6 +73,10 @@ class GroupChannel extends EventEmitter implements Channel {
     return this.#started
   }
 
+  get asyncWriteInterval(): number {
+    return this.#options.sender.asyncWriteInterval
+  }
+
   async start(): Promise<void> {
     if (this.#started) return
     const o = this.#options

@@ -105,13 +105,32 @@ export async function eventually<T>(
   })
 }
 
-/** cattery-operator (operator/main.ts) as a child process with the given kubeconfig. */
-export function operatorProcess(name: string, kubeconfig: string, args: string[]): NodeProcess {
-  return new NodeProcess(name, args, {
-    command: [process.execPath, path.join(ROOT, 'operator/main.ts')],
-    env: { KUBECONFIG: kubeconfig },
-    passName: false,
-  })
+/**
+ * cattery-operator (operator/main.ts) as a child process with the given kubeconfig, its health and
+ * metrics servers on free loopback ports.
+ */
+export async function operatorProcess(
+  name: string,
+  kubeconfig: string,
+  args: string[],
+): Promise<{ proc: NodeProcess; health: number; metrics: number }> {
+  const [health, metrics] = (await freePorts(2)) as [number, number]
+  const proc = new NodeProcess(
+    name,
+    [
+      '--health-probe-bind-address',
+      `127.0.0.1:${health}`,
+      '--metrics-bind-address',
+      `127.0.0.1:${metrics}`,
+      ...args,
+    ],
+    {
+      command: [process.execPath, path.join(ROOT, 'operator/main.ts')],
+      env: { KUBECONFIG: kubeconfig },
+      passName: false,
+    },
+  )
+  return { proc, health, metrics }
 }
 
 /** helm with the control plane's kubeconfig (or none, for lint and template). */

@@ -9,7 +9,7 @@ import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { parseAllDocuments } from 'yaml'
 import { type ControlPlane, eventually, helm, operatorProcess, startControlPlane } from '../helpers/kube.ts'
-import { freePorts, type NodeProcess } from '../helpers/node-process.ts'
+import type { NodeProcess } from '../helpers/node-process.ts'
 
 const ROOT = path.resolve(import.meta.dirname, '../..')
 const CHART = path.join(ROOT, 'charts/cattery-operator')
@@ -149,15 +149,9 @@ contexts: [{name: c, context: {cluster: c, user: sa}}]
 current-context: c
 `,
     )
-    const [health, metrics] = (await freePorts(2)) as [number, number]
-    operator = operatorProcess('operator', kubeconfig, [
-      '--leader-election-namespace',
-      'cattery-system',
-      '--health-probe-bind-address',
-      `127.0.0.1:${health}`,
-      '--metrics-bind-address',
-      `127.0.0.1:${metrics}`,
-    ])
+    operator = (
+      await operatorProcess('operator', kubeconfig, ['--leader-election-namespace', 'cattery-system'])
+    ).proc
     await operator.waitFor((l) => l.event === 'leading', 20_000)
     await cp.kubectl('create', 'namespace', 'shop')
     const file = path.join(cp.dir, 'sc.yaml')

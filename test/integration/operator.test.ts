@@ -21,18 +21,13 @@ const operators: NodeProcess[] = []
 const nodes: NodeProcess[] = []
 
 async function startOperator(name: string): Promise<{ proc: NodeProcess; metrics: number; health: number }> {
-  const [metrics, health] = (await freePorts(2)) as [number, number]
-  const proc = operatorProcess(name, cp.kubeconfig, [
+  const { proc, health, metrics } = await operatorProcess(name, cp.kubeconfig, [
     '--lease-duration',
     '3',
     '--renew-deadline',
     '2',
     '--retry-period',
     '0.5',
-    '--health-probe-bind-address',
-    `127.0.0.1:${health}`,
-    '--metrics-bind-address',
-    `127.0.0.1:${metrics}`,
     '--log-level',
     'debug',
   ])

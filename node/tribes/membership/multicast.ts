@@ -5,10 +5,10 @@
  * so peers drop this member at once instead of after dropTime.
  *
  * Joining is quicker than Tomcat's (which waits two heartbeat intervals, 1 s by default, so that the
- * members already there are heard): a member answers a heartbeat from a new or not-yet-ready member at
- * once with its own (a ready member also answers a known one that is not ready yet, which is joining), and a joining member announces itself JOIN_ANNOUNCEMENTS times, JOIN_STEP_MS
- * apart, so it hears every member within a few milliseconds and is done after JOIN_WAIT_MS — even if
- * some of those packets are lost.
+ * members already there are heard): a member answers at once the heartbeat of a member it hears for
+ * the first time, and a ready member that of one not ready yet (joining); the joining member
+ * announces itself JOIN_ANNOUNCEMENTS times, JOIN_STEP_MS apart, so it hears every member within a
+ * few milliseconds and is done after JOIN_WAIT_MS, even if some of those packets are lost.
  */
 import dgram from 'node:dgram'
 import { EventEmitter } from 'node:events'
@@ -153,15 +153,14 @@ export class MulticastMembership extends EventEmitter implements MembershipServi
       return
     }
     if (this.#departed.has(id)) return
-    // A ready member answers a joining one (never two joining ones each other: that would ping-pong).
-    if (!member.ready && local.ready) this.#answer()
     const known = this.#known.get(id)
+    // Two joining members answer each other only on first sight, so they cannot ping-pong.
+    if (!known || (!member.ready && local.ready)) this.#answer()
     if (known) {
       known.lastSeen = Date.now()
       known.member.ready = member.ready
       return
     }
-    this.#answer()
     // Same address, new uniqueId: the member restarted; the old one is gone now.
     for (const [oldId, k] of this.#known) {
       if (addressOf(k.member) === addressOf(member)) {

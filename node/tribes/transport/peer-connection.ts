@@ -6,6 +6,7 @@
 import net from 'node:net'
 import { CatteryError, codes } from '../errors.ts'
 import { describeMember, type Member } from '../member.ts'
+import { Pacer } from '../pacer.ts'
 import { encodeFrame, type Frame, FrameDecoder, FrameKind, type FrameKindValue } from './frame.ts'
 
 export interface PeerConnectionOptions {
@@ -61,10 +62,7 @@ export class PeerConnection {
   #nextId = 1
   #outbox: Buffer[] = []
   #outboxBytes = 0
-  #immediate: NodeJS.Immediate | undefined
-  #timer: NodeJS.Timeout | undefined
-  /** performance.now() of the last write. */
-  #lastWrite = -Infinity
+  readonly #pacer: Pacer
   #waiting: Waiting[] = []
   readonly #pending = new Map<number, Pending>()
   #drainWaiters: Array<() => void> = []
@@ -73,6 +71,7 @@ export class PeerConnection {
     this.member = member
     this.#options = options
     this.#hooks = hooks
+    this.#pacer = new Pacer(options.asyncWriteInterval, () => this.#flush())
   }
 
   get pendingAcks(): number {
@@ -144,10 +143,7 @@ export class PeerConnection {
 
   /** Empties the outbox and cancels its pending flush; returns what it held. */
   #takeOutbox(): Buffer[] {
-    if (this.#immediate) clearImmediate(this.#immediate)
-    if (this.#timer) clearTimeout(this.#timer)
-    this.#immediate = undefined
-    this.#timer = undefined
+    this.#pacer.cancel()
     const out = this.#outbox
     this.#outbox = []
     this.#outboxBytes = 0
@@ -288,24 +284,16 @@ export class PeerConnection {
       this.#flush()
       return
     }
-    if (urgent) {
-      this.#immediate ??= setImmediate(this.#flushNow)
-      return
-    }
-    if (this.#timer || this.#immediate) return
-    const wait = this.#lastWrite + this.#options.asyncWriteInterval - performance.now()
-    if (wait <= 0) this.#immediate = setImmediate(this.#flushNow)
-    else this.#timer = setTimeout(this.#flushNow, wait)
+    if (urgent) this.#pacer.soon()
+    else this.#pacer.paced()
   }
-
-  readonly #flushNow = () => this.#flush()
 
   #flush(): void {
     const bytes = this.#outboxBytes
     const out = this.#takeOutbox()
     const socket = this.#socket
     if (!socket || out.length === 0) return
-    this.#lastWrite = performance.now()
+    this.#pacer.ran()
     if (out.length === 1) socket.write(out[0] as Buffer)
     else if (bytes <= OUTBOX_FLUSH_BYTES) socket.write(Buffer.concat(out, bytes))
     else {

@@ -21,6 +21,7 @@ async function manager(warnings: string[]) {
   const logger = pino({ level: 'warn' }, { write: (line: string) => void warnings.push(line) })
   const channel = Object.assign(new EventEmitter(), {
     members: () => [],
+    asyncWriteInterval: 10,
     send: async () => {},
     sendEncoded: async () => {},
   }) as unknown as Channel
