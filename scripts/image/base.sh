@@ -9,7 +9,8 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 tag="${CATTERY_BASE_IMAGE:-localhost/cattery-node-base:24}"
-engine="${CATTERY_ENGINE:-$(command -v podman >/dev/null && echo podman || echo docker)}"
+[ -n "${CATTERY_ENGINE:-}" ] || eval "$("$root/scripts/container/engine.sh")"
+engine=$CATTERY_ENGINE
 if [ "${1:-}" != --force ] && "$engine" image inspect "$tag" >/dev/null 2>&1; then exit 0; fi
 
 bin=$("$root/scripts/ensure-node.sh")

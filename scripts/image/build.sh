@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # make image: builds cattery-node:<version> and cattery-operator:<version> (version from package.json)
-# with podman, or with docker where a user has docker and not podman.
+# with the engine scripts/container/engine.sh chooses (podman, or a docker that answers).
 #   scripts/image/build.sh [--official-base]
 # By default both build on the local Node.js 24 base (scripts/image/base.sh, built when missing),
 # because no registry can be reached here; --official-base (or NODE_IMAGE=...) builds on the
@@ -9,13 +9,8 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
-if ! command -v podman >/dev/null && command -v docker >/dev/null; then
-  engine=docker
-else
-  engine=podman
-  scripts/podman/setup.sh
-fi
-export CATTERY_ENGINE=$engine
+eval "$(scripts/container/engine.sh)"
+engine=$CATTERY_ENGINE
 base="${NODE_IMAGE:-}"
 [ "${1:-}" = --official-base ] && base=node:24-slim
 args=(--network host)

@@ -1,6 +1,7 @@
 /**
- * The project's images in containers, through podman's Docker-compatible API (testcontainers):
- * the environment (scripts/podman/setup.sh starts the API socket), a check that the images exist
+ * The project's images in containers, through the engine's Docker-compatible API (testcontainers):
+ * the environment (scripts/container/engine.sh chooses the engine the images were built with and
+ * starts podman's API socket when that is the one), a check that the images exist
  * (`make image` builds them; nothing is ever pulled), node containers whose pino log is followed like
  * NodeProcess's, and removal by label — also of what a killed test run left behind, since Ryuk (the
  * reaper that would do it) cannot run here.
@@ -21,17 +22,27 @@ import type { LogLine } from './node-process.ts'
 const ROOT = path.resolve(import.meta.dirname, '../..')
 const VERSION = (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string })
   .version
-// podman stores locally built images under localhost/.
-export const NODE_IMAGE = `localhost/cattery-node:${VERSION}`
-export const OPERATOR_IMAGE = `localhost/cattery-operator:${VERSION}`
+/** The engine's environment, read once: the same choice `make image` made (docs/images.md). */
+const ENGINE = (() => {
+  const out = execFileSync(path.join(ROOT, 'scripts/container/engine.sh'), {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
+  return Object.fromEntries([...out.matchAll(/^export (\w+)=(.*)$/gm)].map(([, k, v]) => [k, v])) as Record<
+    string,
+    string
+  >
+})()
+// podman stores locally built images under localhost/; docker under the bare name.
+const PREFIX = ENGINE.CATTERY_IMAGE_PREFIX ?? ''
+export const NODE_IMAGE = `${PREFIX}cattery-node:${VERSION}`
+export const OPERATOR_IMAGE = `${PREFIX}cattery-operator:${VERSION}`
 /** On every container and network a test makes; cleanup removes whatever carries it. */
 export const LABEL = 'dev.cattery.test'
 
-/** Starts podman's API when needed and points testcontainers at it (no Ryuk, loopback host). */
+/** Points testcontainers at the engine the images were built with (no Ryuk; loopback host for podman). */
 export function useContainerEnvironment(): void {
-  execFileSync(path.join(ROOT, 'scripts/podman/setup.sh'), { stdio: ['ignore', 'inherit', 'inherit'] })
-  const env = execFileSync(path.join(ROOT, 'scripts/podman/env.sh'), { encoding: 'utf8' })
-  for (const [, key, value] of env.matchAll(/^export (\w+)=(.*)$/gm)) process.env[key as string] = value
+  Object.assign(process.env, ENGINE)
 }
 
 /** Fails with the command that builds them when an image is missing (tests never pull). */
