@@ -20,7 +20,8 @@ after(() => {
 function pathWithDocker(infoStatus: number): string {
   const bin = mkdtempSync(path.join(os.tmpdir(), 'cattery-engine-'))
   dirs.push(bin)
-  for (const tool of ['bash', 'env', 'timeout', 'dirname']) symlinkSync(`/usr/bin/${tool}`, path.join(bin, tool))
+  for (const tool of ['bash', 'env', 'timeout', 'dirname'])
+    symlinkSync(`/usr/bin/${tool}`, path.join(bin, tool))
   const stub = path.join(bin, 'docker')
   writeFileSync(
     stub,
@@ -32,7 +33,9 @@ function pathWithDocker(infoStatus: number): string {
 
 function engine(env: Record<string, string>) {
   const r = spawnSync(SCRIPT, { env, encoding: 'utf8' })
-  const exports = Object.fromEntries([...r.stdout.matchAll(/^export (\w+)=(.*)$/gm)].map(([, k, v]) => [k, v]))
+  const exports = Object.fromEntries(
+    [...r.stdout.matchAll(/^export (\w+)=(.*)$/gm)].map(([, k, v]) => [k, v]),
+  )
   return { status: r.status, exports, stderr: r.stderr }
 }
 
