@@ -3,13 +3,14 @@
 SHELL := /bin/bash
 NODE_PATH_PREFIX = export PATH="$$(scripts/ensure-node.sh):$$PATH"
 
-.PHONY: deps build lint test test-unit test-integration demo bench clean kube-up kube-down kube-binaries podman image
+.PHONY: deps build lint test test-unit test-integration test-e2e demo bench clean kube-up kube-down kube-binaries podman image
 
 deps: node_modules/.installed
 	@command -v ip >/dev/null || { echo "installing iproute2 (network namespace tests)"; apt-get install -y iproute2; }
 	@command -v etcd >/dev/null || { echo "installing etcd-server (operator tests)"; apt-get install -y etcd-server; }
 
-# kube-apiserver, kube-controller-manager and kubectl from the Go module proxy (cached; minutes the first time).
+# The Kubernetes binaries (apiserver, controller-manager, scheduler, kubelet, kube-proxy, kubectl) and helm
+# from the Go module proxy (cached in ~/.cache/cattery/kube; about 20 minutes on 2 cores the first time).
 kube-binaries:
 	@scripts/kube/build-binaries.sh >/dev/null
 
@@ -17,7 +18,8 @@ kube-binaries:
 podman:
 	@scripts/podman/setup.sh
 
-# cattery-node and cattery-operator images on a local Node.js 24 base (docs/images.md).
+# cattery-node and cattery-operator images on a local Node.js 24 base (docs/images.md), with the engine
+# scripts/container/engine.sh chooses (podman, installed and set up when no engine answers).
 image:
 	@scripts/image/build.sh
 
@@ -37,7 +39,11 @@ test-unit: deps
 test-integration: deps kube-binaries image
 	@$(NODE_PATH_PREFIX); npm run test:integration
 
-test: lint build test-unit test-integration
+# The user story on a real single-node Kubernetes (kubelet, containerd, pods of the images); root.
+test-e2e: deps kube-binaries image
+	@$(NODE_PATH_PREFIX); npm run test:e2e
+
+test: lint build test-unit test-integration test-e2e
 
 demo: build
 	@$(NODE_PATH_PREFIX); node scripts/demo.ts $(ARGS)
@@ -45,7 +51,8 @@ demo: build
 bench: build image
 	@$(NODE_PATH_PREFIX); node bench/run.ts
 
-kube-up:
+# A single-node Kubernetes on this machine with the images imported (docs/kubernetes-local.md).
+kube-up: deps image
 	@scripts/kube/up.sh
 
 kube-down:

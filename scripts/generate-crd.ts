@@ -1,8 +1,13 @@
-/** Writes crds/sessioncluster.yaml from operator/api (a test fails when the file is stale). */
+/**
+ * Writes crds/sessioncluster.yaml and the Helm chart's copy from operator/api (a test fails when
+ * either is stale).
+ */
 import { writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { sessionClusterCrdYaml } from '../operator/api/crd.ts'
 
-const file = path.resolve(import.meta.dirname, '../crds/sessioncluster.yaml')
-writeFileSync(file, sessionClusterCrdYaml())
-process.stdout.write(`wrote ${file}\n`)
+for (const dir of ['../crds', '../charts/cattery-operator/crds']) {
+  const file = path.resolve(import.meta.dirname, dir, 'sessioncluster.yaml')
+  writeFileSync(file, sessionClusterCrdYaml())
+  process.stdout.write(`wrote ${file}\n`)
+}

@@ -18,6 +18,8 @@ export const SETTINGS = [
   { flag: 'name', env: 'CATTERY_NAME', key: 'name' },
   { flag: 'receiver-host', env: 'CATTERY_RECEIVER_HOST', key: 'receiver.host' },
   { flag: 'receiver-port', env: 'CATTERY_RECEIVER_PORT', key: 'receiver.port' },
+  // The downward API's status.podIP in the operator's pods.
+  { flag: 'receiver-advertise-address', env: 'CATTERY_POD_IP', key: 'receiver.advertiseAddress' },
   { flag: 'membership', env: 'CATTERY_MEMBERSHIP', key: 'membership.type' },
   { flag: 'members', env: 'CATTERY_MEMBERS', key: 'membership.members', list: true },
   { flag: 'multicast-address', env: 'CATTERY_MULTICAST_ADDRESS', key: 'membership.address' },
@@ -38,6 +40,7 @@ export const SETTINGS = [
   { flag: 'manager', env: 'CATTERY_MANAGER', key: 'manager.type' },
   { flag: 'session-timeout', env: 'CATTERY_SESSION_TIMEOUT', key: 'session.timeout' },
   { flag: 'cookie-name', env: 'CATTERY_COOKIE_NAME', key: 'session.cookie.name' },
+  { flag: 'jvm-route-binder', env: 'CATTERY_JVM_ROUTE_BINDER', key: 'jvmRouteBinder.enabled' },
 ] as const
 
 export interface LoadInput {

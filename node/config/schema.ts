@@ -204,6 +204,13 @@ export const NodeConfigSchema = T.Object(
     receiver: T.Object(
       {
         host: T.String({ minLength: 1, default: defaults.receiver.host }),
+        advertiseAddress: T.Optional(
+          T.String({
+            minLength: 1,
+            description:
+              'address announced to peers when it differs from host (in a pod: its IP, CATTERY_POD_IP)',
+          }),
+        ),
         port: T.Integer({ minimum: 0, maximum: 65535, default: defaults.receiver.port }),
         autoBind: T.Integer({ minimum: 1, maximum: 1000, default: defaults.receiver.autoBind }),
         maxFrameBytes: T.Integer({ minimum: 64 * 1024, default: defaults.receiver.maxFrameBytes }),
@@ -282,6 +289,16 @@ export const NodeConfigSchema = T.Object(
     ),
     manager: ManagerSchema,
     session: SessionSchema,
+    jvmRouteBinder: T.Object(
+      {
+        enabled: T.Boolean({
+          default: true,
+          description:
+            "Tomcat's JvmRouteBinderValve: a cookie naming another node's route gets this node's route (and the change of id is replicated)",
+        }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
     replicationValve: T.Object(
       {
         filter: T.String({

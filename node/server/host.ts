@@ -57,6 +57,7 @@ export function createNodeHost(
           jvmRoute: config.name,
           cookie: { ...config.session.cookie, path: config.session.cookie.path ?? path },
           replicationFilter: new RegExp(config.replicationValve.filter),
+          jvmRouteBinder: config.jvmRouteBinder.enabled,
           stats,
         })
         await ctx.register(routes)

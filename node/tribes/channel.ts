@@ -95,7 +95,7 @@ class GroupChannel extends EventEmitter implements Channel {
     const port = await transport.start()
     try {
       this.#local = createLocalMember({
-        host: announcedHost(o.receiver.host),
+        host: o.receiver.advertiseAddress || announcedHost(o.receiver.host),
         port,
         name: o.name,
         domain: o.domain,

@@ -6,8 +6,13 @@ import type { Logger } from 'pino'
 import type { DynamicMembershipSource } from './membership/dynamic.ts'
 
 export interface ReceiverOptions {
-  /** Address to listen on and to announce to peers. */
+  /** Address to listen on; announced to peers too unless advertiseAddress is set. */
   host: string
+  /**
+   * Address peers should use, when it differs from the one listened on (a pod's IP from the downward
+   * API while listening on 0.0.0.0). Unset: host, or for a wildcard host the first external IPv4.
+   */
+  advertiseAddress?: string | undefined
   /** First port tried; Tribes' default 4000. */
   port: number
   /** Ports tried: port .. port+autoBind-1 (Tribes' default 100). */

@@ -56,7 +56,16 @@ export const SessionClusterSpecSchema = T.Object(
       },
       { additionalProperties: false, default: {}, description: 'How nodes find each other.' },
     ),
-    domain: T.String({ default: '', description: 'Cluster domain (members of other domains are ignored).' }),
+    domain: T.String({
+      default: '',
+      description:
+        'Cluster domain (members of other domains are ignored). Empty: <namespace>.<name>, so two SessionClusters never merge, even on one multicast group.',
+    }),
+    jvmRouteBinder: T.Boolean({
+      default: true,
+      description:
+        "Tomcat's JvmRouteBinderValve: a request whose cookie names another pod's route gets this pod's route (the change of id is replicated). Turn off with sessionAffinity None to keep ids stable when every request may land on another pod.",
+    }),
     resources: T.Optional(
       T.Object(
         {
@@ -88,6 +97,11 @@ export const SessionClusterSpecSchema = T.Object(
           maximum: 65535,
           default: 80,
           description: 'Port of the client Service.',
+        }),
+        sessionAffinity: T.Union([T.Literal('None'), T.Literal('ClientIP')], {
+          default: 'None',
+          description:
+            'The client Service: None spreads requests over the pods (each hop to another pod rebinds the id when jvmRouteBinder is on); ClientIP keeps a client on one pod (breaks behind NAT and proxies that share an address).',
         }),
       },
       { additionalProperties: false, default: {} },

@@ -111,6 +111,7 @@ export function clientService(sc: SessionCluster) {
     metadata: metadata(sc, names(sc).service),
     spec: {
       type: sc.spec.service.type,
+      sessionAffinity: sc.spec.service.sessionAffinity,
       selector: selectorLabels(sc),
       ports: [{ name: 'http', port: sc.spec.service.port, targetPort: 'http' }],
     },

@@ -11,7 +11,8 @@ export function nodeConfig(sc: SessionCluster): Record<string, unknown> {
   const s = sc.spec
   const m = s.membership
   return {
-    domain: s.domain,
+    domain: s.domain || `${sc.metadata.namespace}.${sc.metadata.name}`,
+    // The announced address is the pod's IP (CATTERY_POD_IP, from the downward API).
     receiver: { host: '0.0.0.0', port: s.channel.receiverPort, autoBind: 1 },
     http: { host: '0.0.0.0', port: ports.http },
     admin: { host: '0.0.0.0', port: ports.admin },
@@ -28,6 +29,7 @@ export function nodeConfig(sc: SessionCluster): Record<string, unknown> {
     manager: s.manager,
     session: s.session,
     channel: { sendOptions: s.channel.sendOptions, interceptors: s.channel.interceptors },
+    jvmRouteBinder: { enabled: s.jvmRouteBinder },
   }
 }
 

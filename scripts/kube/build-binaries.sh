@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds kube-apiserver, kube-controller-manager, kubectl (and helm) from the Kubernetes Go module through the
-# Go module proxy, into a cache outside the repository (reused when present):
+# Builds the Kubernetes binaries a single-node cluster needs — kube-apiserver, kube-controller-manager,
+# kube-scheduler, kubelet, kube-proxy, kubectl — and helm, from their Go modules through the Go module
+# proxy, into a cache outside the repository (reused when present):
 #   scripts/kube/build-binaries.sh [VERSION]      (default below; cache: $CATTERY_KUBE_CACHE or ~/.cache/cattery/kube)
 # k8s.io/kubernetes replaces its staging modules (k8s.io/api, ...) with local paths, so `go install`
 # refuses it; a small module of our own requires it and points each staging module at its published
@@ -11,7 +12,7 @@ minor="v0.${version#v1.}"
 cache="${CATTERY_KUBE_CACHE:-$HOME/.cache/cattery/kube}/$version"
 helm_version="${CATTERY_HELM_VERSION:-v3.22.0}"
 kube_minor="${version#v1.}"; kube_minor="${kube_minor%%.*}"
-bins=(kube-apiserver kube-controller-manager kubectl)
+bins=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl)
 mkdir -p "$cache/bin"
 [ -x /usr/local/go/bin/go ] && PATH="$PATH:/usr/local/go/bin"
 # helm builds the ordinary way (its module has no local replacements).
@@ -49,6 +50,9 @@ package tools
 import (
 	_ "k8s.io/kubernetes/cmd/kube-apiserver"
 	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
+	_ "k8s.io/kubernetes/cmd/kube-proxy"
+	_ "k8s.io/kubernetes/cmd/kube-scheduler"
+	_ "k8s.io/kubernetes/cmd/kubelet"
 	_ "k8s.io/kubernetes/cmd/kubectl"
 )
 GO

@@ -1,6 +1,8 @@
 /**
- * A real control plane for a test file: etcd, kube-apiserver and kube-controller-manager started by
- * scripts/kube/up.sh on free loopback ports with its own data directory, stopped by down.sh.
+ * A real Kubernetes for a test file, started by scripts/kube/up.sh with its own data directory and
+ * stopped by down.sh: the control plane alone (etcd, kube-apiserver, kube-controller-manager on free
+ * loopback ports; no kubelet), or with `node: true` the single-node cluster of `make kube-up` (a
+ * kubelet with containerd, kube-proxy, kube-scheduler; one such node per machine at a time).
  * The binaries come from scripts/kube/build-binaries.sh; without them the test fails with that command.
  */
 import { execFile } from 'node:child_process'
@@ -21,7 +23,15 @@ const CACHE = path.join(
 const run = promisify(execFile)
 
 export function kubeBinaries(): string {
-  for (const b of ['kube-apiserver', 'kube-controller-manager', 'kubectl', 'helm']) {
+  for (const b of [
+    'kube-apiserver',
+    'kube-controller-manager',
+    'kube-scheduler',
+    'kubelet',
+    'kube-proxy',
+    'kubectl',
+    'helm',
+  ]) {
     if (!existsSync(path.join(CACHE, b)))
       throw new Error(
         `${b} ${KUBE_VERSION} is missing from ${CACHE}: build it with scripts/kube/build-binaries.sh (or make kube-binaries)`,
@@ -46,7 +56,7 @@ export interface ControlPlane {
   down(): Promise<void>
 }
 
-export async function startControlPlane(): Promise<ControlPlane> {
+export async function startControlPlane(o: { node?: boolean } = {}): Promise<ControlPlane> {
   const bin = kubeBinaries()
   const dir = mkdtempSync(path.join(os.tmpdir(), 'cattery-kube-'))
   const [etcdPort, apiPort] = (await freePorts(2)) as [number, number]
@@ -55,9 +65,12 @@ export async function startControlPlane(): Promise<ControlPlane> {
     CATTERY_KUBE_DIR: dir,
     CATTERY_ETCD_PORT: String(etcdPort),
     CATTERY_APISERVER_PORT: String(apiPort),
+    CATTERY_KUBE_NODE: o.node ? '1' : '0',
   }
   const up = async () => {
-    await run(path.join(ROOT, 'scripts/kube/up.sh'), { env })
+    await run(path.join(ROOT, 'scripts/kube/up.sh'), { env, maxBuffer: 16 << 20 }).catch((err) => {
+      throw new Error(`scripts/kube/up.sh failed: ${err.stderr || err.message}`)
+    })
   }
   await up()
   const kubeconfig = path.join(dir, 'kubeconfig')

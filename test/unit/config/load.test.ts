@@ -68,6 +68,17 @@ describe('configuration loading', () => {
     assert.equal(config.membership.pingInterval, 1000) // default
   })
 
+  it("announces the pod's IP (CATTERY_POD_IP) while listening on every interface", () => {
+    const { config, channelOptions } = load([], { CATTERY_NAME: 'p-0', CATTERY_POD_IP: '10.244.0.7' })
+    assert.equal(config.receiver.advertiseAddress, '10.244.0.7')
+    assert.equal(channelOptions.receiver?.advertiseAddress, '10.244.0.7')
+  })
+
+  it('turns the JvmRouteBinder off with --jvm-route-binder false', () => {
+    assert.equal(load(['--name', 'n1']).config.jvmRouteBinder.enabled, true)
+    assert.equal(load(['--name', 'n1', '--jvm-route-binder', 'false']).config.jvmRouteBinder.enabled, false)
+  })
+
   it('reads the file named by CATTERY_CONFIG and lists from --members', () => {
     const { channelOptions } = load(['--members', 'h1:4000, h2:4001'], { CATTERY_CONFIG: 'base.yaml' })
     assert.deepEqual(channelOptions.membership, {

@@ -6,10 +6,18 @@ import { Type as T } from '@sinclair/typebox'
 import { sessionClusterCrd, sessionClusterCrdYaml, structural } from '../../../operator/api/crd.ts'
 
 const FILE = path.resolve(import.meta.dirname, '../../../crds/sessioncluster.yaml')
+const CHART_FILE = path.resolve(
+  import.meta.dirname,
+  '../../../charts/cattery-operator/crds/sessioncluster.yaml',
+)
 
 describe('SessionCluster CRD', () => {
   it('crds/sessioncluster.yaml is what operator/api generates (run node scripts/generate-crd.ts)', () => {
     assert.equal(readFileSync(FILE, 'utf8'), sessionClusterCrdYaml())
+  })
+
+  it("the Helm chart's crds/ holds the same CRD (run node scripts/generate-crd.ts)", () => {
+    assert.equal(readFileSync(CHART_FILE, 'utf8'), sessionClusterCrdYaml())
   })
 
   it('has the status and scale subresources and the printer columns', () => {

@@ -56,7 +56,7 @@ describe('resources of a SessionCluster', () => {
     ],
     [
       'a headless peer Service that publishes not-ready addresses, and a client Service',
-      { service: { type: 'LoadBalancer', port: 8080 } },
+      { service: { type: 'LoadBalancer', port: 8080, sessionAffinity: 'None' } },
       (sc) => {
         const peers = find(sc, 'Service', 'shop-peers') as Obj
         assert.equal(peers.spec.clusterIP, 'None')
@@ -64,6 +64,39 @@ describe('resources of a SessionCluster', () => {
         const client = find(sc, 'Service', 'shop') as Obj
         assert.equal(client.spec.type, 'LoadBalancer')
         assert.deepEqual(client.spec.ports, [{ name: 'http', port: 8080, targetPort: 'http' }])
+        assert.equal(client.spec.sessionAffinity, 'None')
+      },
+    ],
+    [
+      'the client Service keeps a client on one pod when sessionAffinity is ClientIP',
+      { service: { type: 'ClusterIP', port: 80, sessionAffinity: 'ClientIP' } },
+      (sc) => assert.equal((find(sc, 'Service', 'shop') as Obj).spec.sessionAffinity, 'ClientIP'),
+    ],
+    [
+      'each SessionCluster is a membership domain of its own unless spec.domain names one',
+      {},
+      (sc) => {
+        assert.equal(nodeConfig(sc).domain, 'prod.shop')
+        assert.equal(nodeConfig({ ...sc, spec: { ...sc.spec, domain: 'shared' } }).domain, 'shared')
+      },
+    ],
+    [
+      'the JvmRouteBinder is on by default and off when spec.jvmRouteBinder is false',
+      { jvmRouteBinder: false },
+      (sc) => {
+        assert.deepEqual(nodeConfig(cluster()).jvmRouteBinder, { enabled: true })
+        assert.deepEqual(nodeConfig(sc).jvmRouteBinder, { enabled: false })
+      },
+    ],
+    [
+      "a pod announces its own IP to peers (the downward API's status.podIP as CATTERY_POD_IP)",
+      {},
+      (sc) => {
+        const env = (find(sc, 'StatefulSet') as Obj).spec.template.spec.containers[0].env as Obj[]
+        assert.deepEqual(
+          env.find((e) => e.name === 'CATTERY_POD_IP'),
+          { name: 'CATTERY_POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
+        )
       },
     ],
     [
