@@ -43,7 +43,7 @@ export function createMetrics(cluster: Cluster, valves: Map<string, ValveStats>)
   )
   gauge('cattery_state_transfer_seconds', 'Time the last state transfer took', ['context'], (g) =>
     each((m) => {
-      if (m instanceof DeltaManager) g.set({ context: m.contextPath }, m.replication.transferMs / 1000)
+      if (m instanceof DeltaManager) g.set({ context: m.contextPath }, (m.stats().transferMs ?? 0) / 1000)
     }),
   )
   gauge(
