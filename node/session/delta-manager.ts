@@ -10,8 +10,10 @@ import type { Channel } from '../tribes/channel-types.ts'
 import type { CatteryError } from '../tribes/errors.ts'
 import { describeMember, type Member } from '../tribes/member.ts'
 import { isAsync } from '../tribes/send-options.ts'
+import type { ClusterManager, ManagerMessage } from './cluster-manager.ts'
 import { BaseManager, type ManagerOptions, type ManagerStats } from './manager.ts'
 import {
+  type MessageCounts,
   newMessageCounts,
   SESSION_MESSAGE,
   type SessionMessage,
@@ -37,16 +39,16 @@ export interface DeltaManagerOptions extends ManagerOptions {
 /** The messages a replication batch carries (see replication-batch.ts). */
 const BATCHABLE = new Set<SessionMessageType>(['created', 'delta', 'expired', 'accessed', 'change-id'])
 
-export class DeltaManager extends BaseManager {
+export class DeltaManager extends BaseManager implements ClusterManager {
   readonly kind = 'delta' as const
+  readonly distributable = true
   readonly #o: DeltaManagerOptions
   #ready = false
   readonly #log: ReplicaLog<Session>
   readonly #transfer: StateTransfer
   /** Asynchronous messages waiting to leave together (unused with synchronous send options). */
   readonly #batch: ReplicationBatch
-  readonly sent = newMessageCounts()
-  readonly received = newMessageCounts()
+  readonly #counts = { sent: newMessageCounts(), received: newMessageCounts() }
   #sendFailures = 0
 
   constructor(options: DeltaManagerOptions) {
@@ -66,7 +68,7 @@ export class DeltaManager extends BaseManager {
         data: (id) => this.store.get(id)?.toData(),
         install: (d) => this.#applySnapshot(d),
       },
-      sent: this.sent,
+      sent: this.#counts.sent,
       timeoutSeconds: options.stateTransferTimeout,
       pageSize: options.sendAllSessionsSize,
     })
@@ -77,7 +79,7 @@ export class DeltaManager extends BaseManager {
         sendEncoded: (body) => {
           const members = this.#o.channel.members()
           if (members.length === 0) return
-          this.sent.batch++
+          this.#counts.sent.batch++
           void this.#reported(this.#o.channel.sendEncoded(members, body, this.#o.sendOptions), 'batch')
         },
       },
@@ -117,9 +119,13 @@ export class DeltaManager extends BaseManager {
     }
   }
 
+  messageCounts(): { readonly sent: MessageCounts; readonly received: MessageCounts } {
+    return this.#counts
+  }
+
   /** Called by the cluster for every session message of this context. */
-  receive(m: SessionMessage, from: Member): Promise<void> | undefined {
-    this.received[m.type]++
+  receive(m: ManagerMessage, from: Member): void {
+    this.#counts.received[m.type]++
     switch (m.type) {
       case 'created':
         this.#applySnapshot(m.session)
@@ -140,8 +146,6 @@ export class DeltaManager extends BaseManager {
         if (s && m.a > s.lastAccessedTime) s.lastAccessedTime = m.a
         return
       }
-      case 'get-all':
-        return this.#transfer.give(from, m.transfer)
       case 'all-data':
         this.#transfer.receivePage(m)
         return
@@ -155,6 +159,13 @@ export class DeltaManager extends BaseManager {
     }
   }
 
+  /** A joining member gets every session. */
+  async sendState(to: Member, transfer: number): Promise<boolean> {
+    this.#counts.received['get-all']++
+    await this.#transfer.give(to, transfer)
+    return true
+  }
+
   #receiveBatch(messages: unknown[], from: Member): void {
     if (!Array.isArray(messages)) throw new Error('malformed batch message: no list of messages')
     for (const m of messages) {
@@ -162,7 +173,7 @@ export class DeltaManager extends BaseManager {
       const type = typeof m === 'object' && m !== null ? (m as { type?: unknown }).type : undefined
       try {
         if (!BATCHABLE.has(type as SessionMessageType)) throw new Error(`not a batchable message: ${type}`)
-        this.receive(m as SessionMessage, from)
+        this.receive(m as ManagerMessage, from)
       } catch (err) {
         // One bad message costs only itself: the rest of the batch is still applied.
         this.logger.warn(
@@ -236,7 +247,7 @@ export class DeltaManager extends BaseManager {
 
   async #send(message: SessionMessage): Promise<void> {
     if (this.#o.channel.members().length === 0) return
-    this.sent[message.type]++
+    this.#counts.sent[message.type]++
     if (isAsync(this.#o.sendOptions)) {
       this.#batch.add(message)
       return
