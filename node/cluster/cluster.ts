@@ -1,18 +1,21 @@
 /**
- * Binds the channel to the session managers (Tomcat's ClusterSessionListener): routes every session
- * message to the manager of its context, and answers a state-transfer request for a context this
- * node does not have with no-context-manager, so the joiner does not wait for it.
+ * The cluster side of a node (Tomcat's SimpleTcpCluster with its ClusterSessionListener): creates the
+ * session manager of each context from the context's settings, starts and stops them, and routes every
+ * session message to the manager of its context. A joiner's request for state goes to the manager's
+ * sendState; for a context this node does not have, or whose manager keeps nothing for others, the
+ * answer is no-context-manager, so the joiner does not wait for it.
  */
 import type { Logger } from 'pino'
-import { DeltaManager } from '../session/delta-manager.ts'
-import type { SessionManager } from '../session/manager.ts'
-import { isSessionMessage, SESSION_MESSAGE } from '../session/messages.ts'
+import type { ClusterManager } from '../session/cluster-manager.ts'
+import { createManager, type ManagerSettings } from '../session/managers.ts'
+import { isSessionMessage, SESSION_MESSAGE, type SessionMessage } from '../session/messages.ts'
 import type { Channel, ChannelListener, ReceivedMessage } from '../tribes/channel-types.ts'
+import type { Member } from '../tribes/member.ts'
 import { SendOption } from '../tribes/send-options.ts'
 
 export class Cluster {
   readonly channel: Channel
-  readonly #managers = new Map<string, SessionManager>()
+  readonly #managers = new Map<string, ClusterManager>()
   readonly #logger: Logger
   readonly #listener: ChannelListener
 
@@ -26,11 +29,14 @@ export class Cluster {
     channel.addChannelListener(this.#listener)
   }
 
-  register(manager: SessionManager): void {
-    this.#managers.set(manager.contextPath, manager)
+  /** A context at `contextPath`: its manager, created from its settings. */
+  addContext(contextPath: string, settings: ManagerSettings): ClusterManager {
+    const manager = createManager(contextPath, settings, this.channel, this.#logger)
+    this.#managers.set(contextPath, manager)
+    return manager
   }
 
-  managers(): SessionManager[] {
+  managers(): ClusterManager[] {
     return [...this.#managers.values()]
   }
 
@@ -39,22 +45,38 @@ export class Cluster {
     return this.managers().every((m) => m.ready)
   }
 
+  /** Starts every manager; resolves once each holds the cluster's sessions (state transfer). */
+  async start(): Promise<void> {
+    await Promise.all(this.managers().map((m) => m.start()))
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.managers().map((m) => m.stop()))
+  }
+
   #route(m: ReceivedMessage): Promise<void> | undefined {
     if (!isSessionMessage(m.payload)) return
     const message = m.payload
     const manager = this.#managers.get(message.ctx)
-    if (manager instanceof DeltaManager) return manager.receive(message, m.from)
-    if (message.type === 'get-all') {
-      return this.channel
-        .send(
-          m.from,
-          { k: SESSION_MESSAGE, type: 'no-context-manager', ctx: message.ctx, transfer: message.transfer },
-          SendOption.USE_ACK,
-        )
-        .catch((err) =>
-          this.#logger.warn({ err: (err as Error).message }, 'cannot answer a state transfer request'),
-        )
-    }
+    if (message.type === 'get-all') return this.#giveState(manager, m.from, message)
+    manager?.receive(message, m.from)
     return undefined
+  }
+
+  async #giveState(
+    manager: ClusterManager | undefined,
+    to: Member,
+    request: SessionMessage & { type: 'get-all' },
+  ): Promise<void> {
+    if (await manager?.sendState(to, request.transfer)) return
+    await this.channel
+      .send(
+        to,
+        { k: SESSION_MESSAGE, type: 'no-context-manager', ctx: request.ctx, transfer: request.transfer },
+        SendOption.USE_ACK,
+      )
+      .catch((err) =>
+        this.#logger.warn({ err: (err as Error).message }, 'cannot answer a state transfer request'),
+      )
   }
 }

@@ -7,9 +7,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import { Cluster } from '../cluster/cluster.ts'
 import type { NodeConfig } from '../config/schema.ts'
-import { DeltaManager } from '../session/delta-manager.ts'
-import type { ManagerOptions, SessionManager } from '../session/manager.ts'
-import { StandardManager } from '../session/standard-manager.ts'
+import type { ManagerSettings } from '../session/managers.ts'
 import type { Channel } from '../tribes/channel-types.ts'
 import { createAdmin } from './admin.ts'
 import { demoRoutes } from './demo-context.ts'
@@ -45,9 +43,9 @@ export function createNodeHost(
     serving: () => serving,
   })
 
+  const settings = managerSettings(config, sendOptions)
   const mount = (path: string, routes: (app: FastifyInstance) => Promise<void>) => {
-    const manager = createManager(config, sendOptions, channel, logger, path)
-    cluster.register(manager)
+    const manager = cluster.addContext(path, settings)
     const stats = newValveStats()
     valves.set(path, stats)
     app.register(
@@ -75,7 +73,7 @@ export function createNodeHost(
     async start() {
       await admin.listen({ host: config.admin.host, port: config.admin.port })
       await channel.start()
-      await Promise.all(cluster.managers().map((m) => m.start()))
+      await cluster.start()
       channel.setReady(true)
       await app.listen({ host: config.http.host, port: config.http.port })
       serving = true
@@ -86,23 +84,18 @@ export function createNodeHost(
       serving = false
       channel.setReady(false)
       await app.close() // stop taking requests, finish those in flight
-      await Promise.all(cluster.managers().map((m) => m.stop()))
+      await cluster.stop()
       await channel.stop() // queued replication goes out, then the departure is announced
       await admin.close()
     },
   }
 }
 
-function createManager(
-  config: NodeConfig,
-  sendOptions: number,
-  channel: Channel,
-  logger: Logger,
-  path: string,
-): SessionManager {
+/** The settings of every context's session manager, from the node's configuration. */
+function managerSettings(config: NodeConfig, sendOptions: number): ManagerSettings {
   const m = config.manager
-  const base: ManagerOptions = {
-    contextPath: path,
+  return {
+    type: m.type,
     jvmRoute: config.name,
     sessionTimeout: config.session.timeout < 0 ? -1 : Math.round(config.session.timeout * 60),
     maxActiveSessions: m.maxActiveSessions,
@@ -117,16 +110,10 @@ function createManager(
       recordAllActions: m.recordAllActions,
       trackInPlaceChanges: m.trackInPlaceChanges,
     },
-    logger,
-  }
-  if (m.type === 'standard') return new StandardManager(base)
-  return new DeltaManager({
-    ...base,
-    channel,
     sendOptions,
     expireSessionsOnShutdown: m.expireSessionsOnShutdown,
     notifyListenersOnReplication: m.notifyListenersOnReplication,
     stateTransferTimeout: m.stateTransferTimeout,
     sendAllSessionsSize: m.sendAllSessionsSize,
-  })
+  }
 }

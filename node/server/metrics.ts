@@ -1,7 +1,6 @@
 /** Prometheus metrics of a node, read from the live counters at scrape time. */
 import { Gauge, Registry } from 'prom-client'
 import type { Cluster } from '../cluster/cluster.ts'
-import { DeltaManager } from '../session/delta-manager.ts'
 import type { ValveStats } from './session-plugin.ts'
 
 export function createMetrics(cluster: Cluster, valves: Map<string, ValveStats>): Registry {
@@ -34,16 +33,17 @@ export function createMetrics(cluster: Cluster, valves: Map<string, ValveStats>)
     ['context', 'type', 'direction'],
     (g) =>
       each((m) => {
-        if (!(m instanceof DeltaManager)) return
-        for (const [type, n] of Object.entries(m.sent))
+        const { sent, received } = m.messageCounts()
+        for (const [type, n] of Object.entries(sent))
           g.set({ context: m.contextPath, type, direction: 'sent' }, n)
-        for (const [type, n] of Object.entries(m.received))
+        for (const [type, n] of Object.entries(received))
           g.set({ context: m.contextPath, type, direction: 'received' }, n)
       }),
   )
   gauge('cattery_state_transfer_seconds', 'Time the last state transfer took', ['context'], (g) =>
     each((m) => {
-      if (m instanceof DeltaManager) g.set({ context: m.contextPath }, m.replication.transferMs / 1000)
+      const { transferMs } = m.stats()
+      if (transferMs !== undefined) g.set({ context: m.contextPath }, transferMs / 1000)
     }),
   )
   gauge(
@@ -52,7 +52,8 @@ export function createMetrics(cluster: Cluster, valves: Map<string, ValveStats>)
     ['context'],
     (g) =>
       each((m) => {
-        if (m instanceof DeltaManager) g.set({ context: m.contextPath }, m.stats().held ?? 0)
+        const { held } = m.stats()
+        if (held !== undefined) g.set({ context: m.contextPath }, held)
       }),
   )
   gauge('cattery_channel_messages_total', 'Channel messages', ['direction'], (g) => {

@@ -113,7 +113,7 @@ async function sessionPlugin(app: FastifyInstance, o: SessionPluginOptions): Pro
     state.session = session
     const dot = raw.indexOf('.')
     const route = dot < 0 ? '' : raw.slice(dot + 1)
-    if (o.jvmRouteBinder !== false && route !== o.jvmRoute && o.manager.kind !== 'standard') {
+    if (o.jvmRouteBinder !== false && route !== o.jvmRoute && o.manager.distributable) {
       const base = dot < 0 ? raw : raw.slice(0, dot)
       const rebound = `${base}.${o.jvmRoute}`
       request.originalSessionId = raw

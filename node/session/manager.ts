@@ -13,7 +13,7 @@ import { sessionCodes } from './errors.ts'
 import { newSessionIdBase, Session, type SessionData, type SessionPolicy } from './session.ts'
 import { SessionStore } from './store.ts'
 
-export type ManagerKind = 'standard' | 'delta' | 'backup'
+export type ManagerKind = 'standard' | 'delta'
 
 export interface ManagerStats {
   active: number
@@ -21,12 +21,24 @@ export interface ManagerStats {
   expired: number
   rejected: number
   maxActive: number
-  [key: string]: number
+  /** A replicating manager's: replication sends that failed. */
+  sendFailures?: number
+  /** Replicated changes and copies dropped because this member already had them. */
+  droppedDuplicates?: number
+  /** Held changes dropped (their session never came, or too many were held). */
+  heldDropped?: number
+  /** Time the last state transfer took, and the sessions it brought. */
+  transferMs?: number
+  transferredSessions?: number
+  /** Changes waiting for an earlier change (replication lag). */
+  held?: number
 }
 
 export interface SessionManager extends EventEmitter {
   readonly kind: ManagerKind
   readonly contextPath: string
+  /** Other members hold its sessions too, so a request may be served by any member (fail-over). */
+  readonly distributable: boolean
   /** Holds the cluster's sessions (state transfer done); a node serves only when all are ready. */
   readonly ready: boolean
   start(): Promise<void>
@@ -59,6 +71,7 @@ export interface ManagerOptions {
 
 export abstract class BaseManager extends EventEmitter implements SessionManager {
   abstract readonly kind: ManagerKind
+  abstract readonly distributable: boolean
   readonly options: ManagerOptions
   protected readonly store = new SessionStore()
   protected readonly logger: Logger

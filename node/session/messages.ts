@@ -44,6 +44,22 @@ export type SessionMessage =
 
 export type SessionMessageType = SessionMessage['type']
 
+/** Messages sent or received, by type. */
+export type MessageCounts = Record<SessionMessageType, number>
+
+export const newMessageCounts = (): MessageCounts => ({
+  created: 0,
+  delta: 0,
+  expired: 0,
+  accessed: 0,
+  'change-id': 0,
+  'get-all': 0,
+  'all-data': 0,
+  'transfer-complete': 0,
+  'no-context-manager': 0,
+  batch: 0,
+})
+
 export function isSessionMessage(p: unknown): p is SessionMessage {
   return (
     typeof p === 'object' &&

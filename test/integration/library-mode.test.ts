@@ -4,14 +4,14 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import pino from 'pino'
 import { Cluster } from '../../node/cluster/cluster.ts'
 import sessionPlugin from '../../node/server/session-plugin.ts'
-import { DeltaManager } from '../../node/session/delta-manager.ts'
+import type { ClusterManager } from '../../node/session/cluster-manager.ts'
 import { startChannels, stopChannels, type TestChannel } from '../helpers/channels.ts'
 import { until } from '../helpers/http-nodes.ts'
 
 describe('library mode: the session plugin inside a user fastify app', () => {
   let cs: TestChannel[] = []
   const apps: FastifyInstance[] = []
-  const managers: DeltaManager[] = []
+  const managers: ClusterManager[] = []
   after(async () => {
     await Promise.all(apps.map((a) => a.close()))
     await Promise.all(managers.map((m) => m.stop()))
@@ -22,8 +22,8 @@ describe('library mode: the session plugin inside a user fastify app', () => {
     cs = await startChannels(2)
     for (const [i, { channel }] of cs.entries()) {
       const route = `c${i + 1}`
-      const manager = new DeltaManager({
-        contextPath: '/shop',
+      const manager = new Cluster(channel, pino({ level: 'silent' })).addContext('/shop', {
+        type: 'delta',
         jvmRoute: route,
         sessionTimeout: 1800,
         maxActiveSessions: -1,
@@ -36,15 +36,12 @@ describe('library mode: the session plugin inside a user fastify app', () => {
           recordAllActions: false,
           trackInPlaceChanges: true,
         },
-        logger: pino({ level: 'silent' }),
-        channel,
         sendOptions: 6,
         expireSessionsOnShutdown: false,
         notifyListenersOnReplication: true,
         stateTransferTimeout: 5,
         sendAllSessionsSize: 1000,
       })
-      new Cluster(channel, pino({ level: 'silent' })).register(manager)
       await manager.start()
       managers.push(manager)
       const app = Fastify()

@@ -1,0 +1,216 @@
+/**
+ * The replica log of a replicated manager: decides, by versions and not clocks, when a replicated
+ * change is applied to the copy of a session this member holds. A change carries the session's
+ * version after it; it is applied when it is the next one, held when an earlier one has not arrived
+ * yet, and dropped when this member already has it. A full copy (creation, state transfer) is taken
+ * only when newer than the one held. A session known to be gone leaves a tombstone, so a late change
+ * or copy does not bring it back.
+ *
+ * Held changes wait for the change (or the copy) before them for up to holdTimeoutMs (swept every
+ * 500 ms); then they are applied anyway in version order, or dropped when their session never came
+ * (unless a state transfer still may bring it). Bounds: at most maxHeld changes are held (more are
+ * dropped and counted) and the last maxTombstones tombstones are kept.
+ *
+ * The log does not touch sessions itself: the manager finds them and applies what the log decides.
+ */
+import type { Logger } from 'pino'
+import type { Member } from '../tribes/member.ts'
+import type { SessionMessage } from './messages.ts'
+import { keyOf } from './store.ts'
+
+/** A replicated change of one session: its attributes (delta) or its id (change-id). */
+export type Change = SessionMessage & { type: 'delta' | 'change-id' }
+
+/** What the log needs of the manager that holds the copies. */
+export interface Replicas<S extends { readonly version: number }> {
+  /** The copy held under this id (whatever its route suffix), if any. */
+  find(id: string): S | undefined
+  /** Applies a change the log decided is next (or overdue) to the copy; it carries the new version. */
+  apply(session: S, change: Change): void
+}
+
+export interface ReplicaLogOptions<S extends { readonly version: number }> {
+  replicas: Replicas<S>
+  logger: Logger
+  /** True while a state transfer may still bring sessions: changes for them are not dropped yet. */
+  transferring: () => boolean
+  holdTimeoutMs?: number
+  maxHeld?: number
+  maxTombstones?: number
+}
+
+/** A change waiting for the change before it. */
+interface Held {
+  change: Change
+  from: Member
+  at: number
+}
+
+const SWEEP_INTERVAL_MS = 500
+const byVersion = (a: Held, b: Held) => a.change.v - b.change.v
+
+export class ReplicaLog<S extends { readonly version: number }> {
+  readonly #replicas: Replicas<S>
+  readonly #logger: Logger
+  readonly #transferring: () => boolean
+  readonly #holdTimeoutMs: number
+  readonly #maxHeld: number
+  readonly #maxTombstones: number
+  readonly #held = new Map<string, Held[]>()
+  #heldCount = 0
+  /** Sessions known to be gone, oldest first. */
+  readonly #tombstones = new Set<string>()
+  #sweep: NodeJS.Timeout | undefined
+  readonly counters = { droppedDuplicates: 0, heldDropped: 0 }
+
+  constructor(options: ReplicaLogOptions<S>) {
+    this.#replicas = options.replicas
+    this.#logger = options.logger
+    this.#transferring = options.transferring
+    this.#holdTimeoutMs = options.holdTimeoutMs ?? 3000
+    this.#maxHeld = options.maxHeld ?? 100_000
+    this.#maxTombstones = options.maxTombstones ?? 100_000
+  }
+
+  /** Changes held now. */
+  get held(): number {
+    return this.#heldCount
+  }
+
+  start(): void {
+    this.#sweep = setInterval(() => this.sweep(), SWEEP_INTERVAL_MS)
+    this.#sweep.unref()
+  }
+
+  stop(): void {
+    clearInterval(this.#sweep)
+  }
+
+  /**
+   * A full copy of session `id` at `version` arrived, and `have` is the copy held now: true when the
+   * manager should install it. After installing, it calls installed().
+   */
+  admits(id: string, version: number, have: S | undefined): boolean {
+    if (this.#tombstones.has(keyOf(id))) return false
+    if (have && have.version >= version) {
+      this.counters.droppedDuplicates++
+      return false
+    }
+    return true
+  }
+
+  /** A full copy was installed: the changes that waited for it are applied now. */
+  installed(id: string): void {
+    this.#flush(id)
+  }
+
+  /** A replicated change arrived: applied, held or dropped. */
+  change(change: Change, from: Member): void {
+    this.#change(change, from, false)
+  }
+
+  /** The session is gone (expired or invalidated here or elsewhere): no change or copy revives it. */
+  tombstone(id: string): void {
+    this.#tombstones.add(keyOf(id))
+    if (this.#tombstones.size > this.#maxTombstones)
+      this.#tombstones.delete(this.#tombstones.values().next().value as string)
+  }
+
+  /** Another member says the session is gone: tombstone it and forget the changes held for it. */
+  gone(id: string): void {
+    this.tombstone(id)
+    this.#drop(keyOf(id))
+  }
+
+  /** Changes held longer than the hold timeout: applied in version order, or dropped without a session. */
+  sweep(): void {
+    this.#sweepHeld(false)
+  }
+
+  /** A state transfer ended: every held change is applied in version order, or dropped without a session. */
+  settle(): void {
+    this.#sweepHeld(true)
+  }
+
+  #change(change: Change, from: Member, force: boolean): void {
+    const s = this.#replicas.find(change.id)
+    if (!s) {
+      if (this.#tombstones.has(keyOf(change.id))) return
+      if (change.type === 'change-id' && this.#replicas.find(change.newId)) return
+      this.#hold(change, from)
+      return
+    }
+    if (change.v <= s.version) {
+      this.counters.droppedDuplicates++
+      return
+    }
+    if (change.v > s.version + 1 && !force) {
+      this.#hold(change, from)
+      return
+    }
+    this.#replicas.apply(s, change)
+    if (change.type === 'change-id') {
+      this.#move(keyOf(change.id), keyOf(change.newId))
+      this.#flush(change.newId)
+    } else this.#flush(change.id)
+  }
+
+  #hold(change: Change, from: Member): void {
+    if (this.#heldCount >= this.#maxHeld) {
+      this.counters.heldDropped++
+      this.#logger.warn(
+        { id: change.id, type: change.type },
+        'too many out-of-order changes held; dropping one',
+      )
+      return
+    }
+    const key = keyOf(change.id)
+    const list = this.#held.get(key)
+    const held = { change, from, at: Date.now() }
+    if (list) list.push(held)
+    else this.#held.set(key, [held])
+    this.#heldCount++
+  }
+
+  #flush(id: string): void {
+    const key = keyOf(id)
+    const list = this.#held.get(key)
+    if (!list) return
+    this.#held.delete(key)
+    this.#heldCount -= list.length
+    list.sort(byVersion)
+    for (const h of list) this.#change(h.change, h.from, false)
+  }
+
+  #move(from: string, to: string): void {
+    if (from === to) return
+    const list = this.#held.get(from)
+    if (!list) return
+    this.#held.delete(from)
+    this.#held.set(to, [...(this.#held.get(to) ?? []), ...list])
+  }
+
+  #drop(key: string): void {
+    const list = this.#held.get(key)
+    if (!list) return
+    this.#held.delete(key)
+    this.#heldCount -= list.length
+  }
+
+  #sweepHeld(all: boolean): void {
+    const limit = Date.now() - this.#holdTimeoutMs
+    for (const [key, list] of this.#held) {
+      if (!all && (list[0]?.at ?? 0) > limit) continue
+      if (!this.#replicas.find(key)) {
+        if (!all && this.#transferring()) continue // the snapshot may still bring it
+        this.#drop(key)
+        this.counters.heldDropped += list.length
+        continue
+      }
+      this.#held.delete(key)
+      this.#heldCount -= list.length
+      list.sort(byVersion)
+      for (const h of list) this.#change(h.change, h.from, true)
+    }
+  }
+}

@@ -1,0 +1,207 @@
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import pino from 'pino'
+import { SESSION_MESSAGE } from '../../../node/session/messages.ts'
+import { type Change, ReplicaLog, type ReplicaLogOptions } from '../../../node/session/replica-log.ts'
+import { keyOf } from '../../../node/session/store.ts'
+import { createLocalMember } from '../../../node/tribes/member.ts'
+
+const peer = createLocalMember({ host: '127.0.0.1', port: 1, name: 'p1' })
+
+/** A copy of a session as the log sees it: its id, version, and the changes applied to it, in order. */
+interface Copy {
+  id: string
+  version: number
+  applied: string[]
+}
+
+/** A log over copies held in a Map by id without route, as a manager's store holds them. */
+function replicas(options: Partial<ReplicaLogOptions<Copy>> = {}) {
+  const copies = new Map<string, Copy>()
+  const warnings: string[] = []
+  const log = new ReplicaLog<Copy>({
+    replicas: {
+      find: (id) => copies.get(keyOf(id)),
+      apply: (copy, change) => {
+        copy.version = change.v
+        copy.applied.push(change.type === 'delta' ? `v${change.v}` : `id ${change.newId}`)
+        if (change.type === 'change-id') {
+          copies.delete(keyOf(change.id))
+          copy.id = change.newId
+          copies.set(keyOf(copy.id), copy)
+        }
+      },
+    },
+    logger: pino({ level: 'warn' }, { write: (line: string) => void warnings.push(line) }),
+    transferring: () => false,
+    ...options,
+  })
+  /** A full copy arrives (creation or state transfer), installed when the log admits it. */
+  const copy = (id: string, version: number) => {
+    const have = copies.get(keyOf(id))
+    if (!log.admits(id, version, have)) return false
+    copies.set(keyOf(id), { id, version, applied: [] })
+    log.installed(id)
+    return true
+  }
+  const applied = (id: string) => copies.get(keyOf(id))?.applied
+  return { log, copies, copy, applied, warnings }
+}
+
+const delta = (id: string, v: number): Change => ({
+  k: SESSION_MESSAGE,
+  type: 'delta',
+  ctx: '/app',
+  id,
+  v,
+  a: 0,
+  actions: [],
+})
+const changeId = (id: string, newId: string, v: number): Change => ({
+  k: SESSION_MESSAGE,
+  type: 'change-id',
+  ctx: '/app',
+  id,
+  newId,
+  v,
+})
+
+test('changes are applied in version order, whatever order they arrive in', () => {
+  const r = replicas()
+  r.copy('S1.a', 1)
+  for (const v of [4, 2, 5, 3]) r.log.change(delta('S1.a', v), peer)
+  assert.deepEqual(r.applied('S1.a'), ['v2', 'v3', 'v4', 'v5'])
+  assert.equal(r.log.held, 0)
+})
+
+test('a change or a copy this member already has is dropped and counted, not applied twice', () => {
+  const r = replicas()
+  r.copy('S1.a', 1)
+  r.log.change(delta('S1.a', 2), peer)
+  r.log.change(delta('S1.a', 2), peer)
+  r.log.change(delta('S1.a', 1), peer)
+  assert.equal(r.copy('S1.a', 2), false, 'a copy no newer than the one held')
+  assert.equal(r.copy('S1.a', 3), true, 'a newer copy replaces it')
+  assert.equal(r.log.counters.droppedDuplicates, 3)
+})
+
+test('the route suffix of an id does not matter: a change for S1.b reaches the copy of S1.a', () => {
+  const r = replicas()
+  r.copy('S1.a', 1)
+  r.log.change(delta('S1.b', 2), peer)
+  assert.deepEqual(r.applied('S1.a'), ['v2'])
+})
+
+test('a change for a session not held yet waits for its copy, then is applied after it', () => {
+  const r = replicas()
+  r.log.change(delta('S1.a', 3), peer)
+  r.log.change(delta('S1.a', 2), peer)
+  assert.equal(r.log.held, 2)
+  r.copy('S1.a', 1)
+  assert.deepEqual(r.applied('S1.a'), ['v2', 'v3'])
+  assert.equal(r.log.held, 0)
+})
+
+test('a held change older than the copy that arrives is dropped as a duplicate', () => {
+  const r = replicas()
+  r.log.change(delta('S1.a', 2), peer)
+  r.log.change(delta('S1.a', 4), peer)
+  r.copy('S1.a', 3)
+  assert.deepEqual(r.applied('S1.a'), ['v4'])
+  assert.equal(r.log.counters.droppedDuplicates, 1)
+})
+
+test('held changes follow a session to its new id (change of id)', () => {
+  const r = replicas()
+  r.copy('S1.a', 1)
+  r.log.change(delta('S2.b', 3), peer)
+  r.log.change(changeId('S1.a', 'S2.b', 2), peer)
+  assert.deepEqual(r.applied('S2.b'), ['id S2.b', 'v3'])
+  assert.equal(r.copies.has('S1'), false)
+  assert.equal(r.log.held, 0)
+})
+
+test('a change of id to an id already held is not held (nor applied)', () => {
+  const r = replicas()
+  r.copy('S2.b', 1)
+  r.log.change(changeId('S1.a', 'S2.b', 2), peer)
+  assert.equal(r.log.held, 0)
+  assert.deepEqual(r.applied('S2.b'), [])
+})
+
+test('a session that is gone is not brought back by a late change or copy', () => {
+  const r = replicas()
+  r.log.change(delta('S1.a', 2), peer)
+  r.log.gone('S1.a')
+  assert.equal(r.log.held, 0, 'the changes held for it are forgotten')
+  r.log.change(delta('S1.a', 3), peer)
+  assert.equal(r.log.held, 0, 'a later change is not held')
+  assert.equal(r.copy('S1.b', 5), false, 'nor a copy taken, whatever its route')
+})
+
+test('a session that expired here leaves a tombstone too', () => {
+  const r = replicas()
+  r.log.tombstone('S1.a')
+  assert.equal(r.copy('S1.a', 1), false)
+})
+
+test('only the last maxTombstones tombstones are kept, the oldest goes first', () => {
+  const r = replicas({ maxTombstones: 2 })
+  for (const id of ['S1', 'S2', 'S3']) r.log.tombstone(id)
+  assert.equal(r.copy('S1', 1), true)
+  assert.equal(r.copy('S2', 1), false)
+  assert.equal(r.copy('S3', 1), false)
+})
+
+test('after the hold timeout a change still missing its predecessor is applied anyway, in version order', () => {
+  const r = replicas({ holdTimeoutMs: 0 })
+  r.copy('S1.a', 1)
+  r.log.change(delta('S1.a', 5), peer)
+  r.log.change(delta('S1.a', 3), peer)
+  assert.equal(r.log.held, 2)
+  r.log.sweep()
+  assert.deepEqual(r.applied('S1.a'), ['v3', 'v5'])
+  assert.equal(r.log.held, 0)
+})
+
+test('the sweep leaves changes younger than the hold timeout waiting', () => {
+  const r = replicas({ holdTimeoutMs: 60_000 })
+  r.copy('S1.a', 1)
+  r.log.change(delta('S1.a', 3), peer)
+  r.log.sweep()
+  assert.equal(r.log.held, 1)
+  assert.deepEqual(r.applied('S1.a'), [])
+})
+
+test('changes whose session never came are dropped after the hold timeout, unless a transfer may bring it', () => {
+  let transferring = true
+  const r = replicas({ holdTimeoutMs: 0, transferring: () => transferring })
+  r.log.change(delta('S1.a', 2), peer)
+  r.log.sweep()
+  assert.equal(r.log.held, 1, 'kept while a state transfer runs')
+  transferring = false
+  r.log.sweep()
+  assert.equal(r.log.held, 0)
+  assert.equal(r.log.counters.heldDropped, 1)
+})
+
+test('settling after a state transfer applies every held change it can and drops the rest, however young', () => {
+  const r = replicas({ holdTimeoutMs: 60_000, transferring: () => true })
+  r.copy('S1.a', 1)
+  r.log.change(delta('S1.a', 3), peer)
+  r.log.change(delta('S2.a', 2), peer)
+  r.log.settle()
+  assert.deepEqual(r.applied('S1.a'), ['v3'])
+  assert.equal(r.log.held, 0)
+  assert.equal(r.log.counters.heldDropped, 1)
+})
+
+test('at most maxHeld changes are held: more are dropped, counted and logged', () => {
+  const r = replicas({ maxHeld: 2 })
+  for (const v of [2, 3, 4]) r.log.change(delta('S1.a', v), peer)
+  assert.equal(r.log.held, 2)
+  assert.equal(r.log.counters.heldDropped, 1)
+  assert.equal(r.warnings.filter((w) => w.includes('too many out-of-order changes held')).length, 1)
+  r.copy('S1.a', 1)
+  assert.deepEqual(r.applied('S1.a'), ['v2', 'v3'], 'the ones held are applied when their session comes')
+})

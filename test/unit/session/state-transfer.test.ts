@@ -1,0 +1,284 @@
+import assert from 'node:assert/strict'
+import { EventEmitter } from 'node:events'
+import { test } from 'node:test'
+import pino from 'pino'
+import { newMessageCounts, SESSION_MESSAGE, type SessionMessage } from '../../../node/session/messages.ts'
+import { ReplicaLog } from '../../../node/session/replica-log.ts'
+import type { SessionData } from '../../../node/session/session.ts'
+import { StateTransfer, type StateTransferOptions } from '../../../node/session/state-transfer.ts'
+import { keyOf } from '../../../node/session/store.ts'
+import type { Channel } from '../../../node/tribes/channel-types.ts'
+import { createLocalMember, type Member } from '../../../node/tribes/member.ts'
+
+const session = (id: string, version = 1, value: unknown = id): SessionData => ({
+  id,
+  creationTime: 1,
+  lastAccessedTime: 1,
+  maxInactiveInterval: 1800,
+  principal: undefined,
+  authType: undefined,
+  version,
+  attributes: [['value', value]],
+})
+
+const member = (name: string, startTime: number): Member => ({
+  ...createLocalMember({ host: '127.0.0.1', port: startTime, name }),
+  startTime,
+  ready: true,
+})
+
+/** A channel whose members and sends the test decides: `send(to, message)` is handed to `deliver`. */
+function channel(view: Member[], deliver: (to: Member, m: SessionMessage) => Promise<void> | void) {
+  return Object.assign(new EventEmitter(), {
+    members: () => view,
+    send: async (to: Member, m: SessionMessage) => {
+      await new Promise(setImmediate) // as over a socket: never in the sender's turn
+      await deliver(to, m)
+    },
+  }) as unknown as Channel & EventEmitter
+}
+
+type Options = Omit<StateTransferOptions, 'channel' | 'sessions'>
+const defaults = (warnings: string[] = []): Options => ({
+  contextPath: '/app',
+  logger: pino({ level: 'warn' }, { write: (line: string) => void warnings.push(line) }),
+  sent: newMessageCounts(),
+  timeoutSeconds: 60,
+  pageSize: 1000,
+})
+
+/** A donor holding `sessions`, answering the joiner `joiner` (pages go to `toJoiner`). */
+function donor(
+  me: Member,
+  joiner: Member,
+  sessions: SessionData[],
+  toJoiner: () => StateTransfer,
+  options: Partial<Options> = {},
+) {
+  const held = new Map(sessions.map((s) => [s.id, s]))
+  const pages: number[] = []
+  const inFlight = { now: 0, most: 0 }
+  const transfer = new StateTransfer({
+    ...defaults(),
+    ...options,
+    channel: channel([joiner], async (_to, m) => {
+      inFlight.most = Math.max(inFlight.most, ++inFlight.now)
+      if (m.type === 'all-data') {
+        pages.push(m.sessions.length)
+        toJoiner().receivePage(m)
+      } else if (m.type === 'transfer-complete') toJoiner().receiveEnd(m)
+      await new Promise(setImmediate) // the acknowledgement
+      inFlight.now--
+    }),
+    sessions: {
+      ids: () => [...held.keys()],
+      data: (id) => held.get(id),
+      install: () => assert.fail('a donor installs nothing'),
+    },
+  })
+  return { me, transfer, pages, held, inFlight }
+}
+
+type Donor =
+  | { me: Member; transfer: StateTransfer; answerAfter?: Promise<void> }
+  | { me: Member; silent: true }
+
+/**
+ * A joiner whose get-all reaches the donors that answer (a silent one never does; another answers once
+ * `answerAfter` resolved). Received sessions go to `install`, by default a list.
+ */
+function joiner(
+  me: Member,
+  donors: Donor[],
+  options: Partial<Options> = {},
+  install?: (d: SessionData) => void,
+) {
+  const installed: SessionData[] = []
+  const asked: string[] = []
+  const ch = channel(
+    donors.map((d) => d.me),
+    async (to, m) => {
+      if (m.type !== 'get-all') return
+      asked.push(to.name)
+      const d = donors.find((x) => x.me === to)
+      if (!d || !('transfer' in d)) return
+      await d.answerAfter
+      void d.transfer.give(me, m.transfer)
+    },
+  )
+  const transfer = new StateTransfer({
+    ...defaults(),
+    ...options,
+    channel: ch,
+    sessions: {
+      ids: () => [],
+      data: () => undefined,
+      install: install ?? ((d) => void installed.push(d)),
+    },
+  })
+  return { me, transfer, installed, asked, channel: ch }
+}
+
+test('a joiner gets every session from the donor in pages of pageSize, one page in flight at a time', async () => {
+  const a = member('a', 1)
+  const j = member('j', 2)
+  const sessions = Array.from({ length: 5 }, (_, i) => session(`S${i}.a`))
+  let joining: ReturnType<typeof joiner> | undefined
+  const d = donor(a, j, sessions, () => joining?.transfer as StateTransfer, { pageSize: 2 })
+  joining = joiner(j, [d])
+  await joining.transfer.fetch()
+  assert.deepEqual(d.pages, [2, 2, 1])
+  assert.equal(d.inFlight.most, 1)
+  assert.deepEqual(
+    joining.installed.map((s) => s.id),
+    sessions.map((s) => s.id),
+  )
+  assert.equal(joining.transfer.counters.transferredSessions, 5)
+  assert.equal(joining.transfer.transferring, false)
+})
+
+test('a donor copies each session when its page leaves: one gone since the transfer began is left out', async () => {
+  const a = member('a', 1)
+  const j = member('j', 2)
+  let joining: ReturnType<typeof joiner> | undefined
+  let first = true
+  const d = donor(
+    a,
+    j,
+    [session('S1.a'), session('S2.a')],
+    () => {
+      if (first) d.held.delete('S2.a') // expires while the first page is on its way
+      first = false
+      return joining?.transfer as StateTransfer
+    },
+    { pageSize: 1 },
+  )
+  joining = joiner(j, [d])
+  await joining.transfer.fetch()
+  assert.deepEqual(d.pages, [1, 0])
+  assert.deepEqual(
+    joining.installed.map((s) => s.id),
+    ['S1.a'],
+  )
+})
+
+test('changes arriving during the transfer are applied after the page that brings their session; older ones are dropped', async () => {
+  const a = member('a', 1)
+  const j = member('j', 2)
+  // The joiner's copies go through a replica log, as in a manager.
+  const copies = new Map<string, SessionData>()
+  let transferring = () => true
+  const log = new ReplicaLog<SessionData>({
+    replicas: {
+      find: (id) => copies.get(keyOf(id)),
+      apply: (s, change) => {
+        s.version = change.v
+        if (change.type === 'delta')
+          for (const action of change.actions)
+            if (action[0] === 'set') s.attributes = [[action[1], action[2]]]
+      },
+    },
+    logger: pino({ level: 'silent' }),
+    transferring: () => transferring(),
+    holdTimeoutMs: 0,
+  })
+  const install = (s: SessionData) => {
+    if (!log.admits(s.id, s.version, copies.get(keyOf(s.id)))) return
+    copies.set(keyOf(s.id), { ...s })
+    log.installed(s.id)
+  }
+  let joining: ReturnType<typeof joiner> | undefined
+  const d = donor(
+    a,
+    j,
+    [session('S1.a', 2, 'snapshot'), session('S2.a', 2, 'snapshot')],
+    () => joining?.transfer as StateTransfer,
+  )
+  let answer = () => {}
+  const answerAfter = new Promise<void>((resolve) => {
+    answer = resolve
+  })
+  joining = joiner(j, [{ ...d, answerAfter }], {}, install)
+  const { transfer } = joining
+  transferring = () => transfer.transferring
+  const fetched = transfer.fetch()
+  await new Promise(setImmediate)
+  assert.equal(transfer.transferring, true)
+  const change = (id: string, v: number, value: string) =>
+    log.change(
+      { k: SESSION_MESSAGE, type: 'delta', ctx: '/app', id, v, a: 0, actions: [['set', 'value', value]] },
+      a,
+    )
+  change('S1.a', 3, 'newer') // newer than the snapshot: applied after it
+  change('S2.a', 2, 'stale') // the snapshot already has it: dropped
+  log.sweep()
+  assert.equal(log.held, 2, 'not dropped while the transfer runs, though past the hold timeout')
+  answer()
+  await fetched
+  log.settle()
+  assert.deepEqual(copies.get('S1')?.attributes, [['value', 'newer']])
+  assert.equal(copies.get('S1')?.version, 3)
+  assert.deepEqual(copies.get('S2')?.attributes, [['value', 'snapshot']])
+  assert.equal(log.counters.droppedDuplicates, 1)
+  assert.equal(log.held, 0)
+})
+
+test('a donor that sends nothing for pageTimeoutMs is given up for the next ready member, and its late pages are ignored', async () => {
+  const silent = { me: member('silent', 1), silent: true as const }
+  const b = member('b', 2)
+  const j = member('j', 3)
+  let joining: ReturnType<typeof joiner> | undefined
+  const d = donor(b, j, [session('S1.b')], () => joining?.transfer as StateTransfer)
+  joining = joiner(j, [silent, d], { pageTimeoutMs: 300 })
+  await joining.transfer.fetch()
+  assert.deepEqual(joining.asked, ['silent', 'b'], 'the longest-running member first')
+  assert.deepEqual(
+    joining.installed.map((s) => s.id),
+    ['S1.b'],
+  )
+  joining.transfer.receivePage({
+    k: SESSION_MESSAGE,
+    type: 'all-data',
+    ctx: '/app',
+    transfer: 1,
+    page: 0,
+    sessions: [session('late.silent')],
+  })
+  assert.equal(joining.installed.length, 1)
+})
+
+test('a donor that leaves mid-transfer is given up at once for the next ready member', async () => {
+  const leaving = { me: member('leaving', 1), silent: true as const }
+  const b = member('b', 2)
+  const j = member('j', 3)
+  let joining: ReturnType<typeof joiner> | undefined
+  const d = donor(b, j, [session('S1.b')], () => joining?.transfer as StateTransfer)
+  joining = joiner(j, [leaving, d])
+  const started = Date.now()
+  const fetched = joining.transfer.fetch()
+  await new Promise((r) => setTimeout(r, 20))
+  joining.channel.emit('memberDisappeared', leaving.me)
+  await fetched
+  assert.ok(Date.now() - started < 5000, 'not after the page timeout')
+  assert.deepEqual(joining.asked, ['leaving', 'b'])
+})
+
+test('after timeoutSeconds over all donors the joiner starts with what it has, with a warning', async () => {
+  const warnings: string[] = []
+  const silent = { me: member('silent', 1), silent: true as const }
+  const joining = joiner(member('j', 2), [silent], { ...defaults(warnings), timeoutSeconds: 1 })
+  const started = Date.now()
+  await joining.transfer.fetch()
+  const took = Date.now() - started
+  assert.ok(took >= 1000 && took < 3000, `took ${took} ms`)
+  assert.equal(joining.transfer.transferring, false)
+  assert.ok(warnings.some((w) => w.includes('state transfer did not complete in time')))
+})
+
+test('with no ready member (the first one, or members starting together) the joiner does not wait', async () => {
+  const notReady = { ...member('a', 1), ready: false }
+  const joining = joiner(member('j', 2), [{ me: notReady, silent: true }])
+  await joining.transfer.fetch()
+  assert.deepEqual(joining.asked, [])
+  assert.equal(joining.transfer.counters.transferredSessions, 0)
+})
