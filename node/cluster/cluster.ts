@@ -59,8 +59,7 @@ export class Cluster {
     const message = m.payload
     const manager = this.#managers.get(message.ctx)
     if (message.type === 'get-all') return this.#giveState(manager, m.from, message)
-    manager?.receive(message, m.from)
-    return undefined
+    return manager?.receive(message, m.from, m.options)
   }
 
   async #giveState(

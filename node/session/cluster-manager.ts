@@ -13,8 +13,11 @@ import type { MessageCounts, SessionMessage } from './messages.ts'
 export type ManagerMessage = Exclude<SessionMessage, { type: 'get-all' }>
 
 export interface ClusterManager extends SessionManager {
-  /** A session message of this context from another member (a manager that replicates nothing ignores it). */
-  receive(message: ManagerMessage, from: Member): void
+  /**
+   * A session message of this context from another member, sent with `sendOptions` (a manager that
+   * replicates nothing ignores it). A promise: the sender's synchronous ACK waits for it.
+   */
+  receive(message: ManagerMessage, from: Member, sendOptions?: number): Promise<void> | undefined
   /**
    * Donor side of state transfer: sends the joining member `to` what it must hold of this context.
    * False when this manager keeps nothing for other members: the cluster answers no-context-manager.

@@ -39,6 +39,16 @@ export interface DeltaManagerOptions extends ManagerOptions {
 /** The messages a replication batch carries (see replication-batch.ts). */
 const BATCHABLE = new Set<SessionMessageType>(['created', 'delta', 'expired', 'accessed', 'change-id'])
 
+/** Messages that change sessions: a member giving its state relays them to the joiner. */
+const RELAYED: ReadonlySet<SessionMessageType> = new Set([
+  'created',
+  'delta',
+  'change-id',
+  'expired',
+  'accessed',
+  'batch',
+])
+
 export class DeltaManager extends BaseManager implements ClusterManager {
   readonly kind = 'delta' as const
   readonly distributable = true
@@ -123,8 +133,17 @@ export class DeltaManager extends BaseManager implements ClusterManager {
     return this.#counts
   }
 
-  /** Called by the cluster for every session message of this context. */
-  receive(m: ManagerMessage, from: Member): void {
+  /**
+   * Called by the cluster for every session message of this context. A change is also relayed to the
+   * members this one is giving its state to (state-transfer.ts says why); the sender's synchronous
+   * ACK waits for that.
+   */
+  receive(m: ManagerMessage, from: Member, sendOptions = 0): Promise<void> | undefined {
+    this.#handle(m, from)
+    return RELAYED.has(m.type) ? this.#transfer.relay(m, from, sendOptions) : undefined
+  }
+
+  #handle(m: ManagerMessage, from: Member): void {
     this.#counts.received[m.type]++
     switch (m.type) {
       case 'created':
@@ -173,7 +192,7 @@ export class DeltaManager extends BaseManager implements ClusterManager {
       const type = typeof m === 'object' && m !== null ? (m as { type?: unknown }).type : undefined
       try {
         if (!BATCHABLE.has(type as SessionMessageType)) throw new Error(`not a batchable message: ${type}`)
-        this.receive(m as ManagerMessage, from)
+        this.#handle(m as ManagerMessage, from)
       } catch (err) {
         // One bad message costs only itself: the rest of the batch is still applied.
         this.logger.warn(

@@ -11,7 +11,9 @@ export class StandardManager extends BaseManager implements ClusterManager {
   readonly kind = 'standard' as const
   readonly distributable = false
 
-  receive(): void {}
+  receive(): undefined {
+    return undefined
+  }
 
   async sendState(): Promise<boolean> {
     return false

@@ -11,6 +11,14 @@
  *
  * Donor: the sessions in pages of pageSize, each acknowledged before the next, so memory is bounded by
  * one page on both sides; the ids are taken once, each page's sessions are copied when it leaves.
+ *
+ * Donor relay: members learn of a joiner at different moments (a pod's address reaches each peer
+ * through the API and a ping), so a peer that does not know the joiner yet sends a change to the
+ * others only — after the donor took its snapshot, the joiner would never get it, serve that session
+ * stale and write versions the others drop as duplicates. So from its snapshot until RELAY_GRACE_MS
+ * after the transfer ends, the donor relays every change it receives to the joiner, with the sender's
+ * send options (a synchronous sender waits for the joiner too); the joiner drops what it already has
+ * by version. Bound: one relay entry per joiner being served, each dropped after the grace period.
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Logger } from 'pino'
@@ -45,6 +53,9 @@ export interface StateTransferOptions {
   pageTimeoutMs?: number
 }
 
+/** How long after its transfer a joiner still gets the changes the donor receives (see above). */
+export const RELAY_GRACE_MS = 10_000
+
 type Page = SessionMessage & { type: 'all-data' }
 type End = SessionMessage & { type: 'transfer-complete' | 'no-context-manager' }
 
@@ -59,8 +70,10 @@ export class StateTransfer {
   readonly #pageTimeoutMs: number
   #running: Running | undefined
   #ids = Math.floor(Math.random() * 1e9)
-  /** Time the last transfer took, and the sessions it brought. */
-  readonly counters = { transferMs: 0, transferredSessions: 0 }
+  /** Donor: joiners that get a copy of every change received, until when (Infinity while giving). */
+  readonly #relayTo = new Map<string, { member: Member; until: number }>()
+  /** Time the last transfer took, and the sessions it brought; changes relayed to joiners. */
+  readonly counters = { transferMs: 0, transferredSessions: 0, relayed: 0, relayFailures: 0 }
 
   constructor(options: StateTransferOptions) {
     this.#o = options
@@ -85,7 +98,14 @@ export class StateTransfer {
       const donor = donors.find((m) => !tried.has(memberId(m)))
       if (!donor) {
         // Nobody ready: this member is the first, or starts together with the others.
-        if (tried.size === 0 || Date.now() > deadline) break
+        if (tried.size === 0) {
+          this.#o.logger.info(
+            { members: this.#o.channel.members().map(describeMember) },
+            'no ready member to ask for sessions: starting with none',
+          )
+          break
+        }
+        if (Date.now() > deadline) break
         tried.clear()
         await sleep(250)
         continue
@@ -126,6 +146,7 @@ export class StateTransfer {
     for (let waited = 0; waited < 2000 && !channel.members().some((m) => memberId(m) === id); waited += 10) {
       await sleep(10)
     }
+    this.#relayTo.set(id, { member: to, until: Number.POSITIVE_INFINITY })
     const ids = this.#o.sessions.ids()
     const size = this.#o.pageSize
     let pages = 0
@@ -155,7 +176,36 @@ export class StateTransfer {
         { to: describeMember(to), err: (err as Error).message },
         'state transfer to a joining member failed',
       )
+    } finally {
+      const r = this.#relayTo.get(id)
+      if (r) r.until = Date.now() + RELAY_GRACE_MS
     }
+  }
+
+  /**
+   * Donor: relays a change received from `from` to the joiners being served (not back to its
+   * sender). Undefined when there are none, the common case; otherwise settles once every relay was
+   * acknowledged as `sendOptions` asks or failed (a failure is counted, never the sender's problem).
+   */
+  relay(message: SessionMessage, from: Member, sendOptions: number): Promise<void> | undefined {
+    if (this.#relayTo.size === 0) return undefined
+    const now = Date.now()
+    const sender = memberId(from)
+    const sends: Promise<void>[] = []
+    for (const [id, r] of this.#relayTo) {
+      if (r.until < now) {
+        this.#relayTo.delete(id)
+        continue
+      }
+      if (id === sender) continue
+      this.counters.relayed++
+      sends.push(
+        this.#o.channel.send(r.member, message, sendOptions).catch(() => {
+          this.counters.relayFailures++
+        }),
+      )
+    }
+    return sends.length ? Promise.all(sends).then(() => undefined) : undefined
   }
 
   #fetchFrom(donor: Member, deadline: number): Promise<boolean> {

@@ -41,10 +41,16 @@ export const isPodReady = (p: PodView): boolean =>
   !p.metadata?.deletionTimestamp &&
   (p.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True')
 
-/** Pods with an address, by ordinal: pod name (the jvmRoute), pod IP, replication port, ready. */
+/**
+ * Pods with an address, by ordinal: pod name (the jvmRoute), pod IP, replication port, ready. A pod
+ * being deleted stays listed (not ready) until it is gone: while its preStop runs it still answers
+ * requests the Service routed to it a moment ago, so it must keep receiving the others' changes; it
+ * leaves the nodes' views itself, by saying goodbye on SIGTERM. Dropping it from the list at once
+ * made the others stop replicating to it, and it served stale sessions (found by the e2e test).
+ */
 export function membersOf(sc: SessionCluster, pods: PodView[]): Member[] {
   return pods
-    .filter((p) => p.metadata?.name && p.status?.podIP && !p.metadata.deletionTimestamp)
+    .filter((p) => p.metadata?.name && p.status?.podIP)
     .map((p) => ({
       name: p.metadata?.name as string,
       podIP: p.status?.podIP as string,
@@ -111,7 +117,7 @@ export function computeStatus(sc: SessionCluster, seen: ObservedState, now: Date
     replicas,
     readyReplicas,
     selector: selectorString(sc),
-    members: membersOf(sc, pods),
+    members: membersOf(sc, seen.pods),
     conditions,
   }
 }

@@ -221,6 +221,9 @@ node_wait() {
 
 # Stops the node and undoes what node_prepare and the kubelet changed. Safe to run twice.
 node_down() {
+  # Best effort throughout: one step that finds nothing to undo must not stop the others.
+  local -
+  set +e +o pipefail
   local c="$dir/containerd"
   for p in kubelet kube-proxy scheduler; do stop_process "$p"; done
   if [ -S "$c/containerd.sock" ]; then

@@ -22,7 +22,11 @@ export function createMembership(options: MembershipOptions, logger: Logger): Me
       return new ProbeMembership(new AddressList(addresses), options, logger)
     }
     case 'kubernetes':
-      return new ProbeMembership(new KubernetesMemberSource(options, logger), options, logger)
+      return new ProbeMembership(
+        new KubernetesMemberSource(options, logger),
+        { ...options, acceptUnlisted: true },
+        logger,
+      )
     case 'dynamic':
       return new ProbeMembership(options.source, options, logger)
     default:

@@ -4,6 +4,12 @@
  * the PONG names the member there, so a restart on the same address (new uniqueId) is seen as one
  * member leaving and another joining. A member not answering for `expireTime` is dropped; a failed
  * ping makes it a suspect at once, which a failure detector may confirm sooner.
+ *
+ * With `acceptUnlisted` (Kubernetes: the list is published by the operator and reaches each member a
+ * little later than the new pod's first ping), a member of this domain that pings us from an address
+ * not listed yet is pinged back and joins the view at once, so every member knows a joiner before it
+ * asks for the sessions; it is kept while the list has not caught up, for up to UNLISTED_GRACE_MS,
+ * and then only if the list names it. Static membership keeps Tribes' rule: listed members only.
  */
 import { EventEmitter } from 'node:events'
 import type { Logger } from 'pino'
@@ -17,6 +23,8 @@ import type { MembershipService } from './service.ts'
 export interface ProbeMembershipOptions {
   pingInterval: number
   expireTime: number
+  /** Members that ping us from an address the list does not name (yet) join too. */
+  acceptUnlisted?: boolean
 }
 
 interface Target {
@@ -26,7 +34,12 @@ interface Target {
   /** The ping under way, if any. */
   inFlight: Promise<void> | undefined
   self: boolean
+  /** Not (yet) in the list: since when it is known from its ping. */
+  unlistedSince?: number
 }
+
+/** How long a member known only from its ping is kept while the list does not name it. */
+const UNLISTED_GRACE_MS = 30_000
 
 /** How long the uniqueId of a member that said goodbye is ignored (its last PONGs may still come). */
 const DEPARTED_MEMORY_MS = 60_000
@@ -95,9 +108,18 @@ export class ProbeMembership extends EventEmitter implements MembershipService {
   }
 
   heard(member: Member): void {
-    const t = this.#targets.get(addressOf(member))
+    let t = this.#targets.get(addressOf(member))
+    if (!t && this.#options.acceptUnlisted && !this.#stopped && member.domain === this.#local?.domain) {
+      t = this.#newTarget({ host: member.host, port: member.port })
+      t.unlistedSince = Date.now()
+      this.#targets.set(addressOf(member), t)
+    }
     if (!t || t.self || (t.member && memberId(t.member) === memberId(member))) return
     void this.#probe(t, this.#wire())
+  }
+
+  #newTarget(address: MemberAddress): Target {
+    return { address, member: undefined, lastSeen: 0, inFlight: undefined, self: false }
   }
 
   #wire(): Buffer {
@@ -106,22 +128,19 @@ export class ProbeMembership extends EventEmitter implements MembershipService {
 
   #setAddresses(list: MemberAddress[]): void {
     const keep = new Set(list.map((a) => addressOf(a)))
+    const now = Date.now()
     for (const [key, t] of this.#targets) {
-      if (keep.has(key)) continue
+      if (keep.has(key)) {
+        t.unlistedSince = undefined
+        continue
+      }
+      if (t.unlistedSince !== undefined && now - t.unlistedSince < UNLISTED_GRACE_MS) continue
       this.#targets.delete(key)
       if (t.member) this.emit('memberDisappeared', t.member, 'removed')
     }
     for (const a of list) {
       const key = addressOf(a)
-      if (!this.#targets.has(key)) {
-        this.#targets.set(key, {
-          address: a,
-          member: undefined,
-          lastSeen: 0,
-          inFlight: undefined,
-          self: false,
-        })
-      }
+      if (!this.#targets.has(key)) this.#targets.set(key, this.#newTarget(a))
     }
     if (this.#local) void this.#tick()
   }

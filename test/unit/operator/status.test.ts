@@ -75,7 +75,7 @@ describe('SessionCluster status', () => {
     })
   }
 
-  it('members: pods with an address, by ordinal, with the replication port and readiness; deleting pods left out', () => {
+  it('members: pods with an address, by ordinal, with the replication port and readiness; deleting pods stay, not ready', () => {
     const s = computeStatus(
       sc(3),
       {
@@ -90,6 +90,7 @@ describe('SessionCluster status', () => {
       now,
     )
     assert.deepEqual(s.members, [
+      { name: 'shop-1', podIP: '10.0.0.2', port: 4000, ready: false },
       { name: 'shop-2', podIP: '10.0.0.3', port: 4000, ready: true },
       { name: 'shop-10', podIP: '10.0.0.9', port: 4000, ready: false },
     ])
