@@ -65,6 +65,11 @@ export interface DynamicMembershipOptions {
   source: DynamicMembershipSource
   pingInterval: number
   expireTime: number
+  /**
+   * A member of this domain that pings from an address the list does not name yet joins at once
+   * (the Kubernetes provider's list reaches each member a little after the new pod's first ping).
+   */
+  acceptUnlisted?: boolean
 }
 
 export interface KubernetesMembershipOptions {

@@ -45,4 +45,31 @@ describe('dynamic list membership (addresses that change at runtime)', () => {
       ['d2'],
     )
   })
+
+  it('with acceptUnlisted, a member that pings before the list names it joins at once; without, it does not', async () => {
+    const [open, strict, newcomer] = await freePorts(3)
+    const start = (name: string, port: number, list: AddressList, acceptUnlisted: boolean) => {
+      const c = createChannel({
+        name,
+        receiver: { host: '127.0.0.1', port, autoBind: 1 },
+        membership: { type: 'dynamic', source: list, pingInterval: 200, expireTime: 2000, acceptUnlisted },
+      })
+      channels.push(c)
+      return c
+    }
+    const at = (port: number | undefined) => ({ host: '127.0.0.1', port: port as number })
+    const a = start('open', open as number, new AddressList([at(open)]), true)
+    const b = start('strict', strict as number, new AddressList([at(strict)]), false)
+    await Promise.all([a.start(), b.start()])
+    // The newcomer's list names both; theirs do not name it (yet).
+    const n = start('newcomer', newcomer as number, new AddressList([at(open), at(strict)]), false)
+    await n.start()
+    await waitForMembers(a, 1)
+    assert.deepEqual(
+      a.members().map((m) => m.name),
+      ['newcomer'],
+    )
+    await new Promise((r) => setTimeout(r, 600)) // three ping rounds
+    assert.deepEqual(b.members(), [])
+  })
 })

@@ -5,7 +5,11 @@ import pino from 'pino'
 import { newMessageCounts, SESSION_MESSAGE, type SessionMessage } from '../../../node/session/messages.ts'
 import { ReplicaLog } from '../../../node/session/replica-log.ts'
 import type { SessionData } from '../../../node/session/session.ts'
-import { StateTransfer, type StateTransferOptions } from '../../../node/session/state-transfer.ts'
+import {
+  RELAY_GRACE_MS,
+  StateTransfer,
+  type StateTransferOptions,
+} from '../../../node/session/state-transfer.ts'
 import { keyOf } from '../../../node/session/store.ts'
 import type { Channel } from '../../../node/tribes/channel-types.ts'
 import { createLocalMember, type Member } from '../../../node/tribes/member.ts'
@@ -281,4 +285,73 @@ test('with no ready member (the first one, or members starting together) the joi
   await joining.transfer.fetch()
   assert.deepEqual(joining.asked, [])
   assert.equal(joining.transfer.counters.transferredSessions, 0)
+})
+
+/** A donor whose sends to the joiner are recorded (and fail when `failing` says so). */
+function relayingDonor(failing = false) {
+  const me = member('a', 1)
+  const j = member('j', 2)
+  const b = member('b', 3)
+  const sent: Array<{ to: string; type: string; options: number }> = []
+  const ch = Object.assign(new EventEmitter(), {
+    members: () => [j, b],
+    send: async (to: Member, m: SessionMessage, options = 0) => {
+      await new Promise(setImmediate)
+      sent.push({ to: to.name, type: m.type, options })
+      if (failing && m.type === 'delta') throw new Error('connection reset')
+    },
+  }) as unknown as Channel & EventEmitter
+  const transfer = new StateTransfer({
+    ...defaults(),
+    channel: ch,
+    sessions: { ids: () => [], data: () => undefined, install: () => undefined },
+  })
+  return { me, j, b, sent, transfer }
+}
+
+const delta = (id: string, v: number): SessionMessage => ({
+  k: SESSION_MESSAGE,
+  type: 'delta',
+  ctx: '/app',
+  id,
+  v,
+  a: 1,
+  actions: [['set', 'n', v]],
+})
+
+test('with no joiner being served, a donor relays nothing', () => {
+  const d = relayingDonor()
+  assert.equal(d.transfer.relay(delta('S.b', 2), d.b, 6), undefined)
+  assert.equal(d.transfer.counters.relayed, 0)
+})
+
+test('a donor relays a change it receives to the joiner it gave its state to, with the sender’s send options, not back to the sender', async () => {
+  const d = relayingDonor()
+  await d.transfer.give(d.j, 7)
+  d.sent.length = 0
+  await d.transfer.relay(delta('S.b', 2), d.b, 6)
+  assert.deepEqual(d.sent, [{ to: 'j', type: 'delta', options: 6 }])
+  assert.equal(
+    d.transfer.relay(delta('S.j', 3), d.j, 6),
+    undefined,
+    "the joiner's own change is not sent back",
+  )
+  assert.equal(d.transfer.counters.relayed, 1)
+})
+
+test('a donor stops relaying to a joiner RELAY_GRACE_MS after its transfer ended', async (t) => {
+  const d = relayingDonor()
+  await d.transfer.give(d.j, 7)
+  t.mock.timers.enable({ apis: ['Date'], now: Date.now() })
+  t.mock.timers.tick(RELAY_GRACE_MS - 1)
+  assert.ok(d.transfer.relay(delta('S.b', 2), d.b, 8), 'still relayed within the grace period')
+  t.mock.timers.tick(2)
+  assert.equal(d.transfer.relay(delta('S.b', 3), d.b, 8), undefined)
+})
+
+test('a relay that fails is counted and never fails the change it copies', async () => {
+  const d = relayingDonor(true)
+  await d.transfer.give(d.j, 7)
+  await d.transfer.relay(delta('S.b', 2), d.b, 6) // resolves: the sender's ACK does not depend on it
+  assert.equal(d.transfer.counters.relayFailures, 1)
 })
