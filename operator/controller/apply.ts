@@ -39,6 +39,25 @@ export class Applier {
     )
   }
 
+  /** The object as the API has it now, or undefined when there is none. */
+  async read(obj: Record<string, unknown>): Promise<KubernetesObject | undefined> {
+    const meta = obj.metadata as { name: string; namespace: string }
+    try {
+      return await this.#objects.read({
+        apiVersion: obj.apiVersion as string,
+        kind: obj.kind as string,
+        metadata: { name: meta.name, namespace: meta.namespace },
+      })
+    } catch (err) {
+      if ((err as { code?: number }).code === 404) return undefined
+      throw err
+    }
+  }
+
+  async create(obj: Record<string, unknown>): Promise<void> {
+    await this.#objects.create(obj as KubernetesObject, undefined, undefined, FIELD_MANAGER)
+  }
+
   async delete(obj: KubernetesObject): Promise<void> {
     try {
       await this.#objects.delete(obj)

@@ -1,13 +1,17 @@
 /**
- * Level-based reconcile of one SessionCluster: apply every object it should own (server-side apply),
- * remove the PodDisruptionBudget when it is switched off, then compute the status from what the
- * caches show and write it only when it changed. Events tell the user what happened.
+ * Level-based reconcile of one SessionCluster: create its Secret when missing (random, never
+ * rewritten), apply every object it should own (server-side apply) — refusing, with an event, to take
+ * over an object of the same name that it does not own — remove the PodDisruptionBudget when it is
+ * switched off, then compute the status from what the caches show and write it only when it changed.
+ * Events tell the user what happened.
  */
+import { randomBytes } from 'node:crypto'
 import type { KubernetesObject } from '@kubernetes/client-node'
 import type { Logger } from 'pino'
 import { type SessionCluster, withDefaults } from '../api/session-cluster.ts'
 import { desiredResources } from '../resources/build.ts'
 import { names } from '../resources/meta.ts'
+import { clusterSecrets } from '../resources/secrets.ts'
 import { type Applier, apiErrorMessage } from './apply.ts'
 import type { EventRecorder } from './events.ts'
 import { computeStatus, type PodView, type StatefulSetView, statusChanged } from './status.ts'
@@ -56,11 +60,24 @@ export class Reconciler {
       desired.find((o) => o.kind === 'StatefulSet') as TemplatedSet,
     )
     let error: string | undefined
-    for (const obj of desired) {
+    const secret = clusterSecrets(sc, { clusterSecret: randomBytes(32), adminToken: randomBytes(32) })
+    for (const obj of [secret, ...desired]) {
+      const meta = obj.metadata as { name: string }
       try {
+        const existing =
+          this.#state.owned(obj.kind as string, namespace, meta.name) ?? (await this.#applier.read(obj))
+        if (existing && !ownedBy(existing, sc)) {
+          error = `${obj.kind as string} ${meta.name} exists and is not owned by SessionCluster ${name}: refusing to take it over (delete or rename it)`
+          this.#events.record(sc, 'Warning', 'NotOwned', error)
+          break
+        }
+        // The Secret is made once: its random content is never rewritten.
+        if (obj === secret) {
+          if (!existing) await this.#applier.create(obj)
+          continue
+        }
         await this.#applier.apply(obj)
       } catch (err) {
-        const meta = obj.metadata as { name: string }
         error = `applying ${obj.kind as string} ${meta.name}: ${apiErrorMessage(err)}`
         break
       }
@@ -117,4 +134,9 @@ export class Reconciler {
     }
     this.#logger.debug({ cluster: `${sc.metadata.namespace}/${sc.metadata.name}` }, 'status written')
   }
+}
+
+/** The SessionCluster is the object's controlling owner (by uid). */
+function ownedBy(o: KubernetesObject, sc: SessionCluster): boolean {
+  return (o.metadata?.ownerReferences ?? []).some((r) => r.controller && r.uid === sc.metadata.uid)
 }

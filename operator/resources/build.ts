@@ -1,12 +1,14 @@
 /**
  * Pure builders: a SessionCluster becomes the objects the operator applies (server-side apply):
  * a StatefulSet (stable pod names are the jvmRoutes), a headless Service for peers that publishes
- * not-ready addresses, a client Service, the node ConfigMap, a PodDisruptionBudget, and for the nodes a
- * ServiceAccount with the least RBAC they need (read their own SessionCluster, where the peer list is).
+ * not-ready addresses, a client Service, the node ConfigMap, a NetworkPolicy, a PodDisruptionBudget,
+ * and for the nodes a ServiceAccount with the least RBAC they need (read their own SessionCluster,
+ * where the peer list is). The random Secret the pods mount is made apart (secrets.ts).
  */
 import { createHash } from 'node:crypto'
 import { GROUP, PLURAL, type SessionCluster } from '../api/session-cluster.ts'
-import { labels, metadata, names, ports, selectorLabels } from './meta.ts'
+import { labels, metadata, names, ports, secretFiles, selectorLabels } from './meta.ts'
+import { networkPolicy } from './network-policy.ts'
 import { nodeConfigYaml } from './node-config.ts'
 
 /** Seconds a pod gets to stop: the preStop pause, draining queued replication (5 s), and leaving. */
@@ -48,17 +50,30 @@ export function statefulSet(sc: SessionCluster) {
           ...(pod.nodeSelector ? { nodeSelector: pod.nodeSelector } : {}),
           ...(pod.tolerations ? { tolerations: pod.tolerations } : {}),
           ...(pod.affinity ? { affinity: pod.affinity } : {}),
-          securityContext: { runAsNonRoot: true },
+          // Pod Security "restricted": non-root (the image's 1000), RuntimeDefault seccomp, no
+          // capabilities; fsGroup lets that user read the mounted secrets.
+          securityContext: {
+            runAsNonRoot: true,
+            runAsUser: 1000,
+            runAsGroup: 1000,
+            fsGroup: 1000,
+            seccompProfile: { type: 'RuntimeDefault' },
+          },
           containers: [
             {
               name: 'node',
               image: sc.spec.image,
-              args: ['--config', '/etc/cattery/node.yaml'],
+              args: ['--config', '/etc/cattery/config/node.yaml'],
               env: [
                 { name: 'CATTERY_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
                 { name: 'CATTERY_POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
                 { name: 'CATTERY_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
                 { name: 'CATTERY_CLUSTER', value: sc.metadata.name },
+                {
+                  name: 'CATTERY_CLUSTER_SECRET_FILE',
+                  value: `${secretFiles.dir}/${secretFiles.clusterSecret}`,
+                },
+                { name: 'CATTERY_ADMIN_TOKEN_FILE', value: `${secretFiles.dir}/${secretFiles.adminToken}` },
               ],
               ports: [
                 { name: 'http', containerPort: ports.http },
@@ -78,11 +93,21 @@ export function statefulSet(sc: SessionCluster) {
               // Endpoints stop sending traffic before the node drains on SIGTERM.
               lifecycle: { preStop: { sleep: { seconds: PRE_STOP_SECONDS } } },
               ...(sc.spec.resources ? { resources: sc.spec.resources } : {}),
-              volumeMounts: [{ name: 'config', mountPath: '/etc/cattery', readOnly: true }],
-              securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true },
+              volumeMounts: [
+                { name: 'config', mountPath: '/etc/cattery/config', readOnly: true },
+                { name: 'secrets', mountPath: secretFiles.dir, readOnly: true },
+              ],
+              securityContext: {
+                allowPrivilegeEscalation: false,
+                readOnlyRootFilesystem: true,
+                capabilities: { drop: ['ALL'] },
+              },
             },
           ],
-          volumes: [{ name: 'config', configMap: { name: n.config } }],
+          volumes: [
+            { name: 'config', configMap: { name: n.config } },
+            { name: 'secrets', secret: { secretName: n.secrets, defaultMode: 0o440 } },
+          ],
         },
       },
     },
@@ -168,6 +193,7 @@ export function desiredResources(sc: SessionCluster): Array<Record<string, unkno
     peerService(sc),
     clientService(sc),
     statefulSet(sc),
+    networkPolicy(sc),
     ...(pdb ? [pdb] : []),
   ]
 }

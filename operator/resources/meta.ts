@@ -11,7 +11,16 @@ export const names = (sc: SessionCluster) => ({
   pdb: sc.metadata.name,
   serviceAccount: `${sc.metadata.name}-node`,
   role: `${sc.metadata.name}-node`,
+  secrets: `${sc.metadata.name}-secrets`,
+  networkPolicy: sc.metadata.name,
 })
+
+/** Where a node pod finds the cluster secret and its admin token (the Secret `<name>-secrets`). */
+export const secretFiles = {
+  dir: '/etc/cattery/secrets',
+  clusterSecret: 'cluster-secret',
+  adminToken: 'admin-token',
+} as const
 
 /** Labels that select the pods of one SessionCluster (also its status.selector). */
 export function selectorLabels(sc: SessionCluster): Record<string, string> {

@@ -24,9 +24,11 @@ const apply = (name: string, yaml: string) => {
   writeFileSync(file, yaml)
   return cp.kubectl('apply', '-f', file)
 }
+// The SessionClusters live in a namespace that enforces Pod Security "restricted".
+const NS = 'shop'
 const sessionCluster = (name: string, replicas: number, spec = '') => `apiVersion: cattery.dev/v1alpha1
 kind: SessionCluster
-metadata: {name: ${name}, namespace: default}
+metadata: {name: ${name}, namespace: ${NS}}
 spec:
   replicas: ${replicas}
   image: cattery-node:0.1.0
@@ -43,7 +45,22 @@ const readyPods = async (cluster: string) =>
   )
 const readyCount = async (cluster: string) =>
   Number((await cp.json('get', 'sessioncluster', cluster)).status?.readyReplicas ?? 0)
-const adminStatus = async (podIP: string) => (await getOnce(`http://${podIP}:9090/status`)).body as Obj
+/** The admin token of a SessionCluster, from the Secret the operator made for it. */
+const tokens = new Map<string, string>()
+async function adminToken(cluster: string): Promise<string> {
+  const known = tokens.get(cluster)
+  if (known) return known
+  const s = await cp.json('get', 'secret', `${cluster}-secrets`)
+  const token = Buffer.from(s.data['admin-token'], 'base64').toString()
+  tokens.set(cluster, token)
+  return token
+}
+/** An admin endpoint of a pod, with its cluster's token. */
+const admin = async (pod: Obj, p: string) =>
+  getOnce(`http://${pod.status.podIP}:9090${p}`, undefined, 5_000, {
+    authorization: `Bearer ${await adminToken(pod.metadata.labels['app.kubernetes.io/instance'])}`,
+  })
+const adminStatus = async (pod: Obj) => (await admin(pod, '/status')).body as Obj
 const demoSessions = (status: Obj) => status.contexts.find((c: Obj) => c.path === '/demo').sessions as number
 
 /** Creates `count` sessions through `/demo/set` on `baseUrl`, 32 at a time; returns their ids. */
@@ -67,6 +84,9 @@ describe('Cattery on a real single-node Kubernetes', { timeout: 1_200_000 }, () 
 
   before(async () => {
     cp = await startControlPlane({ node: true })
+    await cp.kubectl('create', 'namespace', NS)
+    await cp.kubectl('label', 'namespace', NS, 'pod-security.kubernetes.io/enforce=restricted')
+    await cp.kubectl('config', 'set-context', '--current', `--namespace=${NS}`)
   })
   after(async () => {
     await cp?.down()
@@ -105,7 +125,7 @@ describe('Cattery on a real single-node Kubernetes', { timeout: 1_200_000 }, () 
     assert.match(table, /shop\s+3\s+3\s+delta/)
     const sc = await cp.json('get', 'sessioncluster', 'shop')
     assert.deepEqual(sc.status.members.map((m: Obj) => m.name).sort(), ['shop-0', 'shop-1', 'shop-2'])
-    for (const p of ps) assert.equal((await adminStatus(p.status.podIP)).members.length, 2)
+    for (const p of ps) assert.equal((await adminStatus(p)).members.length, 2)
     const svc = await cp.json('get', 'service', 'shop')
     clientUrl = `http://${svc.spec.clusterIP}:80`
   })
@@ -120,7 +140,7 @@ describe('Cattery on a real single-node Kubernetes', { timeout: 1_200_000 }, () 
     assert.match(await cp.kubectl('get', 'scluster', 'shop'), /shop\s+5\s+5\s+delta/)
     for (const name of ['shop-3', 'shop-4']) {
       const p = (await pods('shop')).find((x) => x.metadata.name === name) as Obj
-      assert.equal(demoSessions(await adminStatus(p.status.podIP)), SESSIONS, `${name} holds every session`)
+      assert.equal(demoSessions(await adminStatus(p)), SESSIONS, `${name} holds every session`)
     }
     const sc = await cp.json('get', 'sessioncluster', 'shop')
     assert.deepEqual(sc.status.members.map((m: Obj) => m.name).sort(), [
@@ -170,7 +190,7 @@ describe('Cattery on a real single-node Kubernetes', { timeout: 1_200_000 }, () 
     let lost = 0
     for (const c of r.clients) {
       for (const p of ps) {
-        const s = await getOnce(`http://${p.status.podIP}:9090/sessions/${c.sessionId}`)
+        const s = await admin(p, `/sessions/${c.sessionId}`)
         assert.equal(s.status, 200, `${p.metadata.name} holds session ${c.sessionId}`)
         const count = Number((s.body.attributes as Obj).count)
         if (count < c.acked) lost += c.acked - count
@@ -178,10 +198,7 @@ describe('Cattery on a real single-node Kubernetes', { timeout: 1_200_000 }, () 
     }
     assert.equal(lost, 0, 'no acknowledged increment lost')
     for (const p of ps)
-      assert.ok(
-        demoSessions(await adminStatus(p.status.podIP)) >= SESSIONS,
-        `${p.metadata.name} kept every session`,
-      )
+      assert.ok(demoSessions(await adminStatus(p)) >= SESSIONS, `${p.metadata.name} kept every session`)
   })
 
   it('a pod deleted with --force --grace-period=0 under load: the sessions created on it are served by the others', async () => {
@@ -217,7 +234,7 @@ describe('Cattery on a real single-node Kubernetes', { timeout: 1_200_000 }, () 
         await Promise.all(
           (await readyPods(cluster)).map(async (p) => [
             p.metadata.name,
-            (await adminStatus(p.status.podIP)).members.map((m: Obj) => m.name).sort(),
+            (await adminStatus(p)).members.map((m: Obj) => m.name).sort(),
           ]),
         ),
       )
@@ -248,7 +265,7 @@ describe('Cattery on a real single-node Kubernetes', { timeout: 1_200_000 }, () 
       async () => {
         const left = await cp.kubectl(
           'get',
-          'statefulset,service,configmap,pdb,serviceaccount,role,rolebinding,pods',
+          'statefulset,service,configmap,pdb,serviceaccount,role,rolebinding,networkpolicy,secret,pods',
           '-l',
           'app.kubernetes.io/instance=mc-b',
           '-o',

@@ -121,6 +121,10 @@ spec:
     assert.deepEqual(role.rules[0].resourceNames, ['shop'])
     await get('rolebinding', 'shop-node')
     await get('serviceaccount', 'shop-node')
+    assert.equal((await get('networkpolicy', 'shop')).spec.ingress[0].ports[0].port, receiverPort)
+    const secret = await get('secret', 'shop-secrets')
+    assert.equal(Buffer.from(secret.data['cluster-secret'], 'base64').length, 43) // 32 bytes, base64url
+    assert.equal(secret.metadata.ownerReferences[0].uid, sc.metadata.uid)
     const status = await eventually(
       'status written',
       async () => (await get('sessioncluster', 'shop')).status,
@@ -166,6 +170,41 @@ spec:
     assert.equal(condition(sc, 'ScalingUp'), undefined)
     const printed = await cp.kubectl('-n', NS, 'get', 'scluster', 'shop')
     assert.match(printed, /shop\s+2\s+2\s+delta/)
+  })
+
+  it('the cluster Secret is made once: later reconciles keep its content', async () => {
+    const before = (await get('secret', 'shop-secrets')).data
+    // Reconciles: the SessionCluster and an owned object change (neither rolls the pods).
+    await cp.kubectl('-n', NS, 'annotate', 'sessioncluster', 'shop', `poke=${Date.now()}`)
+    await cp.kubectl('-n', NS, 'annotate', 'configmap', 'shop-config', `poke=${Date.now()}`)
+    await new Promise((r) => setTimeout(r, 1500))
+    assert.deepEqual((await get('secret', 'shop-secrets')).data, before)
+  })
+
+  it('refuses to take over an object of the same name it does not own, with a NotOwned event', async () => {
+    await cp.kubectl('-n', NS, 'create', 'configmap', 'other-config', '--from-literal=mine=yes')
+    await apply(`apiVersion: cattery.dev/v1alpha1
+kind: SessionCluster
+metadata: {name: other, namespace: ${NS}}
+spec: {replicas: 1, channel: {receiverPort: ${receiverPort}}}
+`)
+    const degraded = await eventually('Degraded', async () => {
+      const c = condition(await get('sessioncluster', 'other'), 'Degraded')
+      return c?.status === 'True' ? c : undefined
+    })
+    assert.match(degraded.message, /ConfigMap other-config exists and is not owned by SessionCluster other/)
+    assert.deepEqual((await get('configmap', 'other-config')).data, { mine: 'yes' })
+    const events = await cp.json<Obj>(
+      '-n',
+      NS,
+      'get',
+      'events',
+      '--field-selector',
+      'involvedObject.name=other',
+    )
+    assert.ok(events.items.some((e: Obj) => e.reason === 'NotOwned'))
+    await cp.kubectl('-n', NS, 'delete', 'sessioncluster', 'other')
+    await cp.kubectl('-n', NS, 'delete', 'configmap', 'other-config')
   })
 
   it('status is written only when it changes', async () => {

@@ -9,7 +9,9 @@
  * little later than the new pod's first ping), a member of this domain that pings us from an address
  * not listed yet is pinged back and joins the view at once, so every member knows a joiner before it
  * asks for the sessions; it is kept while the list has not caught up, for up to UNLISTED_GRACE_MS,
- * and then only if the list names it. Static membership keeps Tribes' rule: listed members only.
+ * and then only if the list names it. An address the list dropped is not taken back from its pings
+ * for DEPARTED_MEMORY_MS (the list said it is gone). Static membership keeps Tribes' rule: listed
+ * members only.
  */
 import { EventEmitter } from 'node:events'
 import type { Logger } from 'pino'
@@ -39,7 +41,7 @@ interface Target {
 }
 
 /** How long a member known only from its ping is kept while the list does not name it. */
-const UNLISTED_GRACE_MS = 30_000
+const UNLISTED_GRACE_MS = 10_000
 
 /** How long the uniqueId of a member that said goodbye is ignored (its last PONGs may still come). */
 const DEPARTED_MEMORY_MS = 60_000
@@ -50,6 +52,8 @@ export class ProbeMembership extends EventEmitter implements MembershipService {
   readonly #logger: Logger
   readonly #targets = new Map<string, Target>()
   readonly #departed = new Map<string, number>()
+  /** Addresses the list dropped, and when: their pings do not bring them back. */
+  readonly #delisted = new Map<string, number>()
   #local: Member | undefined
   #unsubscribe: (() => void) | undefined
   #timer: NodeJS.Timeout | undefined
@@ -109,7 +113,16 @@ export class ProbeMembership extends EventEmitter implements MembershipService {
 
   heard(member: Member): void {
     let t = this.#targets.get(addressOf(member))
-    if (!t && this.#options.acceptUnlisted && !this.#stopped && member.domain === this.#local?.domain) {
+    const delisted = this.#delisted.get(addressOf(member))
+    if (delisted !== undefined && Date.now() - delisted > DEPARTED_MEMORY_MS)
+      this.#delisted.delete(addressOf(member))
+    if (
+      !t &&
+      this.#options.acceptUnlisted &&
+      !this.#stopped &&
+      member.domain === this.#local?.domain &&
+      !this.#delisted.has(addressOf(member))
+    ) {
       t = this.#newTarget({ host: member.host, port: member.port })
       t.unlistedSince = Date.now()
       this.#targets.set(addressOf(member), t)
@@ -136,10 +149,12 @@ export class ProbeMembership extends EventEmitter implements MembershipService {
       }
       if (t.unlistedSince !== undefined && now - t.unlistedSince < UNLISTED_GRACE_MS) continue
       this.#targets.delete(key)
+      this.#delisted.set(key, now)
       if (t.member) this.emit('memberDisappeared', t.member, 'removed')
     }
     for (const a of list) {
       const key = addressOf(a)
+      this.#delisted.delete(key)
       if (!this.#targets.has(key)) this.#targets.set(key, this.#newTarget(a))
     }
     if (this.#local) void this.#tick()
@@ -149,6 +164,7 @@ export class ProbeMembership extends EventEmitter implements MembershipService {
     if (this.#stopped) return []
     const now = Date.now()
     for (const [id, at] of this.#departed) if (now - at > DEPARTED_MEMORY_MS) this.#departed.delete(id)
+    for (const [key, at] of this.#delisted) if (now - at > DEPARTED_MEMORY_MS) this.#delisted.delete(key)
     const wire = this.#wire()
     return [...this.#targets.values()].map((t) => this.#probe(t, wire))
   }

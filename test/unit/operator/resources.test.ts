@@ -9,6 +9,7 @@ import {
 } from '../../../operator/api/session-cluster.ts'
 import { desiredResources, statefulSet } from '../../../operator/resources/build.ts'
 import { nodeConfig } from '../../../operator/resources/node-config.ts'
+import { clusterSecrets } from '../../../operator/resources/secrets.ts'
 
 const cluster = (spec: Partial<SessionClusterSpec> = {}): SessionCluster => ({
   apiVersion: 'cattery.dev/v1alpha1',
@@ -66,6 +67,64 @@ describe('resources of a SessionCluster', () => {
         assert.deepEqual(client.spec.ports, [{ name: 'http', port: 8080, targetPort: 'http' }])
         assert.equal(client.spec.sessionAffinity, 'None')
       },
+    ],
+    [
+      'node pods pass Pod Security "restricted": non-root, RuntimeDefault seccomp, no capabilities, no escalation',
+      {},
+      (sc) => {
+        const spec = (find(sc, 'StatefulSet') as Obj).spec.template.spec
+        assert.deepEqual(spec.securityContext.seccompProfile, { type: 'RuntimeDefault' })
+        assert.equal(spec.securityContext.runAsNonRoot, true)
+        const c = spec.containers[0].securityContext
+        assert.deepEqual(c.capabilities, { drop: ['ALL'] })
+        assert.equal(c.allowPrivilegeEscalation, false)
+      },
+    ],
+    [
+      'the cluster secret and admin token are mounted from the Secret <name>-secrets and named by env',
+      {},
+      (sc) => {
+        const spec = (find(sc, 'StatefulSet') as Obj).spec.template.spec
+        assert.deepEqual(
+          spec.volumes.find((v: Obj) => v.name === 'secrets'),
+          { name: 'secrets', secret: { secretName: 'shop-secrets', defaultMode: 0o440 } },
+        )
+        const env = Object.fromEntries(spec.containers[0].env.map((e: Obj) => [e.name, e.value]))
+        assert.equal(env.CATTERY_CLUSTER_SECRET_FILE, '/etc/cattery/secrets/cluster-secret')
+        assert.equal(env.CATTERY_ADMIN_TOKEN_FILE, '/etc/cattery/secrets/admin-token')
+      },
+    ],
+    [
+      'a NetworkPolicy lets only the cluster’s own pods reach the replication port, the namespace reach HTTP and admin',
+      {},
+      (sc) => {
+        const np = find(sc, 'NetworkPolicy', 'shop') as Obj
+        assert.deepEqual(np.spec.podSelector.matchLabels, {
+          'app.kubernetes.io/name': 'cattery-node',
+          'app.kubernetes.io/instance': 'shop',
+        })
+        const [replication, clients] = np.spec.ingress
+        assert.deepEqual(replication.from, [
+          { podSelector: { matchLabels: np.spec.podSelector.matchLabels } },
+        ])
+        assert.deepEqual(replication.ports, [{ protocol: 'TCP', port: 4000 }])
+        assert.deepEqual(clients.from, [{ podSelector: {} }])
+        assert.deepEqual(
+          clients.ports.map((p: Obj) => p.port),
+          [8080, 9090],
+        )
+      },
+    ],
+    [
+      'with multicast membership the NetworkPolicy also opens the heartbeat port to the cluster’s pods',
+      {
+        membership: { type: 'multicast', address: '228.0.0.4', port: 45564, frequency: 500, dropTime: 3000 },
+      },
+      (sc) =>
+        assert.deepEqual((find(sc, 'NetworkPolicy') as Obj).spec.ingress[0].ports, [
+          { protocol: 'TCP', port: 4000 },
+          { protocol: 'UDP', port: 45564 },
+        ]),
     ],
     [
       'the client Service keeps a client on one pod when sessionAffinity is ClientIP',
@@ -171,5 +230,16 @@ describe('resources of a SessionCluster', () => {
     })
     assert.equal(loaded.config.membership.type, 'multicast')
     assert.equal(loaded.config.receiver.port, 4000)
+  })
+
+  it('the Secret holds the bytes it is given, encoded, and is owned by the SessionCluster', () => {
+    const s = clusterSecrets(cluster(), {
+      clusterSecret: Buffer.alloc(32, 1),
+      adminToken: Buffer.alloc(32, 2),
+    })
+    assert.equal(s.metadata.name, 'shop-secrets')
+    assert.equal(s.stringData['cluster-secret'], Buffer.alloc(32, 1).toString('base64url'))
+    assert.equal(s.stringData['admin-token'], Buffer.alloc(32, 2).toString('base64url'))
+    assert.equal(s.metadata.ownerReferences[0]?.uid, 'u-1')
   })
 })
