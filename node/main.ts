@@ -81,7 +81,12 @@ process.on('SIGINT', () => void shutdown('SIGINT'))
 
 try {
   const { httpPort, adminPort } = await host.start()
-  logger.info({ event: 'started', member: brief(channel.localMember), httpPort, adminPort }, 'node started')
+  // uptimeMs: from the process's start to serving (ready), module loading and state transfer included.
+  const uptimeMs = Math.round(process.uptime() * 1000)
+  logger.info(
+    { event: 'started', member: brief(channel.localMember), httpPort, adminPort, uptimeMs },
+    'node started',
+  )
 } catch (err) {
   const e = err as Error & { code?: string }
   logger.fatal({ code: e.code, err: e.message }, 'cannot start')
