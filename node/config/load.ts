@@ -144,7 +144,8 @@ export function loadConfig(input: LoadInput): Loaded {
     }
   }
   if (valid.membership.type === 'kubernetes') problems.push(...kubernetesDefaults(valid, input, sourceOf))
-  const security = clusterSecurity(valid, input, sourceOf, problems)
+  // --help and --version need no secret.
+  const security = help || version ? undefined : clusterSecurity(valid, input, sourceOf, problems)
   if (problems.length) throw new ConfigError(problems)
   return {
     config: valid,

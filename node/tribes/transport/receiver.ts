@@ -287,7 +287,7 @@ export class Receiver {
             `frame not completed within ${this.#config.frameTimeout} ms (${conn.decoder.buffered} bytes buffered)`,
           ),
         )
-      } else if (!conn.authenticated && conn.openedAt < limit) {
+      } else if (!since && !conn.authenticated && conn.openedAt < limit) {
         this.#refuse(
           conn,
           new CatteryError(
