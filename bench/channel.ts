@@ -2,13 +2,17 @@
  * Channel benchmark: messages/s and latency of 1 KB messages between 2 and 3 node processes in
  * asynchronous, ACK and synchronized-ACK modes, and MB/s of 1 MB messages — each beside raw TCP between
  * the same two processes (the ceiling), in one run. Prints a markdown table.
- *   node bench/channel.ts [--quick]
+ * With --with-secret every cluster row is run again by a cluster with a cluster secret (authenticated
+ * handshake, AES-256-GCM frames), in the same run, labelled "secret".
+ *   node bench/channel.ts [--quick] [--with-secret]
  */
 import { type ChildProcess, fork } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import path from 'node:path'
 import { freePorts } from '../test/helpers/node-process.ts'
 
 const quick = process.argv.includes('--quick')
+const withSecret = process.argv.includes('--with-secret')
 const N1K = quick ? 20_000 : 200_000
 const N1M = quick ? 50 : 300
 const LAT = quick ? 500 : 5000
@@ -52,13 +56,15 @@ const pct = (xs: number[], p: number) => {
 }
 const us = (ns: number) => (ns / 1000).toFixed(0)
 
-async function cluster(n: number): Promise<Peer[]> {
+async function cluster(n: number, secret?: string): Promise<Peer[]> {
   const peers = Array.from({ length: n }, () => new Peer())
   await Promise.all(peers.map((p) => p.next('up')))
   const ports = await freePorts(n)
   const members = ports.map((p) => `127.0.0.1:${p}`)
   await Promise.all(
-    peers.map((p, i) => p.ask({ op: 'startChannel', name: `b${i}`, port: ports[i], members }, 'ready')),
+    peers.map((p, i) =>
+      p.ask({ op: 'startChannel', name: `b${i}`, port: ports[i], members, secret }, 'ready'),
+    ),
   )
   return peers
 }
@@ -118,9 +124,10 @@ const raw1k = await rawThroughput(1024, N1K)
 const rawLat = await rawLatency(1024, LAT)
 const raw1m = await rawThroughput(1024 * 1024, N1M)
 
-for (const n of [2, 3]) {
-  const peers = await cluster(n)
-  const label = `${n} nodes`
+const secrets = withSecret ? [undefined, randomBytes(32).toString('base64')] : [undefined]
+for (const [n, secret] of [2, 3].flatMap((n) => secrets.map((s) => [n, s] as const))) {
+  const peers = await cluster(n, secret)
+  const label = `${n} nodes${secret ? ' (secret)' : ''}`
   for (const [mode, options, window] of [
     ['async (8)', 8, 10_000],
     ['ACK (2)', 2, 1000],

@@ -27,6 +27,7 @@ async function startChannel(c: Cmd) {
     receiver: { host: '127.0.0.1', port: c.port as number, autoBind: 1 },
     membership: { type: 'static', members: c.members as string[], pingInterval: 500, expireTime: 5000 },
     interceptors: (c.interceptors as InterceptorConfig[] | undefined) ?? undefined,
+    ...(c.secret ? { security: { secret: c.secret as string } } : {}),
   })
   channel.addChannelListener({
     messageReceived(m) {

@@ -6,9 +6,12 @@
  *    alternate between the scenarios (medians reported: this 2-core machine is shared and noisy);
  *  - state transfer of 100,000 sessions of 1 KB: time from the joiner's start to its /readyz, and the
  *    joiner's memory per session (RSS above an idle node's).
- *   node bench/sessions.ts [--quick] [--transfer-only]
+ * With --with-secret the two cluster scenarios run a third and fourth time by clusters with a cluster
+ * secret (authenticated, encrypted channel), in the same rounds, so the rows compare side by side.
+ *   node bench/sessions.ts [--quick] [--transfer-only] [--with-secret]
  */
 import { execFileSync, spawnSync } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import { readFileSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -16,6 +19,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { freePorts, loopbackNodeArgs, MAIN, NodeProcess } from '../test/helpers/node-process.ts'
 
 const quick = process.argv.includes('--quick')
+const withSecret = process.argv.includes('--with-secret')
 const DURATION = quick ? '3s' : '5s'
 const ROUNDS = quick ? 3 : 5
 const SESSIONS = quick ? 20_000 : 100_000
@@ -116,6 +120,11 @@ async function throughput(): Promise<void> {
   const [lone] = (await cluster(1, ['--manager', 'standard'])) as [Started]
   const asyncNodes = await cluster(3, ['--send-options', '8'])
   const syncNodes = await cluster(3, ['--send-options', '6'])
+  const secretFile = path.join(os.tmpdir(), `cattery-bench-secret-${process.pid}`)
+  writeFileSync(secretFile, randomBytes(32).toString('base64'), { mode: 0o600 })
+  const secured = ['--cluster-secret-file', secretFile]
+  const asyncSecret = withSecret ? await cluster(3, ['--send-options', '8', ...secured]) : []
+  const syncSecret = withSecret ? await cluster(3, ['--send-options', '6', ...secured]) : []
 
   interface Scenario {
     label: string
@@ -139,8 +148,21 @@ async function throughput(): Promise<void> {
     await scenario('one node, replication off (standard manager)', [lone]),
     await scenario('3-node cluster, DeltaManager, async (8)', asyncNodes),
     await scenario('3-node cluster, DeltaManager, synchronous (6)', syncNodes),
+    ...(withSecret
+      ? [
+          await scenario('3-node cluster, DeltaManager, async (8), secret', asyncSecret),
+          await scenario('3-node cluster, DeltaManager, synchronous (6), secret', syncSecret),
+        ]
+      : []),
   ]
-  const [ceilingS, offS, asyncS] = scenarios as [Scenario, Scenario, Scenario, Scenario]
+  const [ceilingS, offS, asyncS, syncS, asyncSecretS, syncSecretS] = scenarios as [
+    Scenario,
+    Scenario,
+    Scenario,
+    Scenario,
+    Scenario | undefined,
+    Scenario | undefined,
+  ]
   // A short run each first, not counted: the JIT compiles the hot paths of every process.
   for (const s of scenarios) wrk(s.url, s.cookie, undefined, '2s')
   for (let round = 0; round < ROUNDS; round++) {
@@ -183,9 +205,19 @@ async function throughput(): Promise<void> {
   console.log(
     `async vs replication off, per round: ${asyncRatios.map((x) => pct(x, 1)).join(', ')} (median ${pct(median(asyncRatios), 1)}; goal ≥ 80%)`,
   )
+  for (const [plain, secret] of [
+    [asyncS, asyncSecretS],
+    [syncS, syncSecretS],
+  ] as const) {
+    if (!secret) continue
+    const ratios = secret.runs.map((r, i) => r.rps / (plain.runs[i]?.rps ?? 1))
+    console.log(
+      `${secret.label} vs without a secret, per round: ${ratios.map((x) => pct(x, 1)).join(', ')} (median ${pct(median(ratios), 1)}; goal ≥ 90%)`,
+    )
+  }
   await Promise.all(
-    [bare, lone.proc, ...asyncNodes.map((n) => n.proc), ...syncNodes.map((n) => n.proc)].map((p) =>
-      p.stop('SIGKILL'),
+    [bare, lone.proc, ...[...asyncNodes, ...syncNodes, ...asyncSecret, ...syncSecret].map((n) => n.proc)].map(
+      (p) => p.stop('SIGKILL'),
     ),
   )
 }

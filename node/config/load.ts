@@ -7,7 +7,11 @@ import os from 'node:os'
 import { parseArgs } from 'node:util'
 import { Ajv } from 'ajv'
 import { parse as parseYaml } from 'yaml'
+import { codes } from '../tribes/errors.ts'
 import type { ChannelOptions, InterceptorConfig } from '../tribes/options.ts'
+import type { SecurityOptions } from '../tribes/security/channel-security.ts'
+import { MIN_SECRET_CHARS } from '../tribes/security/keys.ts'
+import { HOW_TO_MAKE_A_SECRET, securityMode } from '../tribes/security/policy.ts'
 import { parseSendOptions } from '../tribes/send-options.ts'
 import { ConfigError, type ConfigProblem } from './errors.ts'
 import { explain } from './explain.ts'
@@ -41,6 +45,9 @@ export const SETTINGS = [
   { flag: 'session-timeout', env: 'CATTERY_SESSION_TIMEOUT', key: 'session.timeout' },
   { flag: 'cookie-name', env: 'CATTERY_COOKIE_NAME', key: 'session.cookie.name' },
   { flag: 'jvm-route-binder', env: 'CATTERY_JVM_ROUTE_BINDER', key: 'jvmRouteBinder.enabled' },
+  // The operator mounts the secret and sets CATTERY_CLUSTER_SECRET_FILE: that name is a contract.
+  { flag: 'cluster-secret-file', env: 'CATTERY_CLUSTER_SECRET_FILE', key: 'cluster.secretFile' },
+  { flag: 'insecure-cluster', env: 'CATTERY_INSECURE_CLUSTER', key: 'cluster.insecure', boolean: true },
 ] as const
 
 export interface LoadInput {
@@ -78,7 +85,9 @@ export function loadConfig(input: LoadInput): Loaded {
   }
   for (const s of SETTINGS) {
     const raw = flags[s.flag]
-    if (raw !== undefined) setKey(config, s.key, toValue(raw as string, 'list' in s), sources, `--${s.flag}`)
+    if (raw === true) setKey(config, s.key, true, sources, `--${s.flag}`)
+    else if (raw !== undefined)
+      setKey(config, s.key, toValue(raw as string, 'list' in s), sources, `--${s.flag}`)
   }
   if (config.name === undefined) {
     config.name = os.hostname().replace(/[^A-Za-z0-9._-]/g, '-')
@@ -135,8 +144,66 @@ export function loadConfig(input: LoadInput): Loaded {
     }
   }
   if (valid.membership.type === 'kubernetes') problems.push(...kubernetesDefaults(valid, input, sourceOf))
+  // --help and --version need no secret.
+  const security = help || version ? undefined : clusterSecurity(valid, input, sourceOf, problems)
   if (problems.length) throw new ConfigError(problems)
-  return { config: valid, channelOptions: toChannelOptions(valid, sendOptions), help, version }
+  return {
+    config: valid,
+    channelOptions: { ...toChannelOptions(valid, sendOptions), security },
+    help,
+    version,
+  }
+}
+
+/**
+ * The cluster secret from `cluster.secretFile` (trimmed, at least MIN_SECRET_CHARS characters), and
+ * the refusal of a reachable node without one (security/policy.ts). The secret is never echoed.
+ */
+function clusterSecurity(
+  c: NodeConfig,
+  input: LoadInput,
+  sourceOf: (key: string) => string,
+  problems: ConfigProblem[],
+): SecurityOptions | undefined {
+  const file = c.cluster.secretFile
+  let secret: string | undefined
+  if (file !== undefined) {
+    const key = 'cluster.secretFile'
+    try {
+      secret = (input.readFile ?? ((p) => readFileSync(p, 'utf8')))(file).trim()
+      if (secret.length < MIN_SECRET_CHARS) {
+        problems.push({
+          key,
+          source: sourceOf(key),
+          value: file,
+          problem: `${codes.CLUSTER_SECRET}: the secret in ${file} has ${secret.length} characters; at least ${MIN_SECRET_CHARS} are needed (${HOW_TO_MAKE_A_SECRET})`,
+        })
+      }
+    } catch (err) {
+      problems.push({
+        key,
+        source: sourceOf(key),
+        value: file,
+        problem: `${codes.CLUSTER_SECRET}: cannot read the cluster secret: ${(err as Error).message}`,
+      })
+    }
+  }
+  const mode = securityMode({
+    receiverHost: c.receiver.host,
+    membership: c.membership.type,
+    hasSecret: file !== undefined,
+    insecure: c.cluster.insecure,
+  })
+  if (!mode) {
+    problems.push({
+      key: 'cluster.secretFile',
+      source: sourceOf('cluster.secretFile'),
+      value: undefined,
+      problem: `${codes.INSECURE_CHANNEL}: the receiver ${c.receiver.host} (${c.membership.type} membership) is reachable from the network and no cluster secret is set: ${HOW_TO_MAKE_A_SECRET}`,
+    })
+  }
+  if (secret !== undefined) return { secret }
+  return c.cluster.insecure ? { insecure: true } : undefined
 }
 
 const SERVICE_ACCOUNT_NAMESPACE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace'
@@ -217,7 +284,7 @@ function parseFlags(argv: string[]) {
     help: { type: 'boolean', short: 'h' },
     version: { type: 'boolean' },
   }
-  for (const s of SETTINGS) options[s.flag] = { type: 'string' }
+  for (const s of SETTINGS) options[s.flag] = { type: 'boolean' in s ? 'boolean' : 'string' }
   try {
     const { values } = parseArgs({ args: argv, options, strict: true, allowPositionals: false })
     return {

@@ -287,6 +287,23 @@ export const NodeConfigSchema = T.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    cluster: T.Object(
+      {
+        secretFile: T.Optional(
+          T.String({
+            minLength: 1,
+            description:
+              'file whose content (whitespace trimmed, at least 32 characters) is the cluster secret every member shares; required unless the receiver is on loopback (docs/security.md)',
+          }),
+        ),
+        insecure: T.Boolean({
+          default: false,
+          description:
+            'run without a cluster secret on a receiver reachable from the network (no authentication, no encryption; warned about in the log and /status)',
+        }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
     manager: ManagerSchema,
     session: SessionSchema,
     jvmRouteBinder: T.Object(

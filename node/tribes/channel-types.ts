@@ -26,7 +26,10 @@ export interface ChannelStats {
   bytesSent: number
   bytesReceived: number
   sendFailures: number
+  /** Refusals by code: bad frames, failed authentication, non-members, bad multicast packets. */
   framesRefused: Record<string, number>
+  /** 'secret' (authenticated, encrypted), 'insecure' (--insecure-cluster) or 'none (loopback)'. */
+  security: 'secret' | 'insecure' | 'none (loopback)'
   interceptors: Record<string, Record<string, number>>
 }
 

@@ -19,6 +19,7 @@ import {
   type ReceiverOptions,
   type SenderOptions,
 } from './options.ts'
+import { type ChannelSecurity, createChannelSecurity } from './security/channel-security.ts'
 import { SendOption, wantsSyncAck } from './send-options.ts'
 import { probe } from './transport/probe.ts'
 import { Transport } from './transport/transport.ts'
@@ -39,6 +40,7 @@ class GroupChannel extends EventEmitter implements Channel {
   readonly #interceptors: Interceptor[]
   readonly #listeners = new Set<ChannelListener>()
   readonly #view = new Map<string, Member>()
+  readonly #security: ChannelSecurity
   #transport: Transport | undefined
   #membership: MembershipService | undefined
   #local: Member | undefined
@@ -58,8 +60,11 @@ class GroupChannel extends EventEmitter implements Channel {
       membership: init.membership,
       interceptors: init.interceptors ?? [...defaults.interceptors],
       sendOptions: init.sendOptions ?? defaults.sendOptions,
+      security: init.security,
     }
     this.#logger = init.logger ?? pino({ level: 'silent' })
+    // Decided here, so a reachable channel without a secret (or with a short one) fails before start.
+    this.#security = createChannelSecurity(init.security, this.#options.receiver.host, init.membership.type)
     // Built here, so a bad interceptor configuration (e.g. an unreadable key) fails before start.
     this.#interceptors = this.#options.interceptors.map((c) => createInterceptor(c))
   }
@@ -89,12 +94,21 @@ class GroupChannel extends EventEmitter implements Channel {
         bye: (m) => this.#membership?.departed(m),
         pinged: (m) => this.#membership?.heard?.(m),
         localWire: () => this.#localWire(),
+        knows: (m) => this.#view.has(memberId(m)),
       },
       this.#logger,
+      this.#security,
     )
+    if (this.#security.mode === 'insecure') {
+      this.#logger.warn(
+        { security: 'insecure', code: codes.INSECURE_CHANNEL },
+        'the cluster channel runs WITHOUT authentication or encryption (--insecure-cluster): anyone who reaches the receiver or the multicast group can read and change sessions',
+      )
+    }
     const port = await transport.start()
     try {
       this.#local = createLocalMember({
+        uniqueId: this.#security.localId,
         host: o.receiver.advertiseAddress || announcedHost(o.receiver.host),
         port,
         name: o.name,
@@ -106,7 +120,7 @@ class GroupChannel extends EventEmitter implements Channel {
       const ctx = this.#context()
       for (const i of this.#interceptors) i.init(ctx)
       for (const i of this.#interceptors) await i.start()
-      const membership = createMembership(o.membership, this.#logger)
+      const membership = createMembership(o.membership, this.#logger, this.#security)
       membership.on('memberAdded', (m: Member) => this.#up.memberAdded(m))
       membership.on('memberDisappeared', (m: Member, reason: string) => this.#up.memberDisappeared(m, reason))
       membership.on('memberSuspect', (m: Member, cause: CatteryError) => this.#up.memberSuspect(m, cause))
@@ -119,7 +133,11 @@ class GroupChannel extends EventEmitter implements Channel {
       throw err
     }
     this.#logger.info(
-      { member: { name: o.name, host: this.#local.host, port }, membership: o.membership.type },
+      {
+        member: { name: o.name, host: this.#local.host, port },
+        membership: o.membership.type,
+        security: this.#security.mode,
+      },
       'channel started',
     )
   }
@@ -193,7 +211,8 @@ class GroupChannel extends EventEmitter implements Channel {
       bytesSent: t?.bytesSent ?? 0,
       bytesReceived: t?.bytesReceived ?? 0,
       sendFailures: t?.sendFailures ?? 0,
-      framesRefused: { ...(this.#transport?.receiver.refused ?? {}) },
+      framesRefused: { ...this.#security.refused },
+      security: this.#security.mode,
       interceptors,
     }
   }
@@ -238,7 +257,7 @@ class GroupChannel extends EventEmitter implements Channel {
       localMember: this.localMember,
       logger: this.#logger,
       members: () => this.members(),
-      probe: (m, timeout) => probe(m, timeout, this.#localWire()),
+      probe: (m, timeout) => probe(m, timeout, this.#localWire(), this.#security),
       removeMember: (m, reason) => {
         const id = memberId(m)
         if (this.#membership?.members().some((x) => memberId(x) === id)) this.#membership.remove(m, reason)

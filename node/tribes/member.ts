@@ -34,11 +34,13 @@ export function createLocalMember(init: {
   name: string
   domain?: string
   payload?: Uint8Array
+  /** Chosen ahead when the channel's handshakes need it before the member exists. */
+  uniqueId?: Uint8Array
 }): Member {
   return {
     host: init.host,
     port: init.port,
-    uniqueId: randomBytes(16),
+    uniqueId: init.uniqueId ?? randomBytes(16),
     name: init.name,
     domain: init.domain ?? '',
     payload: init.payload ?? new Uint8Array(0),

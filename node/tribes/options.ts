@@ -4,6 +4,7 @@
  */
 import type { Logger } from 'pino'
 import type { DynamicMembershipSource } from './membership/dynamic.ts'
+import type { SecurityOptions } from './security/channel-security.ts'
 
 export interface ReceiverOptions {
   /** Address to listen on; announced to peers too unless advertiseAddress is set. */
@@ -113,6 +114,11 @@ export interface ChannelOptions {
   interceptors: InterceptorConfig[]
   /** Default flags for `send` when none are given (8: asynchronous). */
   sendOptions: number
+  /**
+   * The cluster secret (docs/security.md). Required unless the receiver is on loopback with
+   * non-multicast membership, or `insecure` is set.
+   */
+  security?: SecurityOptions | undefined
   logger?: Logger
 }
 

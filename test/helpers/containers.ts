@@ -7,6 +7,7 @@
  * reaper that would do it) cannot run here.
  */
 import { execFileSync } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import {
@@ -36,6 +37,9 @@ const ENGINE = (() => {
 // podman stores locally built images under localhost/; docker under the bare name.
 const PREFIX = ENGINE.CATTERY_IMAGE_PREFIX ?? ''
 export const NODE_IMAGE = `${PREFIX}cattery-node:${VERSION}`
+/** The cluster secret of the node containers this process starts (docs/security.md). */
+export const CLUSTER_SECRET = randomBytes(32).toString('base64')
+export const CLUSTER_SECRET_FILE = '/etc/cattery/cluster-secret'
 export const OPERATOR_IMAGE = `${PREFIX}cattery-operator:${VERSION}`
 /** On every container and network a test makes; cleanup removes whatever carries it. */
 export const LABEL = 'dev.cattery.test'
@@ -97,7 +101,11 @@ export async function startNodeContainer(
     .withPullPolicy(PullPolicy.neverPull())
     .withLabels({ [LABEL]: 'true' })
     .withNetworkMode(network)
-    .withCommand(['--name', name, ...(o.args ?? [])])
+    // Every member of a test cluster shares one secret, mounted as the operator mounts it.
+    .withCopyContentToContainer([
+      { content: `${CLUSTER_SECRET}\n`, target: CLUSTER_SECRET_FILE, mode: 0o444 },
+    ])
+    .withCommand(['--name', name, '--cluster-secret-file', CLUSTER_SECRET_FILE, ...(o.args ?? [])])
     // Every port the image exposes: podman lists them all in the container's port bindings, and
     // testcontainers waits until each of those is bound to a host port.
     .withExposedPorts(4000, 8080, 9090)

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict'
+import { execFileSync } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import { writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -13,6 +15,7 @@ const DROP_TIME = 1000
 describe('multicast membership across a real network (namespaces joined by a bridge)', () => {
   let net: TestNetwork
   let config: string
+  let secret: string
   const nodes: NodeProcess[] = []
   const start = (i: number, name: string, extra: string[] = []) => {
     const ns = net.namespaces[i] as { address: string }
@@ -29,6 +32,8 @@ describe('multicast membership across a real network (namespaces joined by a bri
         '0',
         '--admin-port',
         '0',
+        '--cluster-secret-file',
+        secret,
         ...extra,
       ],
       { command: [...net.exec(i), process.execPath, MAIN] },
@@ -41,6 +46,8 @@ describe('multicast membership across a real network (namespaces joined by a bri
     net = createTestNetwork(5)
     config = path.join(os.tmpdir(), `cattery-mcast-${process.pid}.yaml`)
     writeFileSync(config, `membership:\n  frequency: ${FREQUENCY}\n  dropTime: ${DROP_TIME}\n`)
+    secret = path.join(os.tmpdir(), `cattery-mcast-secret-${process.pid}`)
+    writeFileSync(secret, `${randomBytes(32).toString('base64')}\n`, { mode: 0o600 })
   })
   after(async () => {
     await stopAll(nodes)
@@ -50,6 +57,30 @@ describe('multicast membership across a real network (namespaces joined by a bri
   it('three nodes in three namespaces find each other by heartbeat', async () => {
     const [a, b, c] = [start(0, 'm1'), start(1, 'm2'), start(2, 'm3')]
     await Promise.all([a.waitForView(['m2', 'm3']), b.waitForView(['m1', 'm3']), c.waitForView(['m1', 'm2'])])
+  })
+
+  it('drops spoofed, wrongly keyed and replayed heartbeats, and counts them', async () => {
+    const [a] = nodes as [NodeProcess]
+    const adminPort = (await a.waitFor((l) => l.event === 'started')).adminPort as number
+    const ns = net.namespaces[3] as { address: string }
+    const spoof = path.join(import.meta.dirname, '../helpers/multicast-spoof.ts')
+    const out = execFileSync(
+      net.exec(3)[0] as string,
+      [...net.exec(3).slice(1), process.execPath, spoof, '228.0.0.4', '45564', ns.address, 'm2'],
+      { encoding: 'utf8', timeout: 10_000 },
+    )
+    assert.match(out, /sent/)
+    await new Promise((r) => setTimeout(r, 3 * FREQUENCY))
+    assert.deepEqual(a.view(), ['m2', 'm3'])
+    const fetchStatus = `fetch('http://127.0.0.1:${adminPort}/status').then(r => r.json()).then(s => console.log(JSON.stringify(s.channel)))`
+    const channel = JSON.parse(
+      execFileSync(net.exec(0)[0] as string, [...net.exec(0).slice(1), process.execPath, '-e', fetchStatus], {
+        encoding: 'utf8',
+      }),
+    )
+    assert.equal(channel.security, 'secret')
+    assert.ok(channel.framesRefused.CATTERY_ERR_PACKET_UNAUTHENTICATED >= 3, JSON.stringify(channel))
+    assert.ok(channel.framesRefused.CATTERY_ERR_PACKET_REPLAY >= 1, JSON.stringify(channel))
   })
 
   it('a node in another domain is not seen', async () => {

@@ -9,12 +9,19 @@
  * the first time, and a ready member that of one not ready yet (joining); the joining member
  * announces itself JOIN_ANNOUNCEMENTS times, JOIN_STEP_MS apart, so it hears every member within a
  * few milliseconds and is done after JOIN_WAIT_MS, even if some of those packets are lost.
+ *
+ * With a cluster secret every packet is stamped and tagged (security/packet-tag.ts); a packet with a
+ * wrong or missing tag, a stale stamp or a replayed one is dropped and counted. At most MAX_MEMBERS
+ * members are known at once; heartbeats of more are dropped and counted (MEMBERS_LIMIT).
  */
 import dgram from 'node:dgram'
 import { EventEmitter } from 'node:events'
 import type { Logger } from 'pino'
+import { codes } from '../errors.ts'
 import { addressOf, type Member, memberId } from '../member.ts'
 import type { MulticastMembershipOptions } from '../options.ts'
+import type { ChannelSecurity } from '../security/channel-security.ts'
+import { ReplayGuard } from '../security/packet-tag.ts'
 import { decodePacket, encodePacket, PacketKind } from './multicast-packet.ts'
 import type { MembershipService } from './service.ts'
 
@@ -23,6 +30,8 @@ const JOIN_ANNOUNCEMENTS = 3
 const JOIN_WAIT_MS = JOIN_STEP_MS * JOIN_ANNOUNCEMENTS
 /** Answers to joining members are sent at most this often (a burst of joiners shares one). */
 const ANSWER_EVERY_MS = 50
+/** Members known at once (docs/limits.md). */
+export const MAX_MEMBERS = 1000
 
 interface Known {
   member: Member
@@ -39,17 +48,22 @@ export class MulticastMembership extends EventEmitter implements MembershipServi
   #timer: NodeJS.Timeout | undefined
   #local: Member | undefined
   #lastAnswer = 0
+  readonly #security: ChannelSecurity
+  readonly #key: Buffer | undefined
+  readonly #replays = new ReplayGuard()
   foreignPackets = 0
 
-  constructor(options: MulticastMembershipOptions, logger: Logger) {
+  constructor(options: MulticastMembershipOptions, logger: Logger, security: ChannelSecurity) {
     super()
     this.#options = options
     this.#logger = logger
+    this.#security = security
+    this.#key = security.keys?.multicast
   }
 
   async start(local: Member): Promise<void> {
     this.#local = local
-    encodePacket(PacketKind.ALIVE, local) // fails now if the member is too large to announce
+    encodePacket(PacketKind.ALIVE, local, this.#key) // fails now if the member is too large to announce
     const o = this.#options
     const socket = dgram.createSocket({ type: 'udp4', reuseAddr: true })
     socket.on('message', (data) => this.#onPacket(data))
@@ -113,9 +127,14 @@ export class MulticastMembership extends EventEmitter implements MembershipServi
   #send(kind: (typeof PacketKind)[keyof typeof PacketKind]): void {
     const socket = this.#socket
     if (!socket || !this.#local) return
-    socket.send(encodePacket(kind, this.#local), this.#options.port, this.#options.address, (err) => {
-      if (err) this.#logger.debug({ err: err.message }, 'heartbeat not sent')
-    })
+    socket.send(
+      encodePacket(kind, this.#local, this.#key),
+      this.#options.port,
+      this.#options.address,
+      (err) => {
+        if (err) this.#logger.debug({ err: err.message }, 'heartbeat not sent')
+      },
+    )
   }
 
   /** A heartbeat now, for a member that is joining (rate-limited). */
@@ -136,11 +155,21 @@ export class MulticastMembership extends EventEmitter implements MembershipServi
     }
     for (const [id, at] of this.#departed)
       if (now - at > this.#options.dropTime * 2) this.#departed.delete(id)
+    this.#replays.sweep(now)
+  }
+
+  #refuse(code: string, detail: Record<string, unknown> = {}): void {
+    this.#security.count(code)
+    this.#logger.debug({ code, ...detail }, 'multicast packet dropped')
   }
 
   #onPacket(data: Buffer): void {
-    const packet = decodePacket(data)
+    const packet = decodePacket(data, this.#key)
     const local = this.#local
+    if (typeof packet === 'string') {
+      this.#refuse(packet)
+      return
+    }
     if (!packet || !local) {
       this.foreignPackets++
       return
@@ -148,6 +177,13 @@ export class MulticastMembership extends EventEmitter implements MembershipServi
     const { kind, member } = packet
     const id = memberId(member)
     if (id === memberId(local) || member.domain !== local.domain) return
+    if (packet.stamp !== undefined) {
+      const verdict = this.#replays.check(id, packet.stamp)
+      if (verdict !== 'ok') {
+        this.#refuse(codes.PACKET_REPLAY, { member: member.name, verdict })
+        return
+      }
+    }
     if (kind === PacketKind.SHUTDOWN) {
       this.departed(member)
       return
@@ -159,6 +195,10 @@ export class MulticastMembership extends EventEmitter implements MembershipServi
     if (known) {
       known.lastSeen = Date.now()
       known.member.ready = member.ready
+      return
+    }
+    if (this.#known.size >= MAX_MEMBERS) {
+      this.#refuse(codes.MEMBERS_LIMIT, { member: member.name, limit: MAX_MEMBERS })
       return
     }
     // Same address, new uniqueId: the member restarted; the old one is gone now.

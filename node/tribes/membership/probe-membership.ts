@@ -16,8 +16,9 @@
 import { EventEmitter } from 'node:events'
 import type { Logger } from 'pino'
 import { encodePlain } from '../codec.ts'
-import type { CatteryError } from '../errors.ts'
+import { type CatteryError, codes } from '../errors.ts'
 import { addressOf, type Member, memberId, toWire } from '../member.ts'
+import type { ChannelSecurity } from '../security/channel-security.ts'
 import { probe, sayGoodbye } from '../transport/probe.ts'
 import type { DynamicMembershipSource, MemberAddress } from './dynamic.ts'
 import type { MembershipService } from './service.ts'
@@ -59,8 +60,16 @@ export class ProbeMembership extends EventEmitter implements MembershipService {
   #timer: NodeJS.Timeout | undefined
   #stopped = false
 
-  constructor(source: DynamicMembershipSource, options: ProbeMembershipOptions, logger: Logger) {
+  readonly #security: ChannelSecurity
+
+  constructor(
+    source: DynamicMembershipSource,
+    options: ProbeMembershipOptions,
+    logger: Logger,
+    security: ChannelSecurity,
+  ) {
     super()
+    this.#security = security
     this.#source = source
     this.#options = options
     this.#logger = logger
@@ -83,7 +92,7 @@ export class ProbeMembership extends EventEmitter implements MembershipService {
     this.#source.close?.()
     const wire = this.#wire()
     const timeout = Math.min(1000, this.#options.pingInterval)
-    await Promise.all(this.members().map((m) => sayGoodbye(m, timeout, wire)))
+    await Promise.all(this.members().map((m) => sayGoodbye(m, timeout, wire, this.#security)))
   }
 
   members(): Member[] {
@@ -171,7 +180,7 @@ export class ProbeMembership extends EventEmitter implements MembershipService {
 
   #probe(t: Target, wire: Buffer): Promise<void> {
     if (this.#stopped || t.self) return Promise.resolve()
-    t.inFlight ??= probe(t.address, this.#probeTimeout(), wire).then(
+    t.inFlight ??= probe(t.address, this.#probeTimeout(), wire, this.#security).then(
       (m) => this.#answered(t, m),
       (err: CatteryError) => this.#silent(t, err),
     )
@@ -218,6 +227,11 @@ export class ProbeMembership extends EventEmitter implements MembershipService {
 
   #silent(t: Target, err: CatteryError): void {
     t.inFlight = undefined
+    if (err.code === codes.AUTH_FAILED || err.code === codes.FRAME_AUTH_FAILED)
+      this.#logger.warn(
+        { code: err.code, address: addressOf(t.address), err: err.message },
+        'a member failed authentication: it does not hold this cluster secret',
+      )
     if (this.#stopped || !t.member) return
     const member = t.member
     if (Date.now() - t.lastSeen > this.#options.expireTime) {

@@ -20,9 +20,11 @@ export const FrameKind = {
   PING: 5,
   PONG: 6,
   BYE: 7,
+  /** The handshake of a channel with a cluster secret (security/handshake.ts), in clear. */
+  AUTH: 8,
 } as const
 export type FrameKindValue = (typeof FrameKind)[keyof typeof FrameKind]
-const MAX_KIND = 7
+const MAX_KIND = 8
 
 export interface Frame {
   kind: FrameKindValue
@@ -67,6 +69,8 @@ const EMPTY = Buffer.alloc(0)
 const LARGE_FRAME = 256 * 1024
 
 interface Head {
+  /** The 20 bytes as received: the associated data of a sealed frame. */
+  raw: Buffer
   kind: FrameKindValue
   flags: number
   id: number
@@ -75,22 +79,28 @@ interface Head {
 }
 
 /**
- * Incremental decoder. Memory is bounded by `maxFrameBytes`: a frame announcing more is refused as
- * soon as its head arrives. After an error the decoder refuses everything (the caller closes).
+ * Incremental decoder. Memory is bounded by `maxFrameBytes` (which the owner may lower until a
+ * connection is authenticated): a frame announcing more is refused as soon as its head arrives. A
+ * large frame's buffer grows as its bytes arrive (doubling, up to the announced length), so a head
+ * that announces megabytes costs nothing until they are sent. With `open` set (an authenticated
+ * connection), every frame's sections are opened with it before they are handed on. After an error
+ * the decoder refuses everything (the caller closes).
  */
 export class FrameDecoder {
-  readonly #maxFrameBytes: number
+  maxFrameBytes: number
+  /** Opens a sealed frame (security/frame-cipher.ts): head and sealed sections in, plain sections out. */
+  open: ((head: Buffer, data: Buffer) => Buffer) | undefined
   readonly #onFrame: (frame: Frame) => void
   #chunks: Buffer[] = []
   #buffered = 0
   #head: Head | undefined
-  #large: { buf: Buffer; filled: number } | undefined
+  #large: { buf: Buffer; filled: number; size: number } | undefined
   #failed = false
   /** When the bytes of the frame now being read started to arrive (0 when between frames). */
   partialSince = 0
 
   constructor(maxFrameBytes: number, onFrame: (frame: Frame) => void) {
-    this.#maxFrameBytes = maxFrameBytes
+    this.maxFrameBytes = maxFrameBytes
     this.#onFrame = onFrame
   }
 
@@ -123,10 +133,15 @@ export class FrameDecoder {
   #fillLarge(chunk: Buffer): Buffer | undefined {
     const large = this.#large
     if (!large) return chunk
-    const k = Math.min(chunk.length, large.buf.length - large.filled)
+    const k = Math.min(chunk.length, large.size - large.filled)
+    if (large.filled + k > large.buf.length) {
+      const grown = Buffer.allocUnsafe(Math.min(large.size, Math.max(large.buf.length * 2, large.filled + k)))
+      large.buf.copy(grown, 0, 0, large.filled)
+      large.buf = grown
+    }
     chunk.copy(large.buf, large.filled, 0, k)
     large.filled += k
-    if (large.filled < large.buf.length) return undefined
+    if (large.filled < large.size) return undefined
     const head = this.#head as Head
     this.#large = undefined
     this.#head = undefined
@@ -135,7 +150,8 @@ export class FrameDecoder {
     return chunk.subarray(k)
   }
 
-  #emit(head: Head, data: Buffer): void {
+  #emit(head: Head, sections: Buffer): void {
+    const data = this.open ? this.open(head.raw, sections) : sections
     this.#onFrame({
       kind: head.kind,
       flags: head.flags,
@@ -150,13 +166,14 @@ export class FrameDecoder {
     for (;;) {
       if (this.#head === undefined) {
         if (this.#buffered < HEAD_BYTES) break
-        this.#head = parseHead(this.#take(HEAD_BYTES), this.#maxFrameBytes)
+        this.#head = parseHead(this.#take(HEAD_BYTES), this.maxFrameBytes)
       }
       const { hl, bl } = this.#head
       if (this.#buffered < hl + bl) {
         if (hl + bl >= LARGE_FRAME) {
           const filled = this.#buffered
-          const buf = Buffer.allocUnsafe(hl + bl)
+          const size = hl + bl
+          const buf = Buffer.allocUnsafe(Math.min(size, Math.max(LARGE_FRAME, 2 * filled)))
           let off = 0
           for (const c of this.#chunks) {
             c.copy(buf, off)
@@ -164,7 +181,7 @@ export class FrameDecoder {
           }
           this.#chunks = []
           this.#buffered = 0
-          this.#large = { buf, filled }
+          this.#large = { buf, filled, size }
           if (this.partialSince === 0) this.partialSince = Date.now()
           return
         }
@@ -233,5 +250,5 @@ function parseHead(b: Buffer, maxFrameBytes: number): Head {
       `frame of ${HEAD_BYTES + hl + bl} bytes exceeds maxFrameBytes ${maxFrameBytes}`,
     )
   }
-  return { kind: kind as FrameKindValue, flags: b.readUInt16BE(6), id: b.readUInt32BE(8), hl, bl }
+  return { raw: b, kind: kind as FrameKindValue, flags: b.readUInt16BE(6), id: b.readUInt32BE(8), hl, bl }
 }

@@ -2,11 +2,17 @@
  * One outbound TCP connection to one member. Frames are written in call order (so order per
  * destination holds), batched per tick with cork/uncork, and sent only after the HELLO that tells the
  * receiver who we are. Frames waiting for ACKs are tracked by id; the transport's sweep times them out.
+ * With a cluster secret the connection opens with the AUTH handshake (security/handshake.ts): it is
+ * 'connecting' until the member proved it holds the secret and is the member we meant, and every
+ * frame after that is sealed as it enters the outbox (so a frame sent again after a reconnection is
+ * sealed again, with the new connection's keys).
  */
 import net from 'node:net'
 import { CatteryError, codes } from '../errors.ts'
 import { describeMember, type Member } from '../member.ts'
 import { Pacer } from '../pacer.ts'
+import type { FrameSealer } from '../security/frame-cipher.ts'
+import type { ClientHandshake } from '../security/handshake.ts'
 import { encodeFrame, type Frame, FrameDecoder, FrameKind, type FrameKindValue } from './frame.ts'
 
 export interface PeerConnectionOptions {
@@ -23,6 +29,10 @@ export interface PeerConnectionOptions {
 
 export interface PeerConnectionHooks {
   hello(): Buffer
+  /** A handshake for a new connection when the channel has a cluster secret. */
+  handshake(): ClientHandshake | undefined
+  /** The member failed authentication (counted and logged by the owner). */
+  refused(member: Member, err: CatteryError): void
   /** The connection failed or closed unexpectedly: the member is a suspect. */
   lost(member: Member, cause: CatteryError): void
 }
@@ -66,6 +76,11 @@ export class PeerConnection {
   #waiting: Waiting[] = []
   readonly #pending = new Map<number, Pending>()
   #drainWaiters: Array<() => void> = []
+  #handshake: ClientHandshake | undefined
+  #seal: FrameSealer | undefined
+  #connectTimer: NodeJS.Timeout | undefined
+  /** Why the socket is being closed, when we close it (else 'close' says lost or failed). */
+  #closeCause: CatteryError | undefined
 
   constructor(member: Member, options: PeerConnectionOptions, hooks: PeerConnectionHooks) {
     this.member = member
@@ -158,6 +173,9 @@ export class PeerConnection {
     this.#state = 'connecting'
     const socket = net.connect({ host: this.member.host, port: this.member.port, noDelay: true })
     this.#socket = socket
+    this.#seal = undefined
+    this.#handshake = undefined
+    this.#closeCause = undefined
     const timer = setTimeout(() => {
       socket.destroy(
         new CatteryError(
@@ -166,26 +184,27 @@ export class PeerConnection {
         ),
       )
     }, this.#options.timeout)
-    const decoder = new FrameDecoder(this.#options.maxFrameBytes, (f) => this.#onFrame(f))
+    this.#connectTimer = timer
+    const decoder = new FrameDecoder(this.#options.maxFrameBytes, (f) => this.#onFrame(f, socket, decoder))
     socket.on('connect', () => {
-      clearTimeout(timer)
-      this.#state = 'open'
-      this.#attempts = 0
-      this.#failedUntil = 0
-      this.#write(encodeFrame(FrameKind.HELLO, 0, 0, undefined, this.#hooks.hello()))
-      const waiting = this.#waiting
-      this.#waiting = []
-      for (const w of waiting) {
-        this.#write(w.frame, w.wantAck)
-        if (w.wantAck) this.#awaitAck(w.id, w.frame, w.attempts).then(w.resolve, w.reject)
-        else w.resolve()
+      const hs = this.#hooks.handshake()
+      if (!hs) {
+        this.#opened()
+        return
       }
+      this.#handshake = hs
+      for (const b of encodeFrame(FrameKind.AUTH, 0, 1, undefined, hs.start())) socket.write(b)
     })
     socket.on('data', (chunk: Buffer) => {
       try {
         decoder.push(chunk)
       } catch (err) {
-        socket.destroy(err as Error)
+        const e = err as CatteryError
+        if (e.code === codes.AUTH_FAILED || e.code === codes.FRAME_AUTH_FAILED) {
+          this.#closeCause = e
+          this.#hooks.refused(this.member, e)
+        }
+        socket.destroy(e)
       }
     })
     socket.on('drain', () => this.#flushDrainWaiters())
@@ -197,11 +216,48 @@ export class PeerConnection {
       this.#socket = undefined
       this.#takeOutbox() // dropped: frames awaiting an ACK are sent again from #pending
       this.#state = 'idle'
-      const cause = wasOpen
-        ? new CatteryError(codes.CONNECTION_LOST, `connection to ${describeMember(this.member)} was lost`)
-        : new CatteryError(codes.CONNECT_FAILED, `cannot connect to ${describeMember(this.member)}`)
+      const cause = this.#closeCause
+        ? this.#closeCause
+        : wasOpen
+          ? new CatteryError(codes.CONNECTION_LOST, `connection to ${describeMember(this.member)} was lost`)
+          : new CatteryError(codes.CONNECT_FAILED, `cannot connect to ${describeMember(this.member)}`)
       this.#onBroken(cause, wasOpen)
     })
+  }
+
+  /** Connected (and authenticated, with a secret): HELLO, then everything that waited. */
+  #opened(): void {
+    clearTimeout(this.#connectTimer)
+    this.#state = 'open'
+    this.#attempts = 0
+    this.#failedUntil = 0
+    this.#write(encodeFrame(FrameKind.HELLO, 0, 0, undefined, this.#hooks.hello()))
+    const waiting = this.#waiting
+    this.#waiting = []
+    for (const w of waiting) {
+      this.#write(w.frame, w.wantAck)
+      if (w.wantAck) this.#awaitAck(w.id, w.frame, w.attempts).then(w.resolve, w.reject)
+      else w.resolve()
+    }
+  }
+
+  /** AUTH frame 2: check the member's proof, send ours, and seal everything from here on. */
+  #onAuth(frame: Frame, socket: net.Socket, decoder: FrameDecoder): void {
+    const hs = this.#handshake
+    if (!hs)
+      throw new CatteryError(codes.AUTH_FAILED, `unexpected AUTH frame from ${describeMember(this.member)}`)
+    this.#handshake = undefined
+    const { reply, session } = hs.answer(frame.body)
+    if (!session.peerId.equals(this.member.uniqueId)) {
+      throw new CatteryError(
+        codes.AUTH_FAILED,
+        `${this.member.host}:${this.member.port} is another member than ${describeMember(this.member)}`,
+      )
+    }
+    for (const b of encodeFrame(FrameKind.AUTH, 0, 3, undefined, reply)) socket.write(b)
+    this.#seal = session.seal
+    decoder.open = (head, data) => session.open.open(head, data)
+    this.#opened()
   }
 
   #onBroken(cause: CatteryError, wasOpen: boolean): void {
@@ -275,7 +331,8 @@ export class PeerConnection {
    * the messages of many requests share one system call and one wake-up on each side (on loopback and
    * in VMs, a write that wakes its reader costs tens of microseconds).
    */
-  #write(frame: Buffer[], urgent = true): void {
+  #write(plain: Buffer[], urgent = true): void {
+    const frame = this.#seal ? this.#seal.seal(plain) : plain
     for (const b of frame) {
       this.#outbox.push(b)
       this.#outboxBytes += b.length
@@ -303,7 +360,17 @@ export class PeerConnection {
     }
   }
 
-  #onFrame(frame: Frame): void {
+  #onFrame(frame: Frame, socket: net.Socket, decoder: FrameDecoder): void {
+    if (frame.kind === FrameKind.AUTH) {
+      this.#onAuth(frame, socket, decoder)
+      return
+    }
+    if (this.#handshake) {
+      throw new CatteryError(
+        codes.AUTH_FAILED,
+        `${describeMember(this.member)} answered without the handshake`,
+      )
+    }
     if (frame.kind !== FrameKind.ACK && frame.kind !== FrameKind.FAIL_ACK) return
     const p = this.#pending.get(frame.id)
     if (!p) return // late ACK after a timeout

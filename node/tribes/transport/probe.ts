@@ -2,20 +2,28 @@
  * A liveness check over a fresh TCP connection: PING (carrying our member, or BYE to say goodbye),
  * then wait for the PONG that names the member answering. A process that is stopped or hung accepts
  * the TCP connection in the kernel but never answers, so it fails the probe (Tribes' plain connect
- * test would call it alive).
+ * test would call it alive). With a cluster secret the connection opens with the AUTH handshake
+ * (security/handshake.ts), the PING and PONG are sealed, and the PONG must name the member the
+ * handshake proved; a member that fails is counted under its code.
  */
 import net from 'node:net'
 import { decodePlain } from '../codec.ts'
 import { CatteryError, codes } from '../errors.ts'
 import { fromWire, type Member } from '../member.ts'
+import type { ChannelSecurity } from '../security/channel-security.ts'
+import type { Session } from '../security/handshake.ts'
 import { encodeFrame, FrameDecoder, FrameKind } from './frame.ts'
+
+/** Largest answer a probe reads (a PONG carries one member). */
+const MAX_ANSWER_BYTES = 64 * 1024
 
 export function probe(
   address: { host: string; port: number },
   timeout: number,
   self: Buffer,
+  security: ChannelSecurity,
 ): Promise<Member> {
-  return exchange(address, timeout, FrameKind.PING, self, true) as Promise<Member>
+  return exchange(address, timeout, FrameKind.PING, self, security) as Promise<Member>
 }
 
 /** Tells a member we are leaving; resolves once it acknowledged (or failed, or timed out). */
@@ -23,8 +31,9 @@ export function sayGoodbye(
   address: { host: string; port: number },
   timeout: number,
   self: Buffer,
+  security: ChannelSecurity,
 ): Promise<void> {
-  return exchange(address, timeout, FrameKind.BYE, self, true).then(
+  return exchange(address, timeout, FrameKind.BYE, self, security).then(
     () => undefined,
     () => undefined,
   )
@@ -35,11 +44,13 @@ function exchange(
   timeout: number,
   kind: typeof FrameKind.PING | typeof FrameKind.BYE,
   body: Buffer,
-  awaitPong: boolean,
+  security: ChannelSecurity,
 ): Promise<Member | undefined> {
   const where = `${address.host}:${address.port}`
   return new Promise((resolve, reject) => {
     const socket = net.connect({ host: address.host, port: address.port, noDelay: true })
+    const handshake = security.client()
+    let session: Session | undefined
     let settled = false
     const finish = (err: CatteryError | undefined, member?: Member) => {
       if (settled) return
@@ -53,24 +64,46 @@ function exchange(
       () => finish(new CatteryError(codes.CONNECT_FAILED, `no answer from ${where} within ${timeout} ms`)),
       timeout,
     )
-    const decoder = new FrameDecoder(64 * 1024, (frame) => {
+    const send = () => {
+      const frame = encodeFrame(kind, 0, 1, undefined, body)
+      for (const b of session ? session.seal.seal(frame) : frame) socket.write(b)
+    }
+    const decoder = new FrameDecoder(MAX_ANSWER_BYTES, (frame) => {
+      if (frame.kind === FrameKind.AUTH && handshake && !session) {
+        const { reply, session: s } = handshake.answer(frame.body)
+        for (const b of encodeFrame(FrameKind.AUTH, 0, 3, undefined, reply)) socket.write(b)
+        session = s
+        decoder.open = (head, data) => s.open.open(head, data)
+        send()
+        return
+      }
       if (frame.kind !== FrameKind.PONG) return
+      if (handshake && !session)
+        throw new CatteryError(codes.AUTH_FAILED, `${where} answered without the handshake`)
       let member: Member | undefined
       try {
         member = fromWire(decodePlain(frame.body))
       } catch {}
-      if (member) finish(undefined, member)
-      else finish(new CatteryError(codes.FRAME_BAD_HEADER, `${where} answered a PING without a member`))
+      if (!member) {
+        finish(new CatteryError(codes.FRAME_BAD_HEADER, `${where} answered a PING without a member`))
+        return
+      }
+      if (session && !session.peerId.equals(member.uniqueId))
+        throw new CatteryError(codes.AUTH_FAILED, `${where} answered as another member than it proved`)
+      finish(undefined, member)
     })
     socket.on('connect', () => {
-      for (const b of encodeFrame(kind, 0, 1, undefined, body)) socket.write(b)
-      if (!awaitPong) socket.end(() => finish(undefined))
+      if (handshake)
+        for (const b of encodeFrame(FrameKind.AUTH, 0, 1, undefined, handshake.start())) socket.write(b)
+      else send()
     })
     socket.on('data', (chunk: Buffer) => {
       try {
         decoder.push(chunk)
       } catch (err) {
-        finish(err as CatteryError)
+        const e = err as CatteryError
+        if (e.code === codes.AUTH_FAILED || e.code === codes.FRAME_AUTH_FAILED) security.count(e.code)
+        finish(e)
       }
     })
     socket.on('error', (err) => finish(new CatteryError(codes.CONNECT_FAILED, `${where}: ${err.message}`)))

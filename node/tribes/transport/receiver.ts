@@ -3,12 +3,22 @@
  * every inbound connection and hands them on. A connection that sends anything malformed — bad magic,
  * another protocol version, an oversized or cut frame, a frame that never completes — is refused with
  * a coded, logged error and closed; other connections are not affected.
+ *
+ * Bounded before authenticated: until a connection completed its handshake (with a cluster secret,
+ * the AUTH exchange of security/handshake.ts; without, its HELLO, PING or BYE) a frame may announce
+ * at most PRE_AUTH_FRAME_BYTES, and the handshake must be done within `frameTimeout`. A source
+ * address may hold MAX_CONNECTIONS_PER_SOURCE connections at once; more are closed on arrival.
+ * With a secret, every frame after the handshake is sealed (security/frame-cipher.ts) and a HELLO,
+ * PING or BYE must name the member the handshake proved.
  */
 import net from 'node:net'
 import type { Logger } from 'pino'
 import { decodePlain } from '../codec.ts'
 import { CatteryError, codes } from '../errors.ts'
 import { fromWire, type Member } from '../member.ts'
+import type { ChannelSecurity } from '../security/channel-security.ts'
+import type { FrameSealer } from '../security/frame-cipher.ts'
+import type { ServerHandshake } from '../security/handshake.ts'
 import { encodeFrame, type Frame, FrameDecoder, FrameKind, type FrameKindValue } from './frame.ts'
 
 export interface ReceiverHandlers {
@@ -32,16 +42,23 @@ export class Receiver {
   readonly #config: ReceiverConfig
   readonly #handlers: ReceiverHandlers
   readonly #logger: Logger
+  readonly #security: ChannelSecurity
   readonly #connections = new Set<Inbound>()
+  readonly #perSource = new Map<string, number>()
   #server: net.Server | undefined
   #sweep: NodeJS.Timeout | undefined
-  readonly refused: Record<string, number> = {}
   port = 0
 
-  constructor(config: ReceiverConfig, handlers: ReceiverHandlers, logger: Logger) {
+  constructor(config: ReceiverConfig, handlers: ReceiverHandlers, logger: Logger, security: ChannelSecurity) {
     this.#config = config
     this.#handlers = handlers
     this.#logger = logger
+    this.#security = security
+  }
+
+  /** Refusals by code (shared with the rest of the channel). */
+  get refused(): Record<string, number> {
+    return this.#security.refused
   }
 
   async start(): Promise<number> {
@@ -90,13 +107,33 @@ export class Receiver {
   }
 
   #accept(socket: net.Socket): void {
+    const source = socket.remoteAddress ?? '?'
+    const open = this.#perSource.get(source) ?? 0
+    if (open >= MAX_CONNECTIONS_PER_SOURCE) {
+      this.#count(codes.TOO_MANY_CONNECTIONS)
+      this.#logger.warn(
+        { code: codes.TOO_MANY_CONNECTIONS, remote: remoteOf(socket), open },
+        `refused a connection: ${source} already holds ${MAX_CONNECTIONS_PER_SOURCE}`,
+      )
+      socket.on('error', () => {})
+      socket.destroy()
+      return
+    }
+    this.#perSource.set(source, open + 1)
     const conn: Inbound = {
       socket,
       member: undefined,
       decoder: undefined as unknown as FrameDecoder,
       corked: false,
+      handshake: this.#security.server(),
+      seal: undefined,
+      peerId: undefined,
+      authenticated: false,
+      openedAt: Date.now(),
     }
-    conn.decoder = new FrameDecoder(this.#config.maxFrameBytes, (frame) => this.#onFrame(conn, frame))
+    conn.decoder = new FrameDecoder(Math.min(PRE_AUTH_FRAME_BYTES, this.#config.maxFrameBytes), (frame) =>
+      this.#onFrame(conn, frame),
+    )
     this.#connections.add(conn)
     socket.on('data', (chunk: Buffer) => {
       try {
@@ -108,6 +145,9 @@ export class Receiver {
     socket.on('error', () => {})
     socket.on('close', () => {
       this.#connections.delete(conn)
+      const left = (this.#perSource.get(source) ?? 1) - 1
+      if (left > 0) this.#perSource.set(source, left)
+      else this.#perSource.delete(source)
       if (conn.decoder.partialSince && conn.refused === undefined && this.#server) {
         this.#count(codes.FRAME_TRUNCATED)
         this.#logger.warn(
@@ -119,11 +159,23 @@ export class Receiver {
   }
 
   #onFrame(conn: Inbound, frame: Frame): void {
+    if (frame.kind === FrameKind.AUTH) {
+      this.#onAuth(conn, frame)
+      return
+    }
+    if (conn.handshake) {
+      throw new CatteryError(
+        codes.AUTH_REQUIRED,
+        `frame kind ${frame.kind} before the handshake: this cluster needs its secret (docs/security.md)`,
+      )
+    }
     switch (frame.kind) {
       case FrameKind.HELLO: {
         const member = fromWire(safeDecode(frame.body))
         if (!member) throw new CatteryError(codes.FRAME_BAD_HEADER, 'HELLO frame does not carry a member')
+        this.#provedBy(conn, member, 'HELLO')
         conn.member = member
+        this.#authenticated(conn)
         return
       }
       case FrameKind.MESSAGE: {
@@ -139,11 +191,15 @@ export class Receiver {
       }
       case FrameKind.PING: {
         const from = frame.body.length ? fromWire(safeDecode(frame.body)) : undefined
+        if (from) this.#provedBy(conn, from, 'PING')
+        this.#authenticated(conn)
         this.#write(conn, FrameKind.PONG, frame.id, this.#handlers.pong(from))
         return
       }
       case FrameKind.BYE: {
         const member = fromWire(safeDecode(frame.body))
+        if (member) this.#provedBy(conn, member, 'BYE')
+        this.#authenticated(conn)
         if (member) this.#handlers.bye(member)
         // Answered once handled, so the leaver closes its connections only after we know it left.
         this.#write(conn, FrameKind.PONG, frame.id, this.#handlers.pong(undefined))
@@ -151,6 +207,42 @@ export class Receiver {
       }
       default:
         throw new CatteryError(codes.FRAME_BAD_KIND, `frame kind ${frame.kind} is not expected by a receiver`)
+    }
+  }
+
+  /** The AUTH exchange (security/handshake.ts): start, then the connecting side's proof. */
+  #onAuth(conn: Inbound, frame: Frame): void {
+    const hs = conn.handshake
+    if (!hs) {
+      throw new CatteryError(
+        codes.AUTH_UNEXPECTED,
+        this.#security.keys
+          ? 'AUTH frame after the handshake'
+          : 'the peer uses a cluster secret and this node has none: give every member the same --cluster-secret-file',
+      )
+    }
+    if (!hs.started) {
+      this.#write(conn, FrameKind.AUTH, 2, hs.challenge(frame.body))
+      return
+    }
+    const session = hs.finish(frame.body)
+    conn.handshake = undefined
+    conn.seal = session.seal
+    conn.peerId = session.peerId
+    conn.decoder.open = (head, data) => session.open.open(head, data)
+    this.#authenticated(conn)
+  }
+
+  #authenticated(conn: Inbound): void {
+    if (conn.authenticated) return
+    conn.authenticated = true
+    conn.decoder.maxFrameBytes = this.#config.maxFrameBytes
+  }
+
+  /** With a secret, a member named on a connection must be the one its handshake proved. */
+  #provedBy(conn: Inbound, member: Member, what: string): void {
+    if (conn.peerId && !conn.peerId.equals(member.uniqueId)) {
+      throw new CatteryError(codes.AUTH_FAILED, `${what} names another member than the handshake proved`)
     }
   }
 
@@ -164,7 +256,8 @@ export class Receiver {
         socket.uncork()
       })
     }
-    for (const b of encodeFrame(kind, 0, id, undefined, body)) socket.write(b)
+    const frame = encodeFrame(kind, 0, id, undefined, body)
+    for (const b of conn.seal ? conn.seal.seal(frame) : frame) socket.write(b)
   }
 
   #refuse(conn: Inbound, err: CatteryError): void {
@@ -179,7 +272,7 @@ export class Receiver {
   }
 
   #count(code: string): void {
-    this.refused[code] = (this.refused[code] ?? 0) + 1
+    this.#security.count(code)
   }
 
   #checkSlowFrames(): void {
@@ -194,6 +287,14 @@ export class Receiver {
             `frame not completed within ${this.#config.frameTimeout} ms (${conn.decoder.buffered} bytes buffered)`,
           ),
         )
+      } else if (!since && !conn.authenticated && conn.openedAt < limit) {
+        this.#refuse(
+          conn,
+          new CatteryError(
+            codes.HANDSHAKE_TIMEOUT,
+            `no completed handshake within ${this.#config.frameTimeout} ms of connecting`,
+          ),
+        )
       }
     }
   }
@@ -205,11 +306,24 @@ interface Inbound {
   decoder: FrameDecoder
   corked: boolean
   refused?: string
+  /** With a secret: the handshake under way (undefined once done). */
+  handshake: ServerHandshake | undefined
+  /** With a secret, after the handshake: seals what we write. */
+  seal: FrameSealer | undefined
+  /** The uniqueId the handshake proved. */
+  peerId: Buffer | undefined
+  /** Handshake done: frames may be as large as maxFrameBytes. */
+  authenticated: boolean
+  openedAt: number
 }
 
 const EMPTY = new Uint8Array(0)
 /** Inbound connections accepted at once; more are closed by the server on arrival (docs/limits.md). */
 const MAX_CONNECTIONS = 4096
+/** Largest frame a connection may announce before its handshake is done (docs/limits.md). */
+export const PRE_AUTH_FRAME_BYTES = 64 * 1024
+/** Connections one source address may hold at once (docs/limits.md). */
+export const MAX_CONNECTIONS_PER_SOURCE = 64
 
 function safeDecode(body: Uint8Array): unknown {
   try {

@@ -1,6 +1,7 @@
 /**
  * The bottom of the stack: one PeerConnection per destination member, a Receiver for inbound frames,
- * and the translation between frames and the stack's messages.
+ * and the translation between frames and the stack's messages. A MESSAGE from a member that is not in
+ * the channel's view is refused (FAIL_ACK NOT_A_MEMBER when the sender waits for one) and counted.
  */
 import type { Logger } from 'pino'
 import { decodePlain, encodePlain } from '../codec.ts'
@@ -8,6 +9,7 @@ import { CatteryError, ChannelSendError, codes } from '../errors.ts'
 import type { IncomingMessage, OutgoingMessage } from '../interceptor.ts'
 import { describeMember, type Member, memberId } from '../member.ts'
 import type { ReceiverOptions, SenderOptions } from '../options.ts'
+import type { ChannelSecurity } from '../security/channel-security.ts'
 import { wantsAck, wantsSyncAck } from '../send-options.ts'
 import { type Frame, FrameKind, frameLength } from './frame.ts'
 import { PeerConnection } from './peer-connection.ts'
@@ -21,6 +23,8 @@ export interface TransportEvents {
   pinged(member: Member): void
   /** This member, encoded, for HELLO and PONG frames. */
   localWire(): Buffer
+  /** Whether a member is in the channel's view (messages from others are refused). */
+  knows(member: Member): boolean
 }
 
 export interface TransportStats {
@@ -38,6 +42,7 @@ export class Transport {
   readonly #maxFrameBytes: number
   readonly #events: TransportEvents
   readonly #logger: Logger
+  readonly #security: ChannelSecurity
   readonly #connections = new Map<string, PeerConnection>()
   readonly receiver: Receiver
   #sweep: NodeJS.Timeout | undefined
@@ -49,7 +54,14 @@ export class Transport {
     sendFailures: 0,
   }
 
-  constructor(receiver: ReceiverOptions, sender: SenderOptions, events: TransportEvents, logger: Logger) {
+  constructor(
+    receiver: ReceiverOptions,
+    sender: SenderOptions,
+    events: TransportEvents,
+    logger: Logger,
+    security: ChannelSecurity,
+  ) {
+    this.#security = security
     this.#sender = sender
     this.#maxFrameBytes = receiver.maxFrameBytes
     this.#events = events
@@ -65,6 +77,7 @@ export class Transport {
         bye: (member) => events.bye(member),
       },
       logger,
+      security,
     )
   }
 
@@ -154,6 +167,14 @@ export class Transport {
         },
         {
           hello: () => this.#events.localWire(),
+          handshake: () => this.#security.client(),
+          refused: (m, err) => {
+            this.#security.count(err.code)
+            this.#logger.warn(
+              { code: err.code, member: describeMember(m), err: err.message },
+              'refused a member that failed authentication',
+            )
+          },
           lost: (m, cause) => {
             this.#logger.debug({ member: describeMember(m), code: cause.code }, 'connection to member broken')
             this.#events.suspect(m, cause)
@@ -171,6 +192,17 @@ export class Transport {
   }
 
   #onMessage(from: Member, frame: Frame, reply: (error?: CatteryError) => void): void {
+    if (!this.#events.knows(from)) {
+      this.#security.count(codes.NOT_A_MEMBER)
+      this.#logger.warn(
+        { code: codes.NOT_A_MEMBER, from: describeMember(from) },
+        'refused a message from a sender that is not in the membership view',
+      )
+      this.#events.pinged(from) // a member we have not heard of yet is asked at once
+      if (wantsAck(frame.flags) || wantsSyncAck(frame.flags))
+        reply(new CatteryError(codes.NOT_A_MEMBER, `${describeMember(from)} is not a member of this view`))
+      return
+    }
     let header = EMPTY_HEADER
     if (frame.header.length) {
       const decoded = decodePlain(frame.header)

@@ -8,13 +8,16 @@ const files: Record<string, string> = {
     'name: from-file\nreceiver:\n  port: 4100\n  host: 10.0.0.1\nmembership:\n  type: static\n  members: [a:1]\n',
   'typo.yaml': 'recever:\n  port: 4100\n',
   'bad.yaml': 'receiver: [unclosed\n',
+  'cluster-secret': 'c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA==\n',
+  'short-secret': '  too-short  \n',
   'interceptors.yaml':
     'channel:\n  interceptors:\n    - type: Gzip\n      minsize: 10\n    - type: Teleport\n',
 }
+/** Loads with a cluster secret (the default multicast membership needs one) unless `env` says otherwise. */
 const load = (argv: string[], env: Record<string, string> = {}) =>
   loadConfig({
     argv,
-    env,
+    env: { CATTERY_CLUSTER_SECRET_FILE: 'cluster-secret', ...env },
     readFile: (p) =>
       files[p] ??
       (() => {
@@ -32,6 +35,61 @@ function problems(fn: () => unknown): string {
   }
   assert.fail('expected a ConfigError')
 }
+
+describe('the cluster secret', () => {
+  const bare = (argv: string[], env: Record<string, string> = {}) =>
+    loadConfig({ argv, env, readFile: (p) => files[p] ?? assert.fail(`ENOENT ${p}`) })
+
+  it('reads the secret from --cluster-secret-file, trimmed, into the channel options', () => {
+    const { config, channelOptions } = bare(['--name', 'n', '--cluster-secret-file', 'cluster-secret'])
+    assert.equal(config.cluster.secretFile, 'cluster-secret')
+    assert.deepEqual(channelOptions.security, { secret: files['cluster-secret']?.trim() })
+  })
+
+  it('reads the file named by CATTERY_CLUSTER_SECRET_FILE (what the operator sets)', () => {
+    const { channelOptions } = bare(['--name', 'n'], { CATTERY_CLUSTER_SECRET_FILE: 'cluster-secret' })
+    assert.equal(typeof channelOptions.security?.secret, 'string')
+  })
+
+  it('refuses a secret shorter than 32 characters, naming the file and not echoing the secret', () => {
+    const msg = problems(() => bare(['--name', 'n', '--cluster-secret-file', 'short-secret']))
+    assert.match(msg, /CATTERY_ERR_CLUSTER_SECRET: the secret in short-secret has 9 characters; at least 32/)
+    assert.doesNotMatch(msg, /too-short/)
+  })
+
+  it('refuses a secret file it cannot read', () => {
+    assert.match(
+      problems(() => bare(['--name', 'n', '--cluster-secret-file', 'missing'])),
+      /cluster\.secretFile \(from --cluster-secret-file\) = "missing": CATTERY_ERR_CLUSTER_SECRET: cannot read/,
+    )
+  })
+
+  it('refuses a reachable receiver or multicast membership without a secret, saying how to make one', () => {
+    for (const argv of [
+      ['--name', 'n'],
+      ['--name', 'n', '--receiver-host', '0.0.0.0', '--membership', 'static'],
+      ['--name', 'n', '--receiver-host', '10.0.0.5', '--membership', 'static'],
+    ]) {
+      const msg = problems(() => bare(argv))
+      assert.match(msg, /CATTERY_ERR_INSECURE_CHANNEL: the receiver .* is reachable from the network/)
+      assert.match(msg, /head -c 32 \/dev\/urandom \| base64 > \/etc\/cattery\/cluster-secret/)
+      assert.match(msg, /--cluster-secret-file/)
+    }
+  })
+
+  it('runs without a secret with --insecure-cluster or CATTERY_INSECURE_CLUSTER=true', () => {
+    assert.deepEqual(bare(['--name', 'n', '--insecure-cluster']).channelOptions.security, { insecure: true })
+    const { config } = bare(['--name', 'n'], { CATTERY_INSECURE_CLUSTER: 'true' })
+    assert.equal(config.cluster.insecure, true)
+  })
+
+  it('lets a loopback node with static membership run without a secret', () => {
+    for (const host of ['127.0.0.1', '127.0.0.2', 'localhost', '::1']) {
+      const { channelOptions } = bare(['--name', 'n', '--receiver-host', host, '--membership', 'static'])
+      assert.equal(channelOptions.security, undefined)
+    }
+  })
+})
 
 describe('configuration loading', () => {
   it("uses Tomcat's defaults when nothing is given", () => {

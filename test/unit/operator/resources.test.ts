@@ -223,10 +223,11 @@ describe('resources of a SessionCluster', () => {
     sc.spec.membership.type = 'multicast'
     const yaml = (desiredResources(sc).find((o: Obj) => o.kind === 'ConfigMap') as Obj).data['node.yaml']
     assert.deepEqual(parse(yaml), nodeConfig(sc))
+    // The pod gets the cluster secret as a mounted file named by CATTERY_CLUSTER_SECRET_FILE.
     const loaded = loadConfig({
       argv: ['--config', 'node.yaml', '--name', 'shop-0'],
-      env: {},
-      readFile: () => yaml,
+      env: { CATTERY_CLUSTER_SECRET_FILE: '/etc/cattery/cluster-secret' },
+      readFile: (p) => (p === '/etc/cattery/cluster-secret' ? `${'s'.repeat(44)}\n` : yaml),
     })
     assert.equal(loaded.config.membership.type, 'multicast')
     assert.equal(loaded.config.receiver.port, 4000)

@@ -3,13 +3,18 @@ import { randomBytes } from 'node:crypto'
 import { describe, it } from 'node:test'
 import { codes } from '../../../node/tribes/errors.ts'
 import { createLocalMember, memberId } from '../../../node/tribes/member.ts'
-import { decodePacket, encodePacket, PacketKind } from '../../../node/tribes/membership/multicast-packet.ts'
+import {
+  decodePacket,
+  encodePacket,
+  type Packet,
+  PacketKind,
+} from '../../../node/tribes/membership/multicast-packet.ts'
 
 describe('multicast heartbeat packet', () => {
   const member = createLocalMember({ host: '10.0.0.1', port: 4000, name: 'n1', domain: 'd' })
 
   it('round-trips a member and the kind', () => {
-    const p = decodePacket(encodePacket(PacketKind.SHUTDOWN, member))
+    const p = decodePacket(encodePacket(PacketKind.SHUTDOWN, member)) as Packet | undefined
     assert.equal(p?.kind, PacketKind.SHUTDOWN)
     assert.equal(memberId(p?.member ?? member), memberId(member))
     assert.deepEqual(

@@ -1,0 +1,66 @@
+/**
+ * One channel's security: its mode (policy.ts), the keys of its cluster secret (keys.ts), the
+ * uniqueId its handshakes name, and the refusals counted by everything that checks (receiver,
+ * outbound connections, probes, multicast), which channel.stats() reports as `framesRefused`.
+ * Built before the channel starts, so a reachable node without a secret fails before it binds.
+ */
+import { randomBytes } from 'node:crypto'
+import { CatteryError, codes } from '../errors.ts'
+import { ClientHandshake, ServerHandshake } from './handshake.ts'
+import { type ClusterKeys, clusterKeys } from './keys.ts'
+import { HOW_TO_MAKE_A_SECRET, type SecurityMode, securityMode } from './policy.ts'
+
+export interface SecurityOptions {
+  /** The cluster secret (at least 32 characters); every member needs the same. */
+  secret?: Buffer | string | undefined
+  /** Run without a secret on a receiver reachable from the network (warned about at start). */
+  insecure?: boolean | undefined
+}
+
+export class ChannelSecurity {
+  readonly mode: SecurityMode
+  readonly keys: ClusterKeys | undefined
+  /** The local member's uniqueId, chosen before the receiver listens. */
+  readonly localId: Uint8Array = randomBytes(16)
+  readonly refused: Record<string, number> = {}
+
+  constructor(mode: SecurityMode, keys: ClusterKeys | undefined) {
+    this.mode = mode
+    this.keys = keys
+  }
+
+  count(code: string): void {
+    this.refused[code] = (this.refused[code] ?? 0) + 1
+  }
+
+  /** A handshake for a connection we open; undefined without a secret. */
+  client(): ClientHandshake | undefined {
+    return this.keys ? new ClientHandshake(this.keys, this.localId) : undefined
+  }
+
+  /** A handshake for a connection we accept; undefined without a secret. */
+  server(): ServerHandshake | undefined {
+    return this.keys ? new ServerHandshake(this.keys, this.localId) : undefined
+  }
+}
+
+/** Decides the mode from the channel's options; throws INSECURE_CHANNEL or CLUSTER_SECRET. */
+export function createChannelSecurity(
+  options: SecurityOptions | undefined,
+  receiverHost: string,
+  membership: string,
+): ChannelSecurity {
+  const secret = options?.secret
+  const hasSecret = secret !== undefined && secret !== ''
+  const mode = securityMode({ receiverHost, membership, hasSecret, insecure: options?.insecure === true })
+  if (!mode) {
+    throw new CatteryError(
+      codes.INSECURE_CHANNEL,
+      `the receiver ${receiverHost} (${membership} membership) is reachable from the network and no cluster secret is set: ${HOW_TO_MAKE_A_SECRET}`,
+    )
+  }
+  return new ChannelSecurity(mode, hasSecret ? clusterKeys(secret) : undefined)
+}
+
+/** The same ChannelSecurity for tests and tools that only need loopback (no secret). */
+export const loopbackSecurity = (): ChannelSecurity => new ChannelSecurity('none (loopback)', undefined)

@@ -1,0 +1,134 @@
+/**
+ * The authenticated handshake that opens every TCP connection of a channel with a cluster secret
+ * (docs/protocol.md, "Handshake"). Three AUTH frames, in clear:
+ *
+ *   1. connecting side -> accepting side: nonceC (32) | idC (16)
+ *   2. accepting side -> connecting side: nonceS (32) | idS (16) | proofS (32)
+ *   3. connecting side -> accepting side: proofC (32)
+ *
+ * transcript = 'cattery-auth' | protocol version | nonceC | nonceS | idC | idS;
+ * proofS = HMAC-SHA256(authKey, 'S' | transcript), proofC = HMAC-SHA256(authKey, 'C' | transcript).
+ * Each side proves it holds the secret over a nonce the other just chose, so neither proof can be
+ * replayed. Traffic keys: HKDF-SHA256(secret, salt nonceC | nonceS, info 'cattery v1 c2s|s2c' | idC |
+ * idS). The ids are the members' uniqueIds: a HELLO, PING or BYE that names another member than the
+ * handshake did is refused by the caller. Bounds: every body has a fixed size; anything else fails.
+ */
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
+import { CatteryError, codes } from '../errors.ts'
+import { VERSION } from '../transport/frame.ts'
+import { FrameOpener, FrameSealer } from './frame-cipher.ts'
+import { aesKey, type ClusterKeys, derive } from './keys.ts'
+
+const NONCE = 32
+const ID = 16
+const MAC = 32
+export const AUTH1_BYTES = NONCE + ID
+export const AUTH2_BYTES = NONCE + ID + MAC
+export const AUTH3_BYTES = MAC
+const LABEL = Buffer.from('cattery-auth')
+
+/** What a completed handshake gives its side of the connection. */
+export interface Session {
+  seal: FrameSealer
+  open: FrameOpener
+  /** The other member's uniqueId, as it proved it. */
+  peerId: Buffer
+}
+
+function transcript(nonceC: Buffer, nonceS: Buffer, idC: Buffer, idS: Buffer): Buffer {
+  return Buffer.concat([LABEL, Buffer.from([VERSION]), nonceC, nonceS, idC, idS])
+}
+
+const proof = (keys: ClusterKeys, role: 'C' | 'S', t: Buffer): Buffer =>
+  createHmac('sha256', keys.auth).update(role).update(t).digest()
+
+function trafficKeys(keys: ClusterKeys, nonceC: Buffer, nonceS: Buffer, idC: Buffer, idS: Buffer) {
+  const salt = Buffer.concat([nonceC, nonceS])
+  const ids = Buffer.concat([idC, idS])
+  return {
+    c2s: aesKey(derive(keys.secret, salt, Buffer.concat([Buffer.from('cattery v1 c2s'), ids]))),
+    s2c: aesKey(derive(keys.secret, salt, Buffer.concat([Buffer.from('cattery v1 s2c'), ids]))),
+  }
+}
+
+function failed(message: string): CatteryError {
+  return new CatteryError(codes.AUTH_FAILED, message)
+}
+
+/** The connecting side. */
+export class ClientHandshake {
+  readonly #keys: ClusterKeys
+  readonly #id: Buffer
+  readonly #nonce = randomBytes(NONCE)
+  constructor(keys: ClusterKeys, localId: Uint8Array) {
+    this.#keys = keys
+    this.#id = Buffer.from(localId)
+  }
+
+  /** Body of AUTH frame 1. */
+  start(): Buffer {
+    return Buffer.concat([this.#nonce, this.#id])
+  }
+
+  /** Checks AUTH frame 2; returns the body of AUTH frame 3 and the session. Throws AUTH_FAILED. */
+  answer(body: Buffer): { reply: Buffer; session: Session } {
+    if (body.length !== AUTH2_BYTES)
+      throw failed(`AUTH answer of ${body.length} bytes (${AUTH2_BYTES} expected)`)
+    const nonceS = body.subarray(0, NONCE)
+    const idS = Buffer.from(body.subarray(NONCE, NONCE + ID))
+    const t = transcript(this.#nonce, nonceS, this.#id, idS)
+    if (!timingSafeEqual(proof(this.#keys, 'S', t), body.subarray(NONCE + ID))) {
+      throw failed('the member answering does not hold this cluster secret')
+    }
+    const k = trafficKeys(this.#keys, this.#nonce, nonceS, this.#id, idS)
+    return {
+      reply: proof(this.#keys, 'C', t),
+      session: { seal: new FrameSealer(k.c2s, 0), open: new FrameOpener(k.s2c, 1), peerId: idS },
+    }
+  }
+}
+
+/** The accepting side. */
+export class ServerHandshake {
+  readonly #keys: ClusterKeys
+  readonly #id: Buffer
+  #t: Buffer | undefined
+  #keysOf: ReturnType<typeof trafficKeys> | undefined
+  #peer: Buffer | undefined
+  constructor(keys: ClusterKeys, localId: Uint8Array) {
+    this.#keys = keys
+    this.#id = Buffer.from(localId)
+  }
+
+  get started(): boolean {
+    return this.#t !== undefined
+  }
+
+  /** Takes AUTH frame 1; returns the body of AUTH frame 2. */
+  challenge(body: Buffer): Buffer {
+    if (this.#t) throw failed('a second AUTH start on one connection')
+    if (body.length !== AUTH1_BYTES)
+      throw failed(`AUTH start of ${body.length} bytes (${AUTH1_BYTES} expected)`)
+    const nonceC = Buffer.from(body.subarray(0, NONCE))
+    const idC = Buffer.from(body.subarray(NONCE))
+    const nonceS = randomBytes(NONCE)
+    this.#t = transcript(nonceC, nonceS, idC, this.#id)
+    this.#keysOf = trafficKeys(this.#keys, nonceC, nonceS, idC, this.#id)
+    this.#peer = idC
+    return Buffer.concat([nonceS, this.#id, proof(this.#keys, 'S', this.#t)])
+  }
+
+  /** Checks AUTH frame 3 (the connecting side's proof); returns the session. Throws AUTH_FAILED. */
+  finish(body: Buffer): Session {
+    const t = this.#t
+    if (!t || !this.#keysOf || !this.#peer) throw failed('AUTH proof before AUTH start')
+    if (body.length !== AUTH3_BYTES || !timingSafeEqual(proof(this.#keys, 'C', t), body)) {
+      throw failed('the connecting member does not hold this cluster secret')
+    }
+    return {
+      seal: new FrameSealer(this.#keysOf.s2c, 1),
+      open: new FrameOpener(this.#keysOf.c2s, 0),
+      peerId: this.#peer,
+    }
+  }
+}

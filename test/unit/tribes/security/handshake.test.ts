@@ -1,0 +1,148 @@
+import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+import { describe, it } from 'node:test'
+import { codes } from '../../../../node/tribes/errors.ts'
+import { ClientHandshake, ServerHandshake } from '../../../../node/tribes/security/handshake.ts'
+import { clusterKeys } from '../../../../node/tribes/security/keys.ts'
+import { encodeFrame, type Frame, FrameDecoder, FrameKind } from '../../../../node/tribes/transport/frame.ts'
+
+const keys = clusterKeys('a-cluster-secret-of-at-least-32-characters')
+const other = clusterKeys('another-secret-of-at-least-32-characters!!')
+const idC = randomBytes(16)
+const idS = randomBytes(16)
+
+function handshake(clientKeys = keys, serverKeys = keys) {
+  const client = new ClientHandshake(clientKeys, idC)
+  const server = new ServerHandshake(serverKeys, idS)
+  const challenge = server.challenge(client.start())
+  const { reply, session: c } = client.answer(challenge)
+  const s = server.finish(reply)
+  return { c, s }
+}
+
+/** Decodes sealed bytes, opening them with the other side's opener. */
+function through(open: (h: Buffer, d: Buffer) => Buffer, bytes: Buffer) {
+  const frames: Frame[] = []
+  const d = new FrameDecoder(1 << 24, (f) => frames.push(f))
+  d.open = open
+  d.push(bytes)
+  return frames
+}
+
+describe('the cluster-secret handshake', () => {
+  it('gives both sides each other’s proven uniqueId and matching keys in both directions', () => {
+    const { c, s } = handshake()
+    assert.ok(c.peerId.equals(idS))
+    assert.ok(s.peerId.equals(idC))
+    const body = randomBytes(3000)
+    const header = Buffer.from([0x80])
+    const sealed = Buffer.concat(c.seal.seal(encodeFrame(FrameKind.MESSAGE, 6, 9, header, body)))
+    const [f] = through((h, d) => s.open.open(h, d), sealed)
+    assert.deepEqual([f?.kind, f?.flags, f?.id], [FrameKind.MESSAGE, 6, 9])
+    assert.deepEqual(f?.header, header)
+    assert.deepEqual(f?.body, body)
+    const back = Buffer.concat(s.seal.seal(encodeFrame(FrameKind.ACK, 0, 9, undefined, new Uint8Array(0))))
+    const [ack] = through((h, d) => c.open.open(h, d), back)
+    assert.equal(ack?.kind, FrameKind.ACK)
+  })
+
+  it('keeps the head in clear and the body secret', () => {
+    const { c } = handshake()
+    const body = Buffer.from('attribute value: alice'.repeat(4))
+    const sealed = Buffer.concat(c.seal.seal(encodeFrame(FrameKind.MESSAGE, 8, 1, undefined, body)))
+    assert.equal(sealed.subarray(0, 4).toString(), 'CTRB')
+    assert.equal(sealed.readUInt32BE(16), body.length + 16)
+    assert.equal(sealed.indexOf('alice'), -1)
+  })
+
+  it('refuses a member with another secret on both sides', () => {
+    const client = new ClientHandshake(other, idC)
+    const server = new ServerHandshake(keys, idS)
+    assert.throws(() => client.answer(server.challenge(client.start())), { code: codes.AUTH_FAILED })
+    // A hostile client that ignores the server's proof cannot produce its own.
+    const server2 = new ServerHandshake(keys, idS)
+    const hostile = new ClientHandshake(other, idC)
+    const challenge = server2.challenge(hostile.start())
+    const forged = new ClientHandshake(other, idC)
+    assert.throws(() => server2.finish(randomBytes(32)), { code: codes.AUTH_FAILED })
+    assert.throws(() => forged.answer(challenge), { code: codes.AUTH_FAILED })
+  })
+
+  it('refuses a proof replayed from another connection (fresh nonces each time)', () => {
+    const client = new ClientHandshake(keys, idC)
+    const start = client.start()
+    const first = new ServerHandshake(keys, idS)
+    const { reply } = client.answer(first.challenge(start))
+    const second = new ServerHandshake(keys, idS)
+    second.challenge(start) // the same AUTH 1 recorded and sent again
+    assert.throws(() => second.finish(reply), { code: codes.AUTH_FAILED })
+  })
+
+  it('refuses malformed AUTH bodies of the wrong size', () => {
+    assert.throws(() => new ServerHandshake(keys, idS).challenge(randomBytes(10)), {
+      code: codes.AUTH_FAILED,
+    })
+    assert.throws(() => new ClientHandshake(keys, idC).answer(randomBytes(10)), { code: codes.AUTH_FAILED })
+    assert.throws(() => new ServerHandshake(keys, idS).finish(randomBytes(32)), { code: codes.AUTH_FAILED })
+  })
+
+  it('refuses a replayed, reordered, altered or foreign-key frame', () => {
+    const { c, s } = handshake()
+    const f1 = Buffer.concat(c.seal.seal(encodeFrame(FrameKind.MESSAGE, 8, 1, undefined, Buffer.from('one'))))
+    const f2 = Buffer.concat(c.seal.seal(encodeFrame(FrameKind.MESSAGE, 8, 2, undefined, Buffer.from('two'))))
+    const frames: Frame[] = []
+    const d1 = new FrameDecoder(1 << 20, (f) => frames.push(f))
+    d1.open = (h, b) => s.open.open(h, b)
+    const open = (order: Buffer[]) => {
+      for (const b of order) d1.push(b)
+      return frames
+    }
+    // In order: both open; the same bytes again (a replay) fail.
+    assert.equal(open([f1, f2]).length, 2)
+    assert.throws(() => open([f1]), { code: codes.FRAME_AUTH_FAILED })
+    const { c: c2, s: s2 } = handshake()
+    const g1 = Buffer.concat(
+      c2.seal.seal(encodeFrame(FrameKind.MESSAGE, 8, 1, undefined, Buffer.from('one'))),
+    )
+    const g2 = Buffer.concat(
+      c2.seal.seal(encodeFrame(FrameKind.MESSAGE, 8, 2, undefined, Buffer.from('two'))),
+    )
+    const d = new FrameDecoder(1 << 20, () => {})
+    d.open = (h, b) => s2.open.open(h, b)
+    assert.throws(() => d.push(g2), { code: codes.FRAME_AUTH_FAILED }) // reordered
+    void g1
+    const { c: c3, s: s3 } = handshake()
+    const h1 = Buffer.concat(
+      c3.seal.seal(encodeFrame(FrameKind.MESSAGE, 8, 1, undefined, Buffer.from('one'))),
+    )
+    h1[h1.length - 20] = (h1[h1.length - 20] as number) ^ 1 // altered body
+    const d3 = new FrameDecoder(1 << 20, () => {})
+    d3.open = (h, b) => s3.open.open(h, b)
+    assert.throws(() => d3.push(h1), { code: codes.FRAME_AUTH_FAILED })
+    const { s: s4 } = handshake()
+    const d4 = new FrameDecoder(1 << 20, () => {})
+    d4.open = (h, b) => s4.open.open(h, b)
+    const k1 = Buffer.concat(c.seal.seal(encodeFrame(FrameKind.MESSAGE, 8, 3, undefined, Buffer.from('x'))))
+    assert.throws(() => d4.push(k1), { code: codes.FRAME_AUTH_FAILED }) // another connection's key
+  })
+
+  it('refuses a secret shorter than 32 characters', () => {
+    assert.throws(() => clusterKeys('short'), { code: codes.CLUSTER_SECRET })
+  })
+})
+
+describe('frame decoder bounds', () => {
+  it('grows a large frame’s buffer as its bytes arrive instead of allocating the announced length', () => {
+    const body = randomBytes(4 << 20)
+    const bytes = Buffer.concat(encodeFrame(FrameKind.MESSAGE, 0, 1, undefined, body))
+    const frames: Frame[] = []
+    const d = new FrameDecoder(16 << 20, (f) => frames.push(f))
+    const before = process.memoryUsage().arrayBuffers
+    d.push(bytes.subarray(0, 300 * 1024))
+    const held = process.memoryUsage().arrayBuffers - before
+    assert.ok(held < 2 << 20, `holds ${held} bytes after 300 KiB of a 4 MiB frame`)
+    for (let i = 300 * 1024; i < bytes.length; i += 64 * 1024) d.push(bytes.subarray(i, i + 64 * 1024))
+    assert.equal(frames.length, 1)
+    assert.ok(frames[0]?.body.equals(body))
+  })
+})
