@@ -283,7 +283,28 @@ export const NodeConfigSchema = T.Object(
       {
         host: T.String({ minLength: 1, default: '0.0.0.0' }),
         port: T.Integer({ minimum: 0, maximum: 65535, default: 9090 }),
-        token: T.Optional(T.String({ minLength: 8, allowed: 'a string of at least 8 characters' })),
+        token: T.Optional(
+          T.String({
+            minLength: 8,
+            allowed: 'a string of at least 8 characters',
+            description: 'bearer token for /status, /metrics and /sessions',
+          }),
+        ),
+        tokenFile: T.Optional(
+          T.String({
+            minLength: 1,
+            description: 'a file whose trimmed content is the token (re-read when it changes)',
+          }),
+        ),
+        open: T.Boolean({
+          default: false,
+          description:
+            'without a token, answer /status, /metrics and /sessions on a non-loopback address too',
+        }),
+        showSessionValues: T.Boolean({
+          default: false,
+          description: '/sessions/<id> shows attribute values (not only names and sizes)',
+        }),
       },
       { additionalProperties: false, default: {} },
     ),

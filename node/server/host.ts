@@ -10,6 +10,7 @@ import type { NodeConfig } from '../config/schema.ts'
 import type { ManagerSettings } from '../session/managers.ts'
 import type { Channel } from '../tribes/channel-types.ts'
 import { createAdmin } from './admin.ts'
+import { tokenSource } from './admin-auth.ts'
 import { demoRoutes } from './demo-context.ts'
 import sessionPlugin, { newValveStats, type ValveStats } from './session-plugin.ts'
 
@@ -39,7 +40,12 @@ export function createNodeHost(
     name: config.name,
     cluster,
     valves,
-    token: config.admin.token,
+    token: tokenSource(config.admin, (problem) =>
+      logger.warn({ event: 'admin-token-file', problem }, 'admin token file'),
+    ),
+    open: config.admin.open,
+    showSessionValues: config.admin.showSessionValues,
+    logger,
     serving: () => serving,
   })
 

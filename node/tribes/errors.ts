@@ -43,6 +43,9 @@ export const codes = {
   GZIP_FAILED: 'CATTERY_ERR_GZIP_FAILED',
   DOMAIN_MISMATCH: 'CATTERY_ERR_DOMAIN_MISMATCH',
   ORDER_EXPIRED: 'CATTERY_ERR_ORDER_EXPIRED',
+  /** The admin server: no or a wrong bearer token, or no token configured on a non-loopback address. */
+  ADMIN_UNAUTHORIZED: 'CATTERY_ERR_ADMIN_UNAUTHORIZED',
+  ADMIN_NOT_FOUND: 'CATTERY_ERR_ADMIN_NOT_FOUND',
 } as const
 
 /** Rejection of `channel.send`: names every member the message did not reach, each with its cause. */

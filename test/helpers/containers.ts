@@ -37,6 +37,12 @@ const ENGINE = (() => {
 const PREFIX = ENGINE.CATTERY_IMAGE_PREFIX ?? ''
 export const NODE_IMAGE = `${PREFIX}cattery-node:${VERSION}`
 export const OPERATOR_IMAGE = `${PREFIX}cattery-operator:${VERSION}`
+/**
+ * The admin token every node container gets (--admin-token): its admin server listens on 0.0.0.0, so
+ * /status and /sessions answer only with `Authorization: Bearer` (ADMIN_HEADERS).
+ */
+export const ADMIN_TOKEN = 'cattery-test-admin-token'
+export const ADMIN_HEADERS = { authorization: `Bearer ${ADMIN_TOKEN}` }
 /** On every container and network a test makes; cleanup removes whatever carries it. */
 export const LABEL = 'dev.cattery.test'
 
@@ -97,7 +103,7 @@ export async function startNodeContainer(
     .withPullPolicy(PullPolicy.neverPull())
     .withLabels({ [LABEL]: 'true' })
     .withNetworkMode(network)
-    .withCommand(['--name', name, ...(o.args ?? [])])
+    .withCommand(['--name', name, '--admin-token', ADMIN_TOKEN, ...(o.args ?? [])])
     // Every port the image exposes: podman lists them all in the container's port bindings, and
     // testcontainers waits until each of those is bound to a host port.
     .withExposedPorts(4000, 8080, 9090)

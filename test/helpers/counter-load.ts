@@ -40,11 +40,12 @@ export function getOnce(
   url: string,
   cookie?: string,
   timeoutMs = 5_000,
+  headers: Record<string, string> = {},
 ): Promise<{ status: number; body: Record<string, unknown>; setCookie: string | undefined }> {
   return new Promise((resolve, reject) => {
     const req = http.get(
       url,
-      { agent: false, headers: cookie ? { cookie } : {}, timeout: timeoutMs },
+      { agent: false, headers: cookie ? { ...headers, cookie } : headers, timeout: timeoutMs },
       (res) => {
         let text = ''
         res.setEncoding('utf8')

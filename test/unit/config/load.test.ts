@@ -179,3 +179,64 @@ describe('configuration loading', () => {
     assert.match(outside, /membership\.apiServer .*CATTERY_KUBERNETES_API/)
   })
 })
+
+describe('admin server configuration', () => {
+  const withToken =
+    (file: string, content: string) =>
+    (argv: string[], env: Record<string, string> = {}) =>
+      loadConfig({
+        argv,
+        env,
+        readFile: (p) => {
+          if (p === file) return content
+          throw new Error(`ENOENT: ${p}`)
+        },
+      })
+
+  it('is closed and hides session values by default', () => {
+    const { config } = load(['--name', 'n1'])
+    assert.equal(config.admin.open, false)
+    assert.equal(config.admin.showSessionValues, false)
+    assert.equal(config.admin.token, undefined)
+  })
+
+  it('takes --admin-open and --admin-show-session-values without a value, and with one', () => {
+    const { config } = load(['--name', 'n1', '--admin-open', '--admin-show-session-values'])
+    assert.equal(config.admin.open, true)
+    assert.equal(config.admin.showSessionValues, true)
+    assert.equal(load(['--admin-open', 'false', '--name', 'n1']).config.admin.open, false)
+    assert.equal(load(['--name', 'n1'], { CATTERY_ADMIN_OPEN: 'true' }).config.admin.open, true)
+    assert.equal(
+      load(['--name', 'n1'], { CATTERY_ADMIN_SHOW_SESSION_VALUES: 'true' }).config.admin.showSessionValues,
+      true,
+    )
+  })
+
+  it('reads admin.tokenFile from CATTERY_ADMIN_TOKEN_FILE and refuses a short or missing one', () => {
+    const good = withToken('/run/token', '  long-enough-token\n')
+    assert.equal(
+      good(['--name', 'n1'], { CATTERY_ADMIN_TOKEN_FILE: '/run/token' }).config.admin.tokenFile,
+      '/run/token',
+    )
+    assert.match(
+      problems(() =>
+        withToken('/run/token', 'short\n')(['--name', 'n1', '--admin-token-file', '/run/token']),
+      ),
+      /admin\.tokenFile \(from --admin-token-file\) = "\/run\/token": the token in the file has 5 characters; at least 8/,
+    )
+    assert.match(
+      problems(() => good(['--name', 'n1', '--admin-token-file', '/nope'])),
+      /admin\.tokenFile.*cannot read: ENOENT/,
+    )
+  })
+
+  it('refuses admin.token and admin.tokenFile together', () => {
+    const good = withToken('/run/token', 'long-enough-token')
+    assert.match(
+      problems(() =>
+        good(['--name', 'n1', '--admin-token', 'another-token', '--admin-token-file', '/run/token']),
+      ),
+      /set admin\.token or admin\.tokenFile, not both/,
+    )
+  })
+})
