@@ -144,6 +144,15 @@ export function loadConfig(input: LoadInput): Loaded {
     }
   }
   problems.push(...adminTokenProblems(valid, input, sourceOf))
+  const { timeout, maxTimeout } = valid.session
+  if (maxTimeout >= 0 && (timeout < 0 || timeout > maxTimeout)) {
+    problems.push({
+      key: 'session.timeout',
+      source: sourceOf('session.timeout'),
+      value: timeout,
+      problem: `must be at most session.maxTimeout (${maxTimeout} minutes); sessions that never expire (-1) need session.maxTimeout -1`,
+    })
+  }
   if (valid.membership.type === 'kubernetes') problems.push(...kubernetesDefaults(valid, input, sourceOf))
   if (problems.length) throw new ConfigError(problems)
   return { config: valid, channelOptions: toChannelOptions(valid, sendOptions), help, version }

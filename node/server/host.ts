@@ -110,6 +110,9 @@ function managerSettings(config: NodeConfig, sendOptions: number): ManagerSettin
     policy: {
       maxAttributeSize: config.session.maxAttributeSize,
       maxSessionSize: config.session.maxSessionSize,
+      maxAttributes: config.session.maxAttributes,
+      maxValueDepth: config.session.maxValueDepth,
+      maxInactiveInterval: config.session.maxTimeout < 0 ? -1 : Math.round(config.session.maxTimeout * 60),
       attributeNameFilter: m.sessionAttributeNameFilter
         ? new RegExp(m.sessionAttributeNameFilter)
         : undefined,
@@ -121,5 +124,6 @@ function managerSettings(config: NodeConfig, sendOptions: number): ManagerSettin
     notifyListenersOnReplication: m.notifyListenersOnReplication,
     stateTransferTimeout: m.stateTransferTimeout,
     sendAllSessionsSize: m.sendAllSessionsSize,
+    replication: { maxVersionStep: m.maxVersionStep, maxClockSkewMs: m.maxClockSkew * 1000 },
   }
 }

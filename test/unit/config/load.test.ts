@@ -240,3 +240,25 @@ describe('admin server configuration', () => {
     )
   })
 })
+
+describe('session limits configuration', () => {
+  it('has documented defaults for the limits replicated data obeys too', () => {
+    const { config } = load(['--name', 'n1'])
+    assert.equal(config.session.maxAttributes, 1000)
+    assert.equal(config.session.maxValueDepth, 64)
+    assert.equal(config.session.maxTimeout, 1440)
+    assert.equal(config.manager.maxVersionStep, 1000)
+    assert.equal(config.manager.maxClockSkew, 10)
+  })
+
+  it('refuses a session timeout beyond session.maxTimeout, and never-expiring sessions under a bound', () => {
+    assert.match(
+      problems(() => load(['--name', 'n1', '--session-timeout', '2000'])),
+      /session\.timeout \(from --session-timeout\) = 2000: must be at most session\.maxTimeout \(1440 minutes\)/,
+    )
+    assert.match(
+      problems(() => load(['--name', 'n1', '--session-timeout', '-1'])),
+      /need session\.maxTimeout -1/,
+    )
+  })
+})
