@@ -257,7 +257,7 @@ describe('session limits configuration', () => {
       /session\.timeout \(from --session-timeout\) = 2000: must be at most session\.maxTimeout \(1440 minutes\)/,
     )
     assert.match(
-      problems(() => load(['--name', 'n1', '--session-timeout', '-1'])),
+      problems(() => load(['--name', 'n1', '--session-timeout=-1'])),
       /need session\.maxTimeout -1/,
     )
   })
