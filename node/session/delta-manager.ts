@@ -79,6 +79,8 @@ export class DeltaManager extends BaseManager implements ClusterManager {
   readonly #refusals: Refusals
   /** The sender of the state-transfer page being installed (for the log of a refusal). */
   #pageFrom: Member | undefined
+  /** The message being received was refused, at once or when the replica log applied it. */
+  #refusedNow = false
 
   constructor(options: DeltaManagerOptions) {
     super(options)
@@ -169,8 +171,9 @@ export class DeltaManager extends BaseManager implements ClusterManager {
    * ACK waits for that.
    */
   receive(m: ManagerMessage, from: Member, sendOptions = 0): Promise<void> | undefined {
-    const refused = this.#handle(m, from)
-    // What this member refused at once is not passed on (a joiner would refuse it too).
+    this.#refusedNow = false
+    const refused = this.#handle(m, from) || (this.#refusedNow && m.type !== 'batch')
+    // What this member refused is not passed on (a joiner would refuse it too); a batch is, whole.
     return RELAYED.has(m.type) && !refused ? this.#transfer.relay(m, from, sendOptions) : undefined
   }
 
@@ -228,6 +231,7 @@ export class DeltaManager extends BaseManager implements ClusterManager {
   }
 
   #refused(r: Refusal, from: Member | undefined, type: string, id: unknown): true {
+    this.#refusedNow = true
     this.#refusals.record(r, from, type, id)
     return true
   }
