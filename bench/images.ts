@@ -51,6 +51,9 @@ const mb = (bytes: number) => (bytes / 1e6).toFixed(0)
 const size = (image: string) => Number(podman('image', 'inspect', '--format', '{{.Size}}', image))
 
 /** Polls http://127.0.0.1:port/path every 5 ms until it answers 200; resolves with the time. */
+/** The admin servers listen on every address here, so /status needs a token. */
+const ADMIN_TOKEN = 'cattery-bench-admin-token'
+
 async function until200(port: number, p: string, timeoutMs = 60_000): Promise<number> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
@@ -79,7 +82,7 @@ async function runContainer(name: string): Promise<{ timing: Timing; admin: numb
   const wall0 = Date.now()
   const args = ['run', '-d', '--label', LABEL, '--network', NETWORK, '--name', `${NETWORK}-${name}`]
   args.push('-p', `127.0.0.1:${admin}:9090`, '-p', `127.0.0.1:${http}:8080`, NODE_IMAGE)
-  args.push('--name', name, '--membership', 'multicast', '--log-level', 'warn')
+  args.push('--name', name, '--membership', 'multicast', '--log-level', 'warn', '--admin-token', ADMIN_TOKEN)
   const run = new Promise<void>((resolve, reject) =>
     execFile('podman', args, (err) => (err ? reject(err) : resolve())),
   )
@@ -120,7 +123,10 @@ async function runHost(
       String(receiver),
       '--multicast-port',
       String(mcastPort),
-    ].concat(['--http-port', String(http), '--admin-port', String(admin), '--log-level', 'warn']),
+    ].concat(
+      ['--http-port', String(http), '--admin-port', String(admin), '--log-level', 'warn'],
+      ['--admin-token', ADMIN_TOKEN],
+    ),
     { command: [process.execPath, DIST_MAIN] },
   )
   const live = await until200(admin, '/livez')
@@ -142,7 +148,9 @@ async function createSessions(http: number, count: number): Promise<void> {
 }
 
 async function membersOf(admin: number): Promise<number> {
-  const s = (await (await fetch(`http://127.0.0.1:${admin}/status`)).json()) as { members: unknown[] }
+  const s = (await (
+    await fetch(`http://127.0.0.1:${admin}/status`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })
+  ).json()) as { members: unknown[] }
   return s.members.length
 }
 

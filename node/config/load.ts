@@ -41,13 +41,22 @@ export const SETTINGS = [
   { flag: 'admin-host', env: 'CATTERY_ADMIN_HOST', key: 'admin.host' },
   { flag: 'admin-port', env: 'CATTERY_ADMIN_PORT', key: 'admin.port' },
   { flag: 'admin-token', env: 'CATTERY_ADMIN_TOKEN', key: 'admin.token' },
+  // The operator mounts the admin token Secret here: the env name is a contract with it.
+  { flag: 'admin-token-file', env: 'CATTERY_ADMIN_TOKEN_FILE', key: 'admin.tokenFile' },
+  { flag: 'admin-open', env: 'CATTERY_ADMIN_OPEN', key: 'admin.open', bool: true },
+  {
+    flag: 'admin-show-session-values',
+    env: 'CATTERY_ADMIN_SHOW_SESSION_VALUES',
+    key: 'admin.showSessionValues',
+    bool: true,
+  },
   { flag: 'manager', env: 'CATTERY_MANAGER', key: 'manager.type' },
   { flag: 'session-timeout', env: 'CATTERY_SESSION_TIMEOUT', key: 'session.timeout' },
   { flag: 'cookie-name', env: 'CATTERY_COOKIE_NAME', key: 'session.cookie.name' },
-  { flag: 'jvm-route-binder', env: 'CATTERY_JVM_ROUTE_BINDER', key: 'jvmRouteBinder.enabled' },
+  { flag: 'jvm-route-binder', env: 'CATTERY_JVM_ROUTE_BINDER', key: 'jvmRouteBinder.enabled', bool: true },
   // The operator mounts the secret and sets CATTERY_CLUSTER_SECRET_FILE: that name is a contract.
   { flag: 'cluster-secret-file', env: 'CATTERY_CLUSTER_SECRET_FILE', key: 'cluster.secretFile' },
-  { flag: 'insecure-cluster', env: 'CATTERY_INSECURE_CLUSTER', key: 'cluster.insecure', boolean: true },
+  { flag: 'insecure-cluster', env: 'CATTERY_INSECURE_CLUSTER', key: 'cluster.insecure', bool: true },
 ] as const
 
 export interface LoadInput {
@@ -142,6 +151,16 @@ export function loadConfig(input: LoadInput): Loaded {
         problem: `not a regular expression: ${(err as Error).message}`,
       })
     }
+  }
+  problems.push(...adminTokenProblems(valid, input, sourceOf))
+  const { timeout, maxTimeout } = valid.session
+  if (maxTimeout >= 0 && (timeout < 0 || timeout > maxTimeout)) {
+    problems.push({
+      key: 'session.timeout',
+      source: sourceOf('session.timeout'),
+      value: timeout,
+      problem: `must be at most session.maxTimeout (${maxTimeout} minutes); sessions that never expire (-1) need session.maxTimeout -1`,
+    })
   }
   if (valid.membership.type === 'kubernetes') problems.push(...kubernetesDefaults(valid, input, sourceOf))
   // --help and --version need no secret.
@@ -284,9 +303,9 @@ function parseFlags(argv: string[]) {
     help: { type: 'boolean', short: 'h' },
     version: { type: 'boolean' },
   }
-  for (const s of SETTINGS) options[s.flag] = { type: 'boolean' in s ? 'boolean' : 'string' }
+  for (const s of SETTINGS) options[s.flag] = { type: 'string' }
   try {
-    const { values } = parseArgs({ args: argv, options, strict: true, allowPositionals: false })
+    const { values } = parseArgs({ args: bareBooleans(argv), options, strict: true, allowPositionals: false })
     return {
       flags: values as Record<string, string | boolean | undefined>,
       help: !!values.help,
@@ -303,6 +322,41 @@ function parseFlags(argv: string[]) {
       },
     ])
   }
+}
+
+/** A boolean flag given without a value (`--admin-open`) means true; `--admin-open false` still works. */
+function bareBooleans(argv: string[]): string[] {
+  const bools = new Set<string>(SETTINGS.filter((s) => 'bool' in s).map((s) => `--${s.flag}`))
+  return argv.map((a, i) => {
+    const next = argv[i + 1]
+    return bools.has(a) && (next === undefined || next.startsWith('--')) ? `${a}=true` : a
+  })
+}
+
+/** admin.tokenFile: read now, so a missing or short token stops the node with the others' problems. */
+function adminTokenProblems(
+  c: NodeConfig,
+  input: LoadInput,
+  sourceOf: (key: string) => string,
+): ConfigProblem[] {
+  const { token, tokenFile } = c.admin
+  if (tokenFile === undefined) return []
+  const problem = (problem: string) => [
+    { key: 'admin.tokenFile', source: sourceOf('admin.tokenFile'), value: tokenFile, problem },
+  ]
+  if (token !== undefined) return problem('set admin.token or admin.tokenFile, not both')
+  try {
+    const read = readAdminToken(tokenFile, input.readFile)
+    if (read.length < 8) return problem(`the token in the file has ${read.length} characters; at least 8`)
+  } catch (err) {
+    return problem(`cannot read: ${(err as Error).message}`)
+  }
+  return []
+}
+
+/** The token in admin.tokenFile: the file's content without surrounding white space. */
+export function readAdminToken(file: string, read?: (path: string) => string): string {
+  return (read ?? ((p) => readFileSync(p, 'utf8')))(file).trim()
 }
 
 function readYaml(file: string, read: (p: string) => string): Record<string, unknown> {

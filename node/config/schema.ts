@@ -131,6 +131,18 @@ export const ManagerSchema = T.Object(
       description: 'Also replicate attributes changed in place (Tomcat replicates only setter calls).',
     }),
     sessionAttributeNameFilter: T.Optional(T.String({ minLength: 1, allowed: 'a regular expression' })),
+    maxVersionStep: T.Integer({
+      minimum: 1,
+      default: 1000,
+      description:
+        'Versions a replicated change or state-transfer copy may be ahead of the copy held; beyond, it is refused.',
+    }),
+    maxClockSkew: T.Integer({
+      minimum: 0,
+      default: 10,
+      description:
+        "Seconds a replicated access time may be ahead of this node's clock; beyond, it is refused.",
+    }),
   },
   { additionalProperties: false, default: {}, description: "The session manager and Tomcat's attributes." },
 )
@@ -153,6 +165,24 @@ export const SessionSchema = T.Object(
       minimum: 1024,
       default: 4 * 1024 * 1024,
       description: 'Largest encoded session, bytes.',
+    }),
+    maxAttributes: T.Integer({
+      minimum: 1,
+      default: 1000,
+      description: 'Attributes one session may hold.',
+    }),
+    maxValueDepth: T.Integer({
+      minimum: 1,
+      maximum: 1000,
+      default: 64,
+      description: 'Nesting of objects, arrays, maps and sets in an attribute value.',
+    }),
+    maxTimeout: T.Number({
+      minimum: -1,
+      default: 1440,
+      allowed: 'minutes (a number; -1: no bound)',
+      description:
+        'Largest max inactive interval a session may have, minutes (-1: no bound, and sessions that never expire are allowed).',
     }),
     cookie: T.Object(
       {
@@ -283,7 +313,28 @@ export const NodeConfigSchema = T.Object(
       {
         host: T.String({ minLength: 1, default: '0.0.0.0' }),
         port: T.Integer({ minimum: 0, maximum: 65535, default: 9090 }),
-        token: T.Optional(T.String({ minLength: 8, allowed: 'a string of at least 8 characters' })),
+        token: T.Optional(
+          T.String({
+            minLength: 8,
+            allowed: 'a string of at least 8 characters',
+            description: 'bearer token for /status, /metrics and /sessions',
+          }),
+        ),
+        tokenFile: T.Optional(
+          T.String({
+            minLength: 1,
+            description: 'a file whose trimmed content is the token (re-read when it changes)',
+          }),
+        ),
+        open: T.Boolean({
+          default: false,
+          description:
+            'without a token, answer /status, /metrics and /sessions on a non-loopback address too',
+        }),
+        showSessionValues: T.Boolean({
+          default: false,
+          description: '/sessions/<id> shows attribute values (not only names and sizes)',
+        }),
       },
       { additionalProperties: false, default: {} },
     ),

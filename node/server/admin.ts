@@ -1,11 +1,16 @@
 /**
  * The admin server, on its own port: liveness, readiness (200 only once membership runs and every
  * context holds the cluster's sessions), status, Prometheus metrics, and sessions as Tomcat's
- * manager application shows them (read without touching them). Optional bearer token.
+ * manager application shows them (read without touching them). Closed by default: everything but
+ * /livez and /readyz needs the bearer token, or a loopback address, or admin.open (admin-auth.ts);
+ * /sessions/<id> shows attribute names and encoded sizes, values only with showSessionValues.
  */
-import { timingSafeEqual } from 'node:crypto'
 import Fastify, { type FastifyInstance } from 'fastify'
+import type { Logger } from 'pino'
 import type { Cluster } from '../cluster/cluster.ts'
+import { encode } from '../tribes/codec.ts'
+import { codes } from '../tribes/errors.ts'
+import { decide, isLoopback } from './admin-auth.ts'
 import { createMetrics } from './metrics.ts'
 import type { ValveStats } from './session-plugin.ts'
 
@@ -13,7 +18,13 @@ export interface AdminOptions {
   name: string
   cluster: Cluster
   valves: Map<string, ValveStats>
-  token: string | undefined
+  /** The configured token now (admin.token or admin.tokenFile), if any. */
+  token: () => string | undefined
+  /** Without a token, answer everyone on a non-loopback address too (admin.open). */
+  open?: boolean
+  /** /sessions/<id> shows attribute values (admin.showSessionValues). */
+  showSessionValues?: boolean
+  logger?: Logger
   /** False while the node is starting or stopping. */
   serving: () => boolean
 }
@@ -23,16 +34,25 @@ export function createAdmin(o: AdminOptions): FastifyInstance {
   const metrics = createMetrics(o.cluster, o.valves)
   const { channel } = o.cluster
 
-  if (o.token) {
-    const want = Buffer.from(`Bearer ${o.token}`)
-    app.addHook('onRequest', async (req, reply) => {
-      if (req.url === '/livez' || req.url === '/readyz') return
-      const got = Buffer.from(req.headers.authorization ?? '')
-      if (got.length !== want.length || !timingSafeEqual(got, want)) {
-        return reply.code(401).send({ error: 'a bearer token is required (admin.token)' })
-      }
-    })
-  }
+  app.addHook('onRequest', async (req, reply) => {
+    const address = (app.server.address() as { address?: string } | null)?.address
+    const path = req.url.split('?', 1)[0] as string
+    const d = decide(path, req.headers.authorization, { token: o.token(), address, open: !!o.open })
+    if (d.allow) return
+    return reply
+      .code(401)
+      .header('www-authenticate', 'Bearer realm="cattery-admin"')
+      .send({ code: codes.ADMIN_UNAUTHORIZED, reason: d.reason, message: d.message })
+  })
+  app.addHook('onListen', async () => {
+    const address = (app.server.address() as { address?: string } | null)?.address
+    if (o.token() === undefined && o.open && !isLoopback(address)) {
+      o.logger?.warn(
+        { event: 'admin-open', address },
+        'the admin server answers /status, /metrics and /sessions to anyone who reaches it (admin.open); set admin.token instead',
+      )
+    }
+  })
 
   const ready = () => channel.started && o.serving() && o.cluster.ready
 
@@ -67,9 +87,21 @@ export function createAdmin(o: AdminOptions): FastifyInstance {
     async (req, reply) => {
       const context = req.query.context ?? '/demo'
       const manager = o.cluster.managers().find((m) => m.contextPath === context)
-      if (!manager) return reply.code(404).send({ error: `no context ${context}` })
+      if (!manager)
+        return reply.code(404).send({ code: codes.ADMIN_NOT_FOUND, message: `no context ${context}` })
       const s = manager.peekSession(req.params.id)
-      if (!s) return reply.code(404).send({ error: `context ${context} holds no session ${req.params.id}` })
+      if (!s)
+        return reply.code(404).send({
+          code: codes.ADMIN_NOT_FOUND,
+          message: `context ${context} holds no session ${req.params.id}`,
+        })
+      const attributes: Record<string, { size: number; value?: unknown }> = {}
+      for (const k of s.keys()) {
+        const v = s.get(k)
+        attributes[k] = o.showSessionValues
+          ? { size: encode(v).length, value: jsonSafe(v) }
+          : { size: encode(v).length }
+      }
       return {
         id: s.id,
         creationTime: s.creationTime,
@@ -78,7 +110,7 @@ export function createAdmin(o: AdminOptions): FastifyInstance {
         isNew: s.isNew,
         principal: s.principal ?? null,
         version: s.version,
-        attributes: Object.fromEntries(s.keys().map((k) => [k, jsonSafe(s.get(k))])),
+        attributes,
       }
     },
   )

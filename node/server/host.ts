@@ -10,6 +10,7 @@ import type { NodeConfig } from '../config/schema.ts'
 import type { ManagerSettings } from '../session/managers.ts'
 import type { Channel } from '../tribes/channel-types.ts'
 import { createAdmin } from './admin.ts'
+import { tokenSource } from './admin-auth.ts'
 import { demoRoutes } from './demo-context.ts'
 import sessionPlugin, { newValveStats, type ValveStats } from './session-plugin.ts'
 
@@ -39,7 +40,12 @@ export function createNodeHost(
     name: config.name,
     cluster,
     valves,
-    token: config.admin.token,
+    token: tokenSource(config.admin, (problem) =>
+      logger.warn({ event: 'admin-token-file', problem }, 'admin token file'),
+    ),
+    open: config.admin.open,
+    showSessionValues: config.admin.showSessionValues,
+    logger,
     serving: () => serving,
   })
 
@@ -104,6 +110,9 @@ function managerSettings(config: NodeConfig, sendOptions: number): ManagerSettin
     policy: {
       maxAttributeSize: config.session.maxAttributeSize,
       maxSessionSize: config.session.maxSessionSize,
+      maxAttributes: config.session.maxAttributes,
+      maxValueDepth: config.session.maxValueDepth,
+      maxInactiveInterval: config.session.maxTimeout < 0 ? -1 : Math.round(config.session.maxTimeout * 60),
       attributeNameFilter: m.sessionAttributeNameFilter
         ? new RegExp(m.sessionAttributeNameFilter)
         : undefined,
@@ -115,5 +124,6 @@ function managerSettings(config: NodeConfig, sendOptions: number): ManagerSettin
     notifyListenersOnReplication: m.notifyListenersOnReplication,
     stateTransferTimeout: m.stateTransferTimeout,
     sendAllSessionsSize: m.sendAllSessionsSize,
+    replication: { maxVersionStep: m.maxVersionStep, maxClockSkewMs: m.maxClockSkew * 1000 },
   }
 }

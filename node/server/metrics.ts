@@ -56,6 +56,16 @@ export function createMetrics(cluster: Cluster, valves: Map<string, ValveStats>)
         if (held !== undefined) g.set({ context: m.contextPath }, held)
       }),
   )
+  gauge(
+    'cattery_replication_refused_total',
+    'Replicated copies and changes refused for breaking a limit, by reason (docs/sessions.md)',
+    ['context', 'reason'],
+    (g) =>
+      each((m) => {
+        for (const [reason, n] of Object.entries(m.stats().refused ?? {}))
+          g.set({ context: m.contextPath, reason }, n ?? 0)
+      }),
+  )
   gauge('cattery_channel_messages_total', 'Channel messages', ['direction'], (g) => {
     const s = cluster.channel.stats()
     g.set({ direction: 'sent' }, s.messagesSent)

@@ -69,6 +69,9 @@ const SESSION_ERROR_STATUS: Record<string, number> = {
   [sessionCodes.ATTRIBUTE_TOO_LARGE]: 413,
   [sessionCodes.SESSION_TOO_LARGE]: 413,
   [sessionCodes.TOO_MANY_SESSIONS]: 503,
+  [sessionCodes.TOO_MANY_ATTRIBUTES]: 413,
+  [sessionCodes.VALUE_TOO_DEEP]: 400,
+  [sessionCodes.BAD_INACTIVE_INTERVAL]: 400,
   [sessionCodes.INVALID_SESSION]: 409,
 }
 

@@ -11,6 +11,7 @@ import type { CatteryError } from '../tribes/errors.ts'
 import { describeMember, type Member } from '../tribes/member.ts'
 import { isAsync } from '../tribes/send-options.ts'
 import type { ClusterManager, ManagerMessage } from './cluster-manager.ts'
+import { sessionCodes } from './errors.ts'
 import { BaseManager, type ManagerOptions, type ManagerStats } from './manager.ts'
 import {
   type MessageCounts,
@@ -20,6 +21,17 @@ import {
   type SessionMessageType,
 } from './messages.ts'
 import { type Change, ReplicaLog } from './replica-log.ts'
+import {
+  CREATED_VERSION,
+  checkAccessed,
+  checkChange,
+  checkCopy,
+  DEFAULT_REPLICATION,
+  type Refusal,
+  Refusals,
+  type ReplicaLimits,
+  versionRefusal,
+} from './replicated-checks.ts'
 import { ReplicationBatch } from './replication-batch.ts'
 import type { Session, SessionData } from './session.ts'
 import { StateTransfer } from './state-transfer.ts'
@@ -34,6 +46,8 @@ export interface DeltaManagerOptions extends ManagerOptions {
   stateTransferTimeout: number
   /** Sessions per state-transfer page. */
   sendAllSessionsSize: number
+  /** Bounds of replicated versions and times (replicated-checks.ts); defaults: DEFAULT_REPLICATION. */
+  replication?: { maxVersionStep: number; maxClockSkewMs: number }
 }
 
 /** The messages a replication batch carries (see replication-batch.ts). */
@@ -60,12 +74,29 @@ export class DeltaManager extends BaseManager implements ClusterManager {
   readonly #batch: ReplicationBatch
   readonly #counts = { sent: newMessageCounts(), received: newMessageCounts() }
   #sendFailures = 0
+  /** What replicated data must obey (the policy of local writes, and version and time bounds). */
+  readonly #limits: ReplicaLimits
+  readonly #refusals: Refusals
+  /** The sender of the state-transfer page being installed (for the log of a refusal). */
+  #pageFrom: Member | undefined
+  /** The message being received was refused, at once or when the replica log applied it. */
+  #refusedNow = false
 
   constructor(options: DeltaManagerOptions) {
     super(options)
     this.#o = options
+    this.#limits = {
+      ...options.policy,
+      ...DEFAULT_REPLICATION,
+      ...options.replication,
+      maxActiveSessions: options.maxActiveSessions,
+    }
+    this.#refusals = new Refusals(this.logger)
     this.#log = new ReplicaLog<Session>({
-      replicas: { find: (id) => this.store.get(id), apply: (s, change) => this.#apply(s, change) },
+      replicas: {
+        find: (id) => this.store.get(id),
+        apply: (s, change, from) => this.#apply(s, change, from),
+      },
       logger: this.logger,
       transferring: () => this.#transfer.transferring,
     })
@@ -76,7 +107,7 @@ export class DeltaManager extends BaseManager implements ClusterManager {
       sessions: {
         ids: () => [...this.store.keys()],
         data: (id) => this.store.get(id)?.toData(),
-        install: (d) => this.#applySnapshot(d),
+        install: (d) => void this.#applySnapshot(d, this.#pageFrom, 'all-data'),
       },
       sent: this.#counts.sent,
       timeoutSeconds: options.stateTransferTimeout,
@@ -126,6 +157,7 @@ export class DeltaManager extends BaseManager implements ClusterManager {
       ...this.#log.counters,
       ...this.#transfer.counters,
       held: this.#log.held,
+      refused: { ...this.#refusals.counts },
     }
   }
 
@@ -139,43 +171,69 @@ export class DeltaManager extends BaseManager implements ClusterManager {
    * ACK waits for that.
    */
   receive(m: ManagerMessage, from: Member, sendOptions = 0): Promise<void> | undefined {
-    this.#handle(m, from)
-    return RELAYED.has(m.type) ? this.#transfer.relay(m, from, sendOptions) : undefined
+    this.#refusedNow = false
+    const refused = this.#handle(m, from) || (this.#refusedNow && m.type !== 'batch')
+    // What this member refused is not passed on (a joiner would refuse it too); a batch is, whole.
+    return RELAYED.has(m.type) && !refused ? this.#transfer.relay(m, from, sendOptions) : undefined
   }
 
-  #handle(m: ManagerMessage, from: Member): void {
+  /** Applies (or holds) a message; true when it was refused at once (replicated-checks.ts). */
+  #handle(m: ManagerMessage, from: Member): boolean {
     this.#counts.received[m.type]++
     switch (m.type) {
       case 'created':
-        this.#applySnapshot(m.session)
-        return
+        return !this.#applySnapshot(m.session, from, 'created')
       case 'delta':
       case 'change-id':
-        if (!wellFormedChange(m)) throw new Error(`malformed ${m.type} message for session ${String(m.id)}`)
+        if (!wellFormedChange(m)) {
+          const r = { refused: 'malformed', code: sessionCodes.REPLICATION_REFUSED } as const
+          this.#refusals.record({ ...r, message: `malformed ${m.type} message` }, from, m.type, m.id)
+          return true
+        }
+        {
+          // A jump is refused at once rather than held until the change before it is overdue.
+          const held = this.store.get(m.id)
+          const r = held && m.v > held.version ? versionRefusal(m.v, held.version, this.#limits) : undefined
+          if (r) return this.#refused(r, from, m.type, m.id)
+        }
         this.#log.change(m, from)
-        return
+        return false
       case 'expired': {
         this.#log.gone(m.id)
         const s = this.store.get(m.id)
         if (s) this.expire(s, 'replication', 'expired')
-        return
+        return false
       }
       case 'accessed': {
         const s = this.store.get(m.id)
-        if (s && m.a > s.lastAccessedTime) s.lastAccessedTime = m.a
-        return
+        if (!s) return false
+        const r = checkAccessed(m.a, Date.now(), this.#limits)
+        if (r) return this.#refused(r, from, m.type, m.id)
+        if (m.a > s.lastAccessedTime) s.lastAccessedTime = m.a
+        return false
       }
       case 'all-data':
-        this.#transfer.receivePage(m)
-        return
+        this.#pageFrom = from
+        try {
+          this.#transfer.receivePage(m)
+        } finally {
+          this.#pageFrom = undefined
+        }
+        return false
       case 'transfer-complete':
       case 'no-context-manager':
         this.#transfer.receiveEnd(m)
-        return
+        return false
       case 'batch':
         this.#receiveBatch(m.messages, from)
-        return
+        return false
     }
+  }
+
+  #refused(r: Refusal, from: Member | undefined, type: string, id: unknown): true {
+    this.#refusedNow = true
+    this.#refusals.record(r, from, type, id)
+    return true
   }
 
   /** A joining member gets every session. */
@@ -293,23 +351,49 @@ export class DeltaManager extends BaseManager implements ClusterManager {
 
   // --- applying what the replica log admits ---------------------------------------------------
 
-  #applySnapshot(d: SessionData): void {
-    const have = this.store.get(d.id)
-    if (!this.#log.admits(d.id, d.version, have)) return
+  /** Installs a full copy when the log admits it and it passes the checks; false when refused. */
+  #applySnapshot(d: SessionData, from: Member | undefined, kind: 'created' | 'all-data'): boolean {
+    const id: unknown = (d as Partial<SessionData> | null)?.id
+    const have = typeof id === 'string' ? this.store.get(id) : undefined
+    // A copy this member already has is dropped before it costs a check.
+    if (typeof id === 'string' && !this.#log.admits(id, d.version ?? CREATED_VERSION, have)) return true
+    const checked = checkCopy(d, {
+      kind,
+      held: have,
+      sessions: this.store.size,
+      now: Date.now(),
+      limits: this.#limits,
+    })
+    if (checked.refused) {
+      this.#refused(checked, from, kind, id)
+      return false
+    }
     if (have) this.store.delete(d.id)
     const s = this.restore(d)
+    s.knownSize(checked.size)
     if (!have && this.#o.notifyListenersOnReplication) this.emit('sessionCreated', s, 'replication')
     this.#log.installed(d.id)
+    return true
   }
 
-  #apply(s: Session, m: Change): void {
+  /** Applies a change the replica log admitted, once it passes the checks; false when refused. */
+  #apply(s: Session, m: Change, from: Member): boolean {
+    const checked = checkChange(m, s, {
+      now: Date.now(),
+      limits: this.#limits,
+      find: (id) => this.store.get(id),
+    })
+    if (checked.refused) {
+      this.#refused(checked, from, m.type, m.id)
+      return false
+    }
     s.version = m.v
     s.primary = false
     if (m.type === 'change-id') {
       this.store.delete(m.id)
       s.id = m.newId
       this.add(s)
-      return
+      return true
     }
     if (m.a > s.lastAccessedTime) s.lastAccessedTime = m.a
     for (const a of m.actions) {
@@ -324,6 +408,8 @@ export class DeltaManager extends BaseManager implements ClusterManager {
         this.emit('attributeChanged', s, a[1], 'replication')
       }
     }
+    s.knownSize(checked.size)
+    return true
   }
 }
 

@@ -32,6 +32,8 @@ export interface ManagerStats {
   transferredSessions?: number
   /** Changes waiting for an earlier change (replication lag). */
   held?: number
+  /** Replicated copies and changes refused by replicated-checks.ts, by reason. */
+  refused?: Partial<Record<string, number>>
 }
 
 export interface SessionManager extends EventEmitter {

@@ -25,8 +25,12 @@ export type Change = SessionMessage & { type: 'delta' | 'change-id' }
 export interface Replicas<S extends { readonly version: number }> {
   /** The copy held under this id (whatever its route suffix), if any. */
   find(id: string): S | undefined
-  /** Applies a change the log decided is next (or overdue) to the copy; it carries the new version. */
-  apply(session: S, change: Change): void
+  /**
+   * Applies a change the log decided is next (or overdue) to the copy; it carries the new version.
+   * False: the manager refused it (replicated-checks.ts) and the copy is as it was.
+   */
+  // biome-ignore lint/suspicious/noConfusingVoidType: an applier that never refuses returns nothing
+  apply(session: S, change: Change, from: Member): boolean | void
 }
 
 export interface ReplicaLogOptions<S extends { readonly version: number }> {
@@ -148,7 +152,7 @@ export class ReplicaLog<S extends { readonly version: number }> {
       this.#hold(change, from)
       return
     }
-    this.#replicas.apply(s, change)
+    if (this.#replicas.apply(s, change, from) === false) return
     if (change.type === 'change-id') {
       this.#move(keyOf(change.id), keyOf(change.newId))
       this.#flush(change.newId)

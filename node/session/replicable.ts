@@ -7,8 +7,14 @@
 import { CatteryError } from '../tribes/errors.ts'
 import { sessionCodes } from './errors.ts'
 
-export function assertReplicable(value: unknown, name: string): void {
-  const problem = findProblem(value, name, new Set())
+export function assertReplicable(value: unknown, name: string, maxDepth = 64): void {
+  const problem = findProblem(value, name, new Set(), maxDepth)
+  if (problem === TOO_DEEP) {
+    throw new CatteryError(
+      sessionCodes.VALUE_TOO_DEEP,
+      `session attribute '${name}' nests deeper than ${maxDepth} levels (session.maxValueDepth)`,
+    )
+  }
   if (problem) {
     throw new CatteryError(
       sessionCodes.NOT_REPLICABLE,
@@ -17,7 +23,15 @@ export function assertReplicable(value: unknown, name: string): void {
   }
 }
 
-function findProblem(v: unknown, path: string, seen: Set<object>): string | undefined {
+const TOO_DEEP = Symbol('too deep')
+
+/** The first problem found; the walk stops below `depth` levels (a 3,000-deep value costs 64 frames). */
+function findProblem(
+  v: unknown,
+  path: string,
+  seen: Set<object>,
+  depth: number,
+): string | typeof TOO_DEEP | undefined {
   switch (typeof v) {
     case 'string':
     case 'number':
@@ -31,6 +45,7 @@ function findProblem(v: unknown, path: string, seen: Set<object>): string | unde
       return `${path} is a symbol`
   }
   if (v === null) return undefined
+  if (depth <= 0) return TOO_DEEP
   const o = v as object
   if (seen.has(o)) return undefined
   seen.add(o)
@@ -38,21 +53,23 @@ function findProblem(v: unknown, path: string, seen: Set<object>): string | unde
     return undefined
   if (Array.isArray(o)) {
     for (let i = 0; i < o.length; i++) {
-      const p = findProblem(o[i], `${path}[${i}]`, seen)
+      const p = findProblem(o[i], `${path}[${i}]`, seen, depth - 1)
       if (p) return p
     }
     return undefined
   }
   if (o instanceof Map) {
     for (const [k, val] of o) {
-      const p = findProblem(k, `${path} key`, seen) ?? findProblem(val, `${path}.get(${String(k)})`, seen)
+      const p =
+        findProblem(k, `${path} key`, seen, depth - 1) ??
+        findProblem(val, `${path}.get(${String(k)})`, seen, depth - 1)
       if (p) return p
     }
     return undefined
   }
   if (o instanceof Set) {
     for (const val of o) {
-      const p = findProblem(val, `${path} member`, seen)
+      const p = findProblem(val, `${path} member`, seen, depth - 1)
       if (p) return p
     }
     return undefined
@@ -62,7 +79,7 @@ function findProblem(v: unknown, path: string, seen: Set<object>): string | unde
     return `${path} is an instance of ${o.constructor?.name ?? 'a class'}, which would arrive as a plain object`
   }
   for (const [k, val] of Object.entries(o)) {
-    const p = findProblem(val, `${path}.${k}`, seen)
+    const p = findProblem(val, `${path}.${k}`, seen, depth - 1)
     if (p) return p
   }
   return undefined

@@ -10,13 +10,17 @@ import { CatteryError } from '../tribes/errors.ts'
 import { AttributeMap } from './attribute-map.ts'
 import { DeltaRequest } from './delta-request.ts'
 import { sessionCodes } from './errors.ts'
-import { assertReplicable } from './replicable.ts'
+import {
+  checkAttributeCount,
+  checkAttributeName,
+  checkInactiveInterval,
+  checkSessionSize,
+  encodeAttribute,
+  type SessionLimits,
+} from './limits.ts'
 
-export interface SessionPolicy {
-  /** Largest encoded attribute, bytes. */
-  maxAttributeSize: number
-  /** Largest encoded session (all attributes), bytes. */
-  maxSessionSize: number
+/** The limits (limits.ts: sizes, count, depth, max inactive interval) and how changes are recorded. */
+export interface SessionPolicy extends SessionLimits {
   /** Only attributes whose name matches are replicated (Tomcat's sessionAttributeNameFilter). */
   attributeNameFilter: RegExp | undefined
   /** Record every action instead of the last one per attribute (Tomcat's recordAllActions). */
@@ -57,10 +61,10 @@ export class Session {
   lastReplicated = 0
   readonly policy: SessionPolicy
   readonly #attributes: AttributeMap
+  /** Encoded size of all attributes; -1 until first needed (a copy installed by replication sets it). */
+  #size = -1
   // Bookkeeping for local changes only, created on first use: a replica holding thousands of
   // sessions pays for its attributes and little else.
-  #sizes: Map<string, number> | undefined
-  #size = 0
   /** Encoded form of each replicated attribute as last replicated, for in-place change detection. */
   #replicatedForm: Map<string, Buffer> | undefined
   #delta: DeltaRequest | undefined
@@ -103,34 +107,17 @@ export class Session {
   /** Sets an attribute; refuses values that cannot be replicated and values over the size limits. */
   set(name: string, value: unknown): void {
     this.#check()
-    if (typeof name !== 'string' || name.length === 0 || name.length > 256) {
-      throw new CatteryError(
-        sessionCodes.BAD_ATTRIBUTE_NAME,
-        'attribute names are strings of 1-256 characters',
-      )
-    }
+    checkAttributeName(name)
     if (value === undefined) {
       this.delete(name)
       return
     }
-    assertReplicable(value, name)
-    const bytes = encode(value)
-    if (bytes.length > this.policy.maxAttributeSize) {
-      throw new CatteryError(
-        sessionCodes.ATTRIBUTE_TOO_LARGE,
-        `session attribute '${name}' is ${bytes.length} bytes encoded; the limit is ${this.policy.maxAttributeSize} (session.maxAttributeSize)`,
-      )
-    }
-    const sizes = this.#sizeMap()
-    const total = this.#size - (sizes.get(name) ?? 0) + bytes.length
-    if (total > this.policy.maxSessionSize) {
-      throw new CatteryError(
-        sessionCodes.SESSION_TOO_LARGE,
-        `setting '${name}' would make the session ${total} bytes; the limit is ${this.policy.maxSessionSize} (session.maxSessionSize)`,
-      )
-    }
+    const bytes = encodeAttribute(name, value, this.policy)
+    const had = this.#attributes.has(name)
+    if (!had) checkAttributeCount(this.#attributes.size + 1, this.policy)
+    const total = this.size - (had ? this.sizeOf(name) : 0) + bytes.length
+    checkSessionSize(total, this.policy, name)
     this.#size = total
-    sizes.set(name, bytes.length)
     this.#attributes.set(name, value)
     if (this.#replicates(name)) {
       this.delta.set(name, value)
@@ -151,6 +138,7 @@ export class Session {
 
   setMaxInactiveInterval(seconds: number): void {
     this.#check()
+    checkInactiveInterval(seconds, this.policy)
     this.maxInactiveInterval = seconds
     this.delta.maxInactive(seconds)
   }
@@ -185,9 +173,37 @@ export class Session {
     return this.maxInactiveInterval >= 0 && now - this.lastAccessedTime > this.maxInactiveInterval * 1000
   }
 
+  /** Encoded size of all attributes, bytes (computed once, then kept up to date). */
   get size(): number {
-    this.#sizeMap()
+    if (this.#size < 0) {
+      let total = 0
+      for (const [, v] of this.#attributes.entries()) total += encode(v).length
+      this.#size = total
+    }
     return this.#size
+  }
+
+  /** Attributes held. */
+  get attributeCount(): number {
+    return this.#attributes.size
+  }
+
+  /** Encoded size of one attribute now (0 when there is none). */
+  sizeOf(name: string): number {
+    return this.#attributes.has(name) ? encode(this.#attributes.get(name)).length : 0
+  }
+
+  /** Whether it holds the attribute, also once invalidated (replicated-checks.ts). */
+  holds(name: string): boolean {
+    return this.#attributes.has(name)
+  }
+
+  /**
+   * The encoded size of all attributes, as a replicated change or copy checked before it was
+   * applied (replicated-checks.ts) computed it: spares encoding them all again.
+   */
+  knownSize(total: number): void {
+    this.#size = total
   }
 
   /** The replicated state: what a new member receives in state transfer. */
@@ -206,33 +222,21 @@ export class Session {
     }
   }
 
-  /** Applies a replicated change on a replica (no checks: the origin checked them). */
+  /**
+   * Applies a replicated change on a replica, checked before (replicated-checks.ts), which then sets
+   * the session's size with knownSize().
+   */
   applySet(name: string, value: unknown): void {
     this.#attributes.set(name, value)
-    this.#sizes = undefined // recomputed if this node ever changes the session itself
+    this.#size = -1
     this.#replicatedForm?.delete(name)
   }
 
   applyRemove(name: string): void {
-    if (!this.#attributes.delete(name)) return
-    if (this.#sizes) {
-      this.#size -= this.#sizes.get(name) ?? 0
-      this.#sizes.delete(name)
-    }
+    if (!this.#attributes.has(name)) return
+    if (this.#size >= 0) this.#size -= this.sizeOf(name)
+    this.#attributes.delete(name)
     this.#replicatedForm?.delete(name)
-  }
-
-  #sizeMap(): Map<string, number> {
-    if (!this.#sizes) {
-      this.#sizes = new Map()
-      this.#size = 0
-      for (const [k, v] of this.#attributes.entries()) {
-        const n = encode(v).length
-        this.#sizes.set(k, n)
-        this.#size += n
-      }
-    }
-    return this.#sizes
   }
 
   #replicates(name: string): boolean {

@@ -56,6 +56,9 @@ export const codes = {
   MEMBERS_LIMIT: 'CATTERY_ERR_MEMBERS_LIMIT',
   INSECURE_CHANNEL: 'CATTERY_ERR_INSECURE_CHANNEL',
   CLUSTER_SECRET: 'CATTERY_ERR_CLUSTER_SECRET',
+  /** The admin server: no or a wrong bearer token, or no token configured on a non-loopback address. */
+  ADMIN_UNAUTHORIZED: 'CATTERY_ERR_ADMIN_UNAUTHORIZED',
+  ADMIN_NOT_FOUND: 'CATTERY_ERR_ADMIN_NOT_FOUND',
 } as const
 
 /** Rejection of `channel.send`: names every member the message did not reach, each with its cause. */

@@ -41,6 +41,12 @@ export const NODE_IMAGE = `${PREFIX}cattery-node:${VERSION}`
 export const CLUSTER_SECRET = randomBytes(32).toString('base64')
 export const CLUSTER_SECRET_FILE = '/etc/cattery/cluster-secret'
 export const OPERATOR_IMAGE = `${PREFIX}cattery-operator:${VERSION}`
+/**
+ * The admin token every node container gets (--admin-token): its admin server listens on 0.0.0.0, so
+ * /status and /sessions answer only with `Authorization: Bearer` (ADMIN_HEADERS).
+ */
+export const ADMIN_TOKEN = 'cattery-test-admin-token'
+export const ADMIN_HEADERS = { authorization: `Bearer ${ADMIN_TOKEN}` }
 /** On every container and network a test makes; cleanup removes whatever carries it. */
 export const LABEL = 'dev.cattery.test'
 
@@ -105,7 +111,15 @@ export async function startNodeContainer(
     .withCopyContentToContainer([
       { content: `${CLUSTER_SECRET}\n`, target: CLUSTER_SECRET_FILE, mode: 0o444 },
     ])
-    .withCommand(['--name', name, '--cluster-secret-file', CLUSTER_SECRET_FILE, ...(o.args ?? [])])
+    .withCommand([
+      '--name',
+      name,
+      '--cluster-secret-file',
+      CLUSTER_SECRET_FILE,
+      '--admin-token',
+      ADMIN_TOKEN,
+      ...(o.args ?? []),
+    ])
     // Every port the image exposes: podman lists them all in the container's port bindings, and
     // testcontainers waits until each of those is bound to a host port.
     .withExposedPorts(4000, 8080, 9090)

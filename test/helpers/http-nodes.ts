@@ -55,8 +55,9 @@ type Json = any
 export async function getJson(
   url: string,
   cookie?: string,
+  headers: Record<string, string> = {},
 ): Promise<{ status: number; body: Json; setCookie: string | null }> {
-  const res = await fetch(url, { headers: cookie ? { cookie } : {} })
+  const res = await fetch(url, { headers: cookie ? { ...headers, cookie } : headers })
   const text = await res.text()
   let body: unknown = text
   try {

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { defaults } from '../../node/tribes/options.ts'
 import {
+  ADMIN_HEADERS,
   createNetwork,
   killContainer,
   NODE_IMAGE,
@@ -27,7 +28,8 @@ const DROP_TIME = defaults.multicast.dropTime
 
 useContainerEnvironment()
 
-const status = async (n: NodeContainer) => (await getJson(`http://127.0.0.1:${n.admin}/status`)).body
+const status = async (n: NodeContainer) =>
+  (await getJson(`http://127.0.0.1:${n.admin}/status`, undefined, ADMIN_HEADERS)).body
 const memberNames = async (n: NodeContainer): Promise<string[]> =>
   (await status(n)).members.map((m: { name: string }) => m.name).sort()
 const sessionsOn = async (n: NodeContainer): Promise<number> => (await status(n)).contexts[0].sessions
@@ -83,7 +85,10 @@ describe('node containers on a user-defined network, multicast membership, no pe
     for (const name of ['c2', 'c3']) {
       // Wait on the admin API: a demo request with a cookie it does not know yet would create a session.
       const admin = `http://127.0.0.1:${node(name).admin}/sessions/${sessionId}.c1?context=/demo`
-      await until(`the session on ${name}`, async () => (await getJson(admin)).status === 200)
+      await until(
+        `the session on ${name}`,
+        async () => (await getJson(admin, undefined, ADMIN_HEADERS)).status === 200,
+      )
       const r = await getJson(`http://127.0.0.1:${node(name).http}/demo/get?k=a`, cookie)
       assert.equal(r.body.v, '1')
       assert.equal(r.body.node, name)

@@ -5,6 +5,7 @@ import pino from 'pino'
 import { Cluster } from '../../node/cluster/cluster.ts'
 import sessionPlugin from '../../node/server/session-plugin.ts'
 import type { ClusterManager } from '../../node/session/cluster-manager.ts'
+import { DEFAULT_LIMITS } from '../../node/session/limits.ts'
 import { startChannels, stopChannels, type TestChannel } from '../helpers/channels.ts'
 import { until } from '../helpers/http-nodes.ts'
 
@@ -30,6 +31,7 @@ describe('library mode: the session plugin inside a user fastify app', () => {
         processExpiresFrequency: 6,
         backgroundProcessorDelay: 10,
         policy: {
+          ...DEFAULT_LIMITS,
           maxAttributeSize: 1 << 20,
           maxSessionSize: 4 << 20,
           attributeNameFilter: undefined,

@@ -15,15 +15,24 @@ import {
 } from '../helpers/http-nodes.ts'
 
 const url = (n: HttpNode, path: string) => `http://127.0.0.1:${n.http}/demo${path}`
-const peek = async (n: HttpNode, id: string) =>
-  (await getJson(`http://127.0.0.1:${n.admin}/sessions/${encodeURIComponent(id)}?context=/demo`)).body
+/** The session on node `n` (admin API), with its attributes' values (the nodes show them: SHOW_VALUES). */
+const peek = async (n: HttpNode, id: string) => {
+  const body = (await getJson(`http://127.0.0.1:${n.admin}/sessions/${encodeURIComponent(id)}?context=/demo`))
+    .body
+  if (body?.attributes)
+    body.attributes = Object.fromEntries(
+      Object.entries(body.attributes as Record<string, { value: unknown }>).map(([k, a]) => [k, a.value]),
+    )
+  return body
+}
+const SHOW_VALUES = '--admin-show-session-values'
 
 describe('replicated sessions on 3 node processes (DeltaManager, asynchronous)', () => {
   let nodes: HttpNode[] = []
   before(async () => {
     const config = path.join(os.tmpdir(), `cattery-sessions-${process.pid}.yaml`)
     writeFileSync(config, 'session:\n  maxAttributeSize: 1024\n')
-    const plan = await planCluster(3, ['--config', config])
+    const plan = await planCluster(3, ['--config', config, SHOW_VALUES])
     nodes = await Promise.all([0, 1, 2].map((i) => startHttpNode(plan, i)))
     await Promise.all(nodes.map((n) => started(n)))
     await formed(nodes)
@@ -115,7 +124,7 @@ describe('fail-over', () => {
   after(() => Promise.all(nodes.map((n) => n.process.stop('SIGKILL'))))
 
   it('after SIGKILL of the node that served it, the session is served by another node under its route', async () => {
-    const plan = await planCluster(3)
+    const plan = await planCluster(3, [SHOW_VALUES])
     nodes = await Promise.all([0, 1, 2].map((i) => startHttpNode(plan, i)))
     await Promise.all(nodes.map((n) => started(n)))
     await formed(nodes)
@@ -141,7 +150,7 @@ describe('synchronous replication (--send-options 6)', () => {
   after(() => Promise.all(nodes.map((n) => n.process.stop('SIGKILL'))))
 
   it('a change is readable on every other node as soon as the writing request returns', async () => {
-    const plan = await planCluster(3, ['--send-options', '6'])
+    const plan = await planCluster(3, ['--send-options', '6', SHOW_VALUES])
     nodes = await Promise.all([0, 1, 2].map((i) => startHttpNode(plan, i)))
     await Promise.all(nodes.map((n) => started(n)))
     await formed(nodes)

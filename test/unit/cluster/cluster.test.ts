@@ -3,6 +3,7 @@ import { EventEmitter } from 'node:events'
 import { test } from 'node:test'
 import pino from 'pino'
 import { Cluster } from '../../../node/cluster/cluster.ts'
+import { DEFAULT_LIMITS } from '../../../node/session/limits.ts'
 import type { ManagerSettings } from '../../../node/session/managers.ts'
 import { SESSION_MESSAGE, type SessionMessage } from '../../../node/session/messages.ts'
 import type { Channel, ChannelListener } from '../../../node/tribes/channel-types.ts'
@@ -37,6 +38,7 @@ const settings = (type: ManagerSettings['type']): ManagerSettings => ({
   processExpiresFrequency: 6,
   backgroundProcessorDelay: 10,
   policy: {
+    ...DEFAULT_LIMITS,
     maxAttributeSize: 1024,
     maxSessionSize: 4096,
     attributeNameFilter: undefined,

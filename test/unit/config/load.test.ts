@@ -237,3 +237,87 @@ describe('configuration loading', () => {
     assert.match(outside, /membership\.apiServer .*CATTERY_KUBERNETES_API/)
   })
 })
+
+describe('admin server configuration', () => {
+  const withToken =
+    (file: string, content: string) =>
+    (argv: string[], env: Record<string, string> = {}) =>
+      loadConfig({
+        // Loopback static membership: the channel needs no secret (that has tests of its own).
+        argv: ['--membership', 'static', '--members', '127.0.0.1:4000', ...argv],
+        env,
+        readFile: (p) => {
+          if (p === file) return content
+          throw new Error(`ENOENT: ${p}`)
+        },
+      })
+
+  it('is closed and hides session values by default', () => {
+    const { config } = load(['--name', 'n1'])
+    assert.equal(config.admin.open, false)
+    assert.equal(config.admin.showSessionValues, false)
+    assert.equal(config.admin.token, undefined)
+  })
+
+  it('takes --admin-open and --admin-show-session-values without a value, and with one', () => {
+    const { config } = load(['--name', 'n1', '--admin-open', '--admin-show-session-values'])
+    assert.equal(config.admin.open, true)
+    assert.equal(config.admin.showSessionValues, true)
+    assert.equal(load(['--admin-open', 'false', '--name', 'n1']).config.admin.open, false)
+    assert.equal(load(['--name', 'n1'], { CATTERY_ADMIN_OPEN: 'true' }).config.admin.open, true)
+    assert.equal(
+      load(['--name', 'n1'], { CATTERY_ADMIN_SHOW_SESSION_VALUES: 'true' }).config.admin.showSessionValues,
+      true,
+    )
+  })
+
+  it('reads admin.tokenFile from CATTERY_ADMIN_TOKEN_FILE and refuses a short or missing one', () => {
+    const good = withToken('/run/token', '  long-enough-token\n')
+    assert.equal(
+      good(['--name', 'n1'], { CATTERY_ADMIN_TOKEN_FILE: '/run/token' }).config.admin.tokenFile,
+      '/run/token',
+    )
+    assert.match(
+      problems(() =>
+        withToken('/run/token', 'short\n')(['--name', 'n1', '--admin-token-file', '/run/token']),
+      ),
+      /admin\.tokenFile \(from --admin-token-file\) = "\/run\/token": the token in the file has 5 characters; at least 8/,
+    )
+    assert.match(
+      problems(() => good(['--name', 'n1', '--admin-token-file', '/nope'])),
+      /admin\.tokenFile.*cannot read: ENOENT/,
+    )
+  })
+
+  it('refuses admin.token and admin.tokenFile together', () => {
+    const good = withToken('/run/token', 'long-enough-token')
+    assert.match(
+      problems(() =>
+        good(['--name', 'n1', '--admin-token', 'another-token', '--admin-token-file', '/run/token']),
+      ),
+      /set admin\.token or admin\.tokenFile, not both/,
+    )
+  })
+})
+
+describe('session limits configuration', () => {
+  it('has documented defaults for the limits replicated data obeys too', () => {
+    const { config } = load(['--name', 'n1'])
+    assert.equal(config.session.maxAttributes, 1000)
+    assert.equal(config.session.maxValueDepth, 64)
+    assert.equal(config.session.maxTimeout, 1440)
+    assert.equal(config.manager.maxVersionStep, 1000)
+    assert.equal(config.manager.maxClockSkew, 10)
+  })
+
+  it('refuses a session timeout beyond session.maxTimeout, and never-expiring sessions under a bound', () => {
+    assert.match(
+      problems(() => load(['--name', 'n1', '--session-timeout', '2000'])),
+      /session\.timeout \(from --session-timeout\) = 2000: must be at most session\.maxTimeout \(1440 minutes\)/,
+    )
+    assert.match(
+      problems(() => load(['--name', 'n1', '--session-timeout=-1'])),
+      /need session\.maxTimeout -1/,
+    )
+  })
+})

@@ -3,6 +3,7 @@ import { EventEmitter } from 'node:events'
 import { test } from 'node:test'
 import pino from 'pino'
 import { DeltaManager } from '../../../node/session/delta-manager.ts'
+import { DEFAULT_LIMITS } from '../../../node/session/limits.ts'
 import { SESSION_MESSAGE } from '../../../node/session/messages.ts'
 import type { Channel } from '../../../node/tribes/channel-types.ts'
 import type { Member } from '../../../node/tribes/member.ts'
@@ -33,6 +34,7 @@ async function manager(warnings: string[]) {
     processExpiresFrequency: 6,
     backgroundProcessorDelay: 10,
     policy: {
+      ...DEFAULT_LIMITS,
       maxAttributeSize: 1024,
       maxSessionSize: 4096,
       attributeNameFilter: undefined,
@@ -82,6 +84,9 @@ test('a replication batch is applied in order, and a malformed message in it is 
     peer,
   )
   assert.equal(m.peekSession('S1.n2')?.get('a'), 2, 'the creation and the delta after the bad ones applied')
-  assert.equal(warnings.filter((w) => w.includes('malformed message in a replication batch')).length, 4)
+  assert.equal(warnings.filter((w) => w.includes('malformed message in a replication batch')).length, 3)
+  // The delta without a list of actions is refused as malformed (replicated-checks.ts), and counted.
+  assert.equal(warnings.filter((w) => w.includes('"reason":"malformed"')).length, 1)
+  assert.deepEqual(m.stats().refused, { malformed: 1 })
   await m.stop()
 })

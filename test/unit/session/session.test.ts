@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { sessionCodes } from '../../../node/session/errors.ts'
+import { DEFAULT_LIMITS } from '../../../node/session/limits.ts'
 import { Session, type SessionPolicy } from '../../../node/session/session.ts'
 
 const policy = (p: Partial<SessionPolicy> = {}): SessionPolicy => ({
+  ...DEFAULT_LIMITS,
   maxAttributeSize: 1024,
   maxSessionSize: 4096,
   attributeNameFilter: undefined,
@@ -100,5 +102,45 @@ describe('Session', () => {
     const s = session()
     s.valid = false
     assert.throws(() => s.get('a'), { code: sessionCodes.INVALID_SESSION })
+  })
+})
+
+describe('Session limits shared with replicated data (limits.ts)', () => {
+  it(`refuses a new attribute beyond maxAttributes with ${sessionCodes.TOO_MANY_ATTRIBUTES}, but still replaces one`, () => {
+    const s = session({ maxAttributes: 2 })
+    s.set('a', 1)
+    s.set('b', 2)
+    assert.throws(() => s.set('c', 3), { code: sessionCodes.TOO_MANY_ATTRIBUTES })
+    s.set('a', 10)
+    assert.deepEqual(s.keys(), ['a', 'b'])
+  })
+
+  it(`refuses a value nested deeper than maxValueDepth with ${sessionCodes.VALUE_TOO_DEEP}, without walking all of it`, () => {
+    let deep: unknown = 1
+    for (let i = 0; i < 100_000; i++) deep = [deep]
+    assert.throws(() => session().set('deep', deep), { code: sessionCodes.VALUE_TOO_DEEP })
+    let ok: unknown = 1
+    for (let i = 0; i < 64; i++) ok = { ok }
+    session().set('ok', ok)
+  })
+
+  it(`refuses a max inactive interval beyond session.maxTimeout, or never-expiring, with ${sessionCodes.BAD_INACTIVE_INTERVAL}`, () => {
+    const s = session({ maxInactiveInterval: 3600 })
+    s.setMaxInactiveInterval(3600)
+    for (const bad of [3601, -1, 1.5, Number.NaN])
+      assert.throws(() => s.setMaxInactiveInterval(bad), { code: sessionCodes.BAD_INACTIVE_INTERVAL })
+    assert.equal(s.maxInactiveInterval, 3600)
+    session({ maxInactiveInterval: -1 }).setMaxInactiveInterval(-1)
+  })
+
+  it('keeps its encoded size as attributes are set, replaced and removed', () => {
+    const s = session()
+    s.set('a', 'x'.repeat(100))
+    s.set('b', 'y'.repeat(50))
+    s.set('a', 'z')
+    s.delete('b')
+    const size = s.size
+    s.knownSize(-1)
+    assert.equal(s.size, size)
   })
 })

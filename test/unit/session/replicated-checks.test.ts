@@ -1,0 +1,276 @@
+/**
+ * Replicated data obeys the limits of local writes (issue 12, part 3): each bad copy or change is
+ * refused with its reason, counted, logged with its sender, and leaves the session held as it was.
+ */
+import assert from 'node:assert/strict'
+import { EventEmitter } from 'node:events'
+import { describe, it } from 'node:test'
+import pino from 'pino'
+import type { ManagerMessage } from '../../../node/session/cluster-manager.ts'
+import { DeltaManager } from '../../../node/session/delta-manager.ts'
+import { DEFAULT_LIMITS } from '../../../node/session/limits.ts'
+import { SESSION_MESSAGE } from '../../../node/session/messages.ts'
+import type { SessionData } from '../../../node/session/session.ts'
+import type { Channel } from '../../../node/tribes/channel-types.ts'
+import type { Member } from '../../../node/tribes/member.ts'
+
+const peer = {
+  name: 'p1',
+  host: '127.0.0.9',
+  port: 4009,
+  uniqueId: 'u',
+  startTime: 0,
+  ready: true,
+} as unknown as Member
+
+const ID = '0123456789ABCDEF0123456789ABCDEF.p1'
+const nested = (depth: number): unknown => {
+  let v: unknown = 'leaf'
+  for (let i = 0; i < depth; i++) v = { v }
+  return v
+}
+
+async function manager(o: { maxActiveSessions?: number } = {}) {
+  const lines: Array<Record<string, unknown>> = []
+  const logger = pino({ level: 'warn' }, { write: (l: string) => void lines.push(JSON.parse(l)) })
+  const channel = Object.assign(new EventEmitter(), {
+    members: () => [],
+    asyncWriteInterval: 10,
+    send: async () => {},
+    sendEncoded: async () => {},
+  }) as unknown as Channel
+  const m = new DeltaManager({
+    contextPath: '/app',
+    jvmRoute: 'n1',
+    sessionTimeout: 1800,
+    maxActiveSessions: o.maxActiveSessions ?? -1,
+    processExpiresFrequency: 6,
+    backgroundProcessorDelay: 10,
+    policy: {
+      ...DEFAULT_LIMITS,
+      maxAttributeSize: 1024,
+      maxSessionSize: 4096,
+      maxAttributes: 8,
+      maxValueDepth: 64,
+      maxInactiveInterval: 86_400,
+      attributeNameFilter: undefined,
+      recordAllActions: false,
+      trackInPlaceChanges: false,
+    },
+    logger,
+    channel,
+    sendOptions: 8,
+    expireSessionsOnShutdown: false,
+    notifyListenersOnReplication: true,
+    stateTransferTimeout: 1,
+    sendAllSessionsSize: 1000,
+    replication: { maxVersionStep: 100, maxClockSkewMs: 5000 },
+  })
+  await m.start()
+  return { m, lines }
+}
+
+const copy = (p: Partial<SessionData> = {}): SessionData => ({
+  id: ID,
+  creationTime: Date.now() - 1000,
+  lastAccessedTime: Date.now() - 1000,
+  maxInactiveInterval: 1800,
+  principal: undefined,
+  authType: undefined,
+  version: 1,
+  attributes: [['cart', ['apple']]],
+  ...p,
+})
+const created = (p: Partial<SessionData> = {}): ManagerMessage => ({
+  k: SESSION_MESSAGE,
+  type: 'created',
+  ctx: '/app',
+  session: copy(p),
+})
+const delta = (v: number, actions: unknown[], a = Date.now()): ManagerMessage =>
+  ({ k: SESSION_MESSAGE, type: 'delta', ctx: '/app', id: ID, v, a, actions }) as ManagerMessage
+
+/** A cluster member's view of the session: everything a request or the admin server could see. */
+const seen = (m: DeltaManager, id = ID) => {
+  const s = m.peekSession(id)
+  return s && { ...s.toData(), size: s.size }
+}
+
+// [what, message that must be refused, reason]
+const refusedChanges: Array<[string, () => ManagerMessage, string]> = [
+  [
+    'an attribute over maxAttributeSize',
+    () => delta(2, [['set', 'big', 'x'.repeat(2000)]]),
+    'attribute-too-large',
+  ],
+  ['a value nested 3,000 deep', () => delta(2, [['set', 'deep', nested(3000)]]), 'too-deep'],
+  ['a value nested 65 deep', () => delta(2, [['set', 'deep', nested(65)]]), 'too-deep'],
+  [
+    'attributes that together pass maxSessionSize',
+    () =>
+      delta(
+        2,
+        [1, 2, 3, 4, 5].map((i) => ['set', `a${i}`, 'x'.repeat(1000)]),
+      ),
+    'session-too-large',
+  ],
+  [
+    'more attributes than maxAttributes',
+    () =>
+      delta(
+        2,
+        Array.from({ length: 8 }, (_, i) => ['set', `n${i}`, i]),
+      ),
+    'too-many-attributes',
+  ],
+  ['an empty attribute name', () => delta(2, [['set', '', 1]]), 'attribute-name'],
+  ['a version jump beyond maxVersionStep', () => delta(102, [['set', 'cart', []]]), 'version'],
+  ['a version that is not a safe integer', () => delta(2 ** 53, [['set', 'cart', []]]), 'malformed'],
+  ['an access time in the future', () => delta(2, [['set', 'cart', []]], Date.now() + 60_000), 'future-time'],
+  [
+    'a max inactive interval beyond the bound',
+    () => delta(2, [['maxInactive', 86_401]]),
+    'inactive-interval',
+  ],
+  ['an immortal max inactive interval', () => delta(2, [['maxInactive', -1]]), 'inactive-interval'],
+  ['a fractional max inactive interval', () => delta(2, [['maxInactive', 1.5]]), 'inactive-interval'],
+  ['an unknown action', () => delta(2, [['chmod', 'cart']]), 'malformed'],
+  ['a principal that is not a string', () => delta(2, [['principal', { admin: true }, 'FORM']]), 'malformed'],
+  [
+    'an access time in the future',
+    () => ({ k: SESSION_MESSAGE, type: 'accessed', ctx: '/app', id: ID, a: Date.now() + 3_600_000 }),
+    'future-time',
+  ],
+  [
+    'an access time that is not a number',
+    () =>
+      ({ k: SESSION_MESSAGE, type: 'accessed', ctx: '/app', id: ID, a: 'soon' }) as unknown as ManagerMessage,
+    'malformed',
+  ],
+  [
+    'a created session replacing the held one with a huge version',
+    () => created({ version: 2 ** 53 - 1 }),
+    'version',
+  ],
+  ['a created session with version 2', () => created({ version: 2 }), 'version'],
+]
+
+describe('replicated changes to a held session are checked like local writes', () => {
+  for (const [what, message, reason] of refusedChanges) {
+    it(`refuses ${what} (${reason}), counts it, logs the sender, and leaves the session as it was`, async () => {
+      const { m, lines } = await manager()
+      m.receive(created(), peer)
+      const before = seen(m)
+      assert.ok(before, 'the created session was installed')
+      m.receive(message() as never, peer)
+      await new Promise((r) => setTimeout(r, 5))
+      assert.deepEqual(seen(m), before)
+      assert.deepEqual(m.stats().refused, { [reason]: 1 })
+      const line = lines.find((l) => l.event === 'replication-refused')
+      assert.equal(line?.reason, reason)
+      assert.equal(line?.from, 'p1@127.0.0.9:4009')
+      await m.stop()
+    })
+  }
+
+  it('applies a change within every limit, and keeps the session size it checked', async () => {
+    const { m } = await manager()
+    m.receive(created(), peer)
+    m.receive(
+      delta(2, [
+        ['set', 'cart', ['apple', 'pear']],
+        ['set', 'deep', nested(60)],
+        ['maxInactive', 600],
+      ]) as never,
+      peer,
+    )
+    const s = m.peekSession(ID)
+    assert.deepEqual(s?.get('cart'), ['apple', 'pear'])
+    assert.equal(s?.maxInactiveInterval, 600)
+    assert.equal(s?.version, 2)
+    const size = s?.size
+    s?.knownSize(-1) // forget it: computed again from the attributes, it is the same
+    assert.equal(s?.size, size)
+    assert.deepEqual(m.stats().refused, {})
+    await m.stop()
+  })
+
+  it('accepts an access time within the clock-skew allowance', async () => {
+    const { m } = await manager()
+    m.receive(created(), peer)
+    const a = Date.now() + 2000
+    m.receive({ k: SESSION_MESSAGE, type: 'accessed', ctx: '/app', id: ID, a }, peer)
+    assert.equal(m.peekSession(ID)?.lastAccessedTime, a)
+    await m.stop()
+  })
+
+  it('refuses a change of id onto another session held here', async () => {
+    const { m } = await manager()
+    const other = 'FEDCBA9876543210FEDCBA9876543210.p1'
+    m.receive(created(), peer)
+    m.receive(created({ id: other, attributes: [['owner', 'victim']] }), peer)
+    const before = [seen(m), seen(m, other)]
+    m.receive({ k: SESSION_MESSAGE, type: 'change-id', ctx: '/app', id: ID, newId: other, v: 2 }, peer)
+    assert.deepEqual([seen(m), seen(m, other)], before)
+    assert.deepEqual(m.stats().refused, { 'id-in-use': 1 })
+    await m.stop()
+  })
+})
+
+// [what, copy that must be refused as a new session, reason]
+const refusedCopies: Array<[string, () => ManagerMessage, string]> = [
+  [
+    'an attribute over maxAttributeSize',
+    () => created({ attributes: [['big', 'x'.repeat(2000)]] }),
+    'attribute-too-large',
+  ],
+  ['a value nested 3,000 deep', () => created({ attributes: [['deep', nested(3000)]] }), 'too-deep'],
+  [
+    'a session over maxSessionSize',
+    () => created({ attributes: [1, 2, 3, 4, 5].map((i) => [`a${i}`, 'x'.repeat(1000)]) }),
+    'session-too-large',
+  ],
+  [
+    'more attributes than maxAttributes',
+    () => created({ attributes: Array.from({ length: 9 }, (_, i) => [`n${i}`, i]) }),
+    'too-many-attributes',
+  ],
+  ['an immortal max inactive interval', () => created({ maxInactiveInterval: -1 }), 'inactive-interval'],
+  [
+    'a max inactive interval beyond the bound',
+    () => created({ maxInactiveInterval: 10 ** 9 }),
+    'inactive-interval',
+  ],
+  ['a last access in the future', () => created({ lastAccessedTime: Date.now() + 3_600_000 }), 'future-time'],
+  ['a version that is not 1', () => created({ version: 7 }), 'version'],
+  ['an id that is not an id', () => created({ id: '../../etc/passwd' }), 'malformed'],
+  ['attributes that are not pairs', () => created({ attributes: 'all of them' as never }), 'malformed'],
+  ['no creation time', () => created({ creationTime: 'yesterday' as never }), 'malformed'],
+]
+
+describe('replicated copies of sessions are checked like local writes', () => {
+  for (const [what, message, reason] of refusedCopies) {
+    it(`refuses a created session with ${what} (${reason}) and holds nothing`, async () => {
+      const { m } = await manager()
+      m.receive(message() as never, peer)
+      assert.equal(m.sessionCount(), 0)
+      assert.deepEqual(m.stats().refused, { [reason]: 1 })
+      await m.stop()
+    })
+  }
+
+  it('refuses a new session beyond maxActiveSessions, but still takes a newer copy of a held one', async () => {
+    const { m } = await manager({ maxActiveSessions: 1 })
+    m.receive(created(), peer)
+    m.receive(created({ id: 'FEDCBA9876543210FEDCBA9876543210.p1' }), peer)
+    assert.equal(m.sessionCount(), 1)
+    assert.deepEqual(m.stats().refused, { 'too-many-sessions': 1 })
+    await m.stop()
+  })
+
+  it('does not relay what it refused at once to a joiner', async () => {
+    const { m } = await manager()
+    assert.equal(m.receive(created({ version: 9 }), peer, 2), undefined)
+    await m.stop()
+  })
+})
