@@ -30,7 +30,10 @@ export interface DeltaManagerOptions extends ManagerOptions {
   sendOptions: number
   expireSessionsOnShutdown: boolean
   notifyListenersOnReplication: boolean
-  /** Seconds a joining member spends on state transfer, over all donors, before it starts anyway. */
+  /**
+   * Seconds after which a joining member still without a complete transfer logs an error; it keeps
+   * trying (and stays not ready) while a member that holds sessions is alive (state-transfer.ts).
+   */
   stateTransferTimeout: number
   /** Sessions per state-transfer page. */
   sendAllSessionsSize: number
@@ -68,6 +71,7 @@ export class DeltaManager extends BaseManager implements ClusterManager {
       replicas: { find: (id) => this.store.get(id), apply: (s, change) => this.#apply(s, change) },
       logger: this.logger,
       transferring: () => this.#transfer.transferring,
+      resync: (from) => this.#ready && this.#transfer.resync(from, 'changes held past the hold timeout'),
     })
     this.#transfer = new StateTransfer({
       channel: options.channel,
@@ -106,14 +110,17 @@ export class DeltaManager extends BaseManager implements ClusterManager {
     await super.start()
     this.#log.start()
     await this.#transfer.fetch()
+    if (this.#transfer.stopped) return
     this.#log.settle()
     this.#ready = true
+    this.#transfer.watchRejoins()
     this.logger.info({ sessions: this.store.size, ms: this.#transfer.counters.transferMs }, 'sessions ready')
   }
 
   override async stop(): Promise<void> {
     if (this.#o.expireSessionsOnShutdown)
       for (const s of [...this.store.values()]) this.expire(s, 'local', 'shutdown')
+    this.#transfer.stop()
     this.#batch.flush()
     this.#log.stop()
     await super.stop()
@@ -126,6 +133,7 @@ export class DeltaManager extends BaseManager implements ClusterManager {
       ...this.#log.counters,
       ...this.#transfer.counters,
       held: this.#log.held,
+      stateTransfer: this.#transfer.status(),
     }
   }
 
@@ -167,6 +175,9 @@ export class DeltaManager extends BaseManager implements ClusterManager {
       }
       case 'all-data':
         this.#transfer.receivePage(m)
+        return
+      case 'all-data-chunk':
+        this.#transfer.receiveChunk(m)
         return
       case 'transfer-complete':
       case 'no-context-manager':

@@ -6,4 +6,10 @@ export const sessionCodes = {
   INVALID_SESSION: 'CATTERY_ERR_SESSION_INVALIDATED',
   TOO_MANY_SESSIONS: 'CATTERY_ERR_TOO_MANY_SESSIONS',
   BAD_ATTRIBUTE_NAME: 'CATTERY_ERR_SESSION_ATTRIBUTE_NAME',
+  /** State transfer: a session the donor cannot encode is left out of the transfer (and reported). */
+  TRANSFER_SKIPPED: 'CATTERY_ERR_TRANSFER_SESSION_SKIPPED',
+  /** State transfer: a donor's transfer ended without everything it announced (the joiner retries). */
+  TRANSFER_INCOMPLETE: 'CATTERY_ERR_TRANSFER_INCOMPLETE',
+  /** State transfer: the chunks of a large session are out of order or over the joiner's bound. */
+  TRANSFER_CHUNK_LIMIT: 'CATTERY_ERR_TRANSFER_CHUNK_LIMIT',
 } as const
