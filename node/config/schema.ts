@@ -99,13 +99,15 @@ export const ManagerSchema = T.Object(
     stateTransferTimeout: T.Integer({
       minimum: 1,
       default: 60,
-      description: 'Seconds a joining node spends getting the sessions, over every member it asks.',
+      description:
+        'Seconds after which a joining node still without all sessions logs an error; it stays not ready and keeps trying while a member that holds sessions is alive.',
     }),
     sendAllSessionsSize: T.Integer({
       minimum: 1,
       maximum: 100_000,
       default: 1000,
-      description: 'Sessions per state-transfer page.',
+      description:
+        'Sessions per state-transfer page, at most (a page also stays under half of receiver.maxFrameBytes).',
     }),
     maxActiveSessions: T.Integer({
       minimum: -1,

@@ -42,7 +42,10 @@ export interface DeltaManagerOptions extends ManagerOptions {
   sendOptions: number
   expireSessionsOnShutdown: boolean
   notifyListenersOnReplication: boolean
-  /** Seconds a joining member spends on state transfer, over all donors, before it starts anyway. */
+  /**
+   * Seconds after which a joining member still without a complete transfer logs an error; it keeps
+   * trying (and stays not ready) while a member that holds sessions is alive (state-transfer.ts).
+   */
   stateTransferTimeout: number
   /** Sessions per state-transfer page. */
   sendAllSessionsSize: number
@@ -99,6 +102,7 @@ export class DeltaManager extends BaseManager implements ClusterManager {
       },
       logger: this.logger,
       transferring: () => this.#transfer.transferring,
+      resync: (from) => this.#ready && this.#transfer.resync(from, 'changes held past the hold timeout'),
     })
     this.#transfer = new StateTransfer({
       channel: options.channel,
@@ -137,14 +141,17 @@ export class DeltaManager extends BaseManager implements ClusterManager {
     await super.start()
     this.#log.start()
     await this.#transfer.fetch()
+    if (this.#transfer.stopped) return
     this.#log.settle()
     this.#ready = true
+    this.#transfer.watchRejoins()
     this.logger.info({ sessions: this.store.size, ms: this.#transfer.counters.transferMs }, 'sessions ready')
   }
 
   override async stop(): Promise<void> {
     if (this.#o.expireSessionsOnShutdown)
       for (const s of [...this.store.values()]) this.expire(s, 'local', 'shutdown')
+    this.#transfer.stop()
     this.#batch.flush()
     this.#log.stop()
     await super.stop()
@@ -158,6 +165,7 @@ export class DeltaManager extends BaseManager implements ClusterManager {
       ...this.#transfer.counters,
       held: this.#log.held,
       refused: { ...this.#refusals.counts },
+      stateTransfer: this.#transfer.status(),
     }
   }
 
@@ -216,6 +224,14 @@ export class DeltaManager extends BaseManager implements ClusterManager {
         this.#pageFrom = from
         try {
           this.#transfer.receivePage(m)
+        } finally {
+          this.#pageFrom = undefined
+        }
+        return false
+      case 'all-data-chunk':
+        this.#pageFrom = from
+        try {
+          this.#transfer.receiveChunk(m)
         } finally {
           this.#pageFrom = undefined
         }

@@ -11,4 +11,10 @@ export const sessionCodes = {
   BAD_INACTIVE_INTERVAL: 'CATTERY_ERR_SESSION_INACTIVE_INTERVAL',
   /** A replicated change or copy that breaks a limit or is not well formed (replicated-checks.ts). */
   REPLICATION_REFUSED: 'CATTERY_ERR_REPLICATION_REFUSED',
+  /** State transfer: a session the donor cannot encode is left out of the transfer (and reported). */
+  TRANSFER_SKIPPED: 'CATTERY_ERR_TRANSFER_SESSION_SKIPPED',
+  /** State transfer: a donor's transfer ended without everything it announced (the joiner retries). */
+  TRANSFER_INCOMPLETE: 'CATTERY_ERR_TRANSFER_INCOMPLETE',
+  /** State transfer: the chunks of a large session are out of order or over the joiner's bound. */
+  TRANSFER_CHUNK_LIMIT: 'CATTERY_ERR_TRANSFER_CHUNK_LIMIT',
 } as const

@@ -11,6 +11,7 @@ import type { Logger } from 'pino'
 import { CatteryError } from '../tribes/errors.ts'
 import { sessionCodes } from './errors.ts'
 import { newSessionIdBase, Session, type SessionData, type SessionPolicy } from './session.ts'
+import type { TransferStatus } from './state-transfer.ts'
 import { SessionStore } from './store.ts'
 
 export type ManagerKind = 'standard' | 'delta'
@@ -30,6 +31,14 @@ export interface ManagerStats {
   /** Time the last state transfer took, and the sessions it brought. */
   transferMs?: number
   transferredSessions?: number
+  /** Sessions this member left out of transfers it gave (they cannot be encoded). */
+  transferSkipped?: number
+  /** Transferred sessions this member refused (cannot be decoded or installed). */
+  transferRefused?: number
+  /** Re-syncs from a member that came back or whose changes were held too long. */
+  resyncs?: number
+  /** This member's own state transfer: what it waits for and why. */
+  stateTransfer?: TransferStatus
   /** Changes waiting for an earlier change (replication lag). */
   held?: number
   /** Replicated copies and changes refused by replicated-checks.ts, by reason. */

@@ -28,7 +28,19 @@ export type SessionMessage =
       ctx: string
       transfer: number
       page: number
-      sessions: SessionData[]
+      /** Each session encoded on its own (codec.ts), so one that cannot be encoded is left out. */
+      sessions: Uint8Array[]
+    }
+  /** One chunk of a session larger than a page (transfer-pages.ts): `total` bytes in `count` chunks. */
+  | {
+      k: typeof SESSION_MESSAGE
+      type: 'all-data-chunk'
+      ctx: string
+      transfer: number
+      index: number
+      count: number
+      total: number
+      bytes: Uint8Array
     }
   | {
       k: typeof SESSION_MESSAGE
@@ -36,7 +48,12 @@ export type SessionMessage =
       ctx: string
       transfer: number
       pages: number
+      /** Sessions sent: the joiner checks it received as many. */
       sessions: number
+      /** Sessions the donor could not encode and left out (reported in its log and stats). */
+      skipped?: number
+      /** Set when the donor could not finish: why (the joiner tries again, this or another donor). */
+      error?: string
     }
   | { k: typeof SESSION_MESSAGE; type: 'no-context-manager'; ctx: string; transfer: number }
   /** Asynchronous messages of one event-loop turn (see replication-batch.ts). */
@@ -55,6 +72,7 @@ export const newMessageCounts = (): MessageCounts => ({
   'change-id': 0,
   'get-all': 0,
   'all-data': 0,
+  'all-data-chunk': 0,
   'transfer-complete': 0,
   'no-context-manager': 0,
   batch: 0,

@@ -7,9 +7,12 @@
  * or copy does not bring it back.
  *
  * Held changes wait for the change (or the copy) before them for up to holdTimeoutMs (swept every
- * 500 ms); then they are applied anyway in version order, or dropped when their session never came
- * (unless a state transfer still may bring it). Bounds: at most maxHeld changes are held (more are
- * dropped and counted) and the last maxTombstones tombstones are kept.
+ * 500 ms). Past it, the sender may hold what this member missed (it was cut off for a while): the log
+ * asks for a re-sync from the sender (`resync`, a fresh copy of its sessions, state-transfer.ts) and
+ * keeps holding while a transfer may still bring the copy; only when no re-sync can be had (none
+ * possible, or one from that sender just ended) are they applied anyway in version order, or
+ * dropped when their session never came. Bounds: at most maxHeld changes are held (more are dropped
+ * and counted) and the last maxTombstones tombstones are kept.
  *
  * The log does not touch sessions itself: the manager finds them and applies what the log decides.
  */
@@ -38,6 +41,11 @@ export interface ReplicaLogOptions<S extends { readonly version: number }> {
   logger: Logger
   /** True while a state transfer may still bring sessions: changes for them are not dropped yet. */
   transferring: () => boolean
+  /**
+   * Changes from `from` were held past the hold timeout: true when a re-sync from it is under way
+   * (they are held on while it runs), false when none can be had (they are applied or dropped).
+   */
+  resync?: (from: Member) => boolean
   holdTimeoutMs?: number
   maxHeld?: number
   maxTombstones?: number
@@ -57,6 +65,7 @@ export class ReplicaLog<S extends { readonly version: number }> {
   readonly #replicas: Replicas<S>
   readonly #logger: Logger
   readonly #transferring: () => boolean
+  readonly #resync: (from: Member) => boolean
   readonly #holdTimeoutMs: number
   readonly #maxHeld: number
   readonly #maxTombstones: number
@@ -71,6 +80,7 @@ export class ReplicaLog<S extends { readonly version: number }> {
     this.#replicas = options.replicas
     this.#logger = options.logger
     this.#transferring = options.transferring
+    this.#resync = options.resync ?? (() => false)
     this.#holdTimeoutMs = options.holdTimeoutMs ?? 3000
     this.#maxHeld = options.maxHeld ?? 100_000
     this.#maxTombstones = options.maxTombstones ?? 100_000
@@ -205,8 +215,9 @@ export class ReplicaLog<S extends { readonly version: number }> {
     const limit = Date.now() - this.#holdTimeoutMs
     for (const [key, list] of this.#held) {
       if (!all && (list[0]?.at ?? 0) > limit) continue
+      // A transfer (or a re-sync from the sender) may still bring the session or the missing change.
+      if (!all && (this.#transferring() || this.#resync((list[0] as Held).from))) continue
       if (!this.#replicas.find(key)) {
-        if (!all && this.#transferring()) continue // the snapshot may still bring it
         this.#drop(key)
         this.counters.heldDropped += list.length
         continue

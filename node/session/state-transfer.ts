@@ -1,16 +1,30 @@
 /**
  * State transfer of one context (Tomcat's GET_ALL_SESSIONS): a joining member asks one ready member
- * for the sessions it must hold and reports ready only once it has them.
+ * for the sessions it must hold and reports ready only once it received all of them.
  *
- * Joiner: asks the longest-running ready member; if that donor leaves or sends nothing for
- * pageTimeoutMs, asks the next one; after timeoutSeconds over all donors it starts with what it has.
- * Nobody ready (the first member, or members starting together): it does not wait. While a transfer
- * runs, `transferring` is true, so that changes arriving meanwhile for sessions not received yet are
- * held (see replica-log.ts) and applied after the page that brings their session; changes older than
- * the snapshot are dropped there as duplicates.
+ * Joiner: asks the longest-running ready member; if that donor leaves, sends nothing for
+ * pageTimeoutMs, says it failed, or ends with fewer sessions than it says it sent, it asks the next
+ * one, and goes round the ready members again (after retryPauseMs) for as long as one is alive: it
+ * **never starts with a partial copy while a member that holds sessions is alive**. After
+ * timeoutSeconds it logs an error (and keeps trying); `status()` says what it waits for and why. Only
+ * when no ready member is left (it is the first, members start together, or every donor is gone) does
+ * it start with what it has. While a transfer runs, `transferring` is true, so that changes arriving
+ * meanwhile for sessions not received yet are held (see replica-log.ts) and applied after the page
+ * that brings their session; changes older than the snapshot are dropped there as duplicates.
  *
- * Donor: the sessions in pages of pageSize, each acknowledged before the next, so memory is bounded by
- * one page on both sides; the ids are taken once, each page's sessions are copied when it leaves.
+ * Donor: each session is encoded on its own; one that cannot be encoded (msgpackr fails on it) is left
+ * out, logged with its id and counted (`transferSkipped`), and the transfer goes on. Pages are cut by
+ * encoded bytes (transfer-pages.ts): at most pageSize sessions and pageBudget(maxFrameBytes) bytes —
+ * half the largest frame the channel takes; a session over the budget travels alone in chunks of the
+ * budget. Each page or chunk is acknowledged before the next, so memory is bounded by one page (or one
+ * reassembled session, at most maxSessionBytes) on both sides; `transfer-complete` carries the number
+ * of sessions sent and skipped, and the joiner checks it received as many.
+ *
+ * Re-sync: a member that comes back into the view after a gap (it was cut off and dropped), or whose
+ * changes stay held past the hold timeout (replica-log.ts), may hold sessions this one missed. Then
+ * this member fetches every session from it again, with the same transfer, installing only the
+ * copies newer than its own (by version). One transfer runs at a time (a queue, at most one entry per
+ * member); a re-sync triggered by held changes is not repeated for a member within resyncCooldownMs.
  *
  * Donor relay: members learn of a joiner at different moments (a pod's address reaches each peer
  * through the API and a ping), so a peer that does not know the joiner yet sends a change to the
@@ -23,10 +37,14 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Logger } from 'pino'
 import type { Channel } from '../tribes/channel-types.ts'
+import { decode, encode } from '../tribes/codec.ts'
 import { describeMember, type Member, memberId } from '../tribes/member.ts'
+import { defaults } from '../tribes/options.ts'
 import { SendOption } from '../tribes/send-options.ts'
+import { sessionCodes } from './errors.ts'
 import { type MessageCounts, SESSION_MESSAGE, type SessionMessage } from './messages.ts'
 import type { SessionData } from './session.ts'
+import { chunksOf, PageCutter, pageBudget, Reassembly } from './transfer-pages.ts'
 
 /** Where a donor's sessions come from and where a joiner's go. */
 export interface TransferredSessions {
@@ -34,7 +52,7 @@ export interface TransferredSessions {
   ids(): string[]
   /** Donor: a copy of a session, or undefined when it is gone since. */
   data(id: string): SessionData | undefined
-  /** Joiner: a session received from the donor. */
+  /** Joiner: a session received from the donor (may throw to refuse it: counted, not fatal). */
   install(data: SessionData): void
 }
 
@@ -45,101 +63,236 @@ export interface StateTransferOptions {
   sessions: TransferredSessions
   /** The manager's counts of sent messages, by type. */
   sent: MessageCounts
-  /** Seconds a joiner spends on state transfer, over all donors, before it starts anyway. */
+  /** Seconds after which a joiner still waiting logs an error (it keeps trying while donors live). */
   timeoutSeconds: number
-  /** Sessions per page. */
+  /** Sessions per page, at most. */
   pageSize: number
   /** A donor that sends nothing for this long is given up for the next one. */
   pageTimeoutMs?: number
+  /** Largest frame a receiver takes (default: the channel's receiver.maxFrameBytes). */
+  maxFrameBytes?: number
+  /** Largest session a joiner reassembles from chunks (64 MiB). */
+  maxSessionBytes?: number
+  /** Pause before going round the ready members again (1000 ms). */
+  retryPauseMs?: number
+  /** A re-sync for held changes is not repeated for the same member within this time (30 s). */
+  resyncCooldownMs?: number
+}
+
+/** What a joiner's state transfer is doing, for /status. */
+export interface TransferStatus {
+  /** waiting: no transfer under way (between donors, or not started); done: finished or not needed. */
+  state: 'waiting' | 'receiving' | 'done'
+  /** The donor asked last. */
+  donor?: string
+  /** Sessions received (and refused) from that donor in this attempt, and how many it said it sent. */
+  received: number
+  expected?: number
+  /** Sessions the donor left out because it could not encode them. */
+  skipped: number
+  /** Donors asked so far. */
+  attempts: number
+  /** Why the last attempt did not complete, or why the member started without a transfer. */
+  reason?: string
+  /** Since when (ms since the epoch) the transfer has been under way. */
+  since: number
 }
 
 /** How long after its transfer a joiner still gets the changes the donor receives (see above). */
 export const RELAY_GRACE_MS = 10_000
+/** Departed members remembered to recognise a rejoin (oldest forgotten first). */
+const MAX_DEPARTED = 1024
 
 type Page = SessionMessage & { type: 'all-data' }
+type Chunk = SessionMessage & { type: 'all-data-chunk' }
 type End = SessionMessage & { type: 'transfer-complete' | 'no-context-manager' }
 
 interface Running {
   id: number
   lastProgress: number
-  done(ok: boolean): void
+  /** Sessions received in this attempt, installed or refused. */
+  received: number
+  /** Ends the attempt: complete (no reason) or not (why). */
+  finish(reason?: string): void
 }
 
 export class StateTransfer {
   readonly #o: StateTransferOptions
   readonly #pageTimeoutMs: number
+  readonly #budget: number
+  readonly #retryPauseMs: number
+  readonly #resyncCooldownMs: number
+  readonly #reassembly: Reassembly
   #running: Running | undefined
   #ids = Math.floor(Math.random() * 1e9)
+  /** One transfer at a time: the initial fetch and re-syncs wait their turn here. */
+  #queue: Promise<void> = Promise.resolve()
+  #fetching = false
+  #stopped = false
+  #wake: (() => void) | undefined
+  #status: TransferStatus = { state: 'waiting', received: 0, skipped: 0, attempts: 0, since: Date.now() }
+  /** Re-syncs queued or running, by member id; when each member's last one ended. */
+  readonly #resyncing = new Set<string>()
+  readonly #resynced = new Map<string, number>()
+  readonly #departed = new Set<string>()
+  readonly #onAdded = (m: Member) => this.#memberAdded(m)
+  readonly #onGone = (m: Member) => this.#memberGone(m)
   /** Donor: joiners that get a copy of every change received, until when (Infinity while giving). */
   readonly #relayTo = new Map<string, { member: Member; until: number }>()
-  /** Time the last transfer took, and the sessions it brought; changes relayed to joiners. */
-  readonly counters = { transferMs: 0, transferredSessions: 0, relayed: 0, relayFailures: 0 }
+  /**
+   * The last transfer's time and sessions; sessions this donor left out (cannot be encoded) and this
+   * joiner refused; re-syncs done; changes relayed to joiners.
+   */
+  readonly counters = {
+    transferMs: 0,
+    transferredSessions: 0,
+    transferSkipped: 0,
+    transferRefused: 0,
+    resyncs: 0,
+    relayed: 0,
+    relayFailures: 0,
+  }
 
   constructor(options: StateTransferOptions) {
     this.#o = options
     this.#pageTimeoutMs = options.pageTimeoutMs ?? 10_000
+    this.#budget = pageBudget(
+      options.maxFrameBytes ?? options.channel.maxFrameBytes ?? defaults.receiver.maxFrameBytes,
+    )
+    this.#retryPauseMs = options.retryPauseMs ?? 1000
+    this.#resyncCooldownMs = options.resyncCooldownMs ?? 30_000
+    this.#reassembly = new Reassembly(options.maxSessionBytes ?? 64 * 1024 * 1024)
   }
 
-  /** A transfer is running: a session not held yet may still come. */
+  /** A transfer is running or pending: a session not held yet may still come. */
   get transferring(): boolean {
-    return this.#running !== undefined
+    return this.#fetching || this.#resyncing.size > 0
   }
 
-  /** Joiner: gets the sessions from the first ready member that gives them all in time. */
-  async fetch(): Promise<void> {
-    const started = Date.now()
-    const deadline = started + this.#o.timeoutSeconds * 1000
-    const tried = new Set<string>()
-    for (;;) {
-      const donors = this.#o.channel
-        .members()
-        .filter((m) => m.ready)
-        .sort((a, b) => a.startTime - b.startTime)
-      const donor = donors.find((m) => !tried.has(memberId(m)))
-      if (!donor) {
-        // Nobody ready: this member is the first, or starts together with the others.
-        if (tried.size === 0) {
-          this.#o.logger.info(
-            { members: this.#o.channel.members().map(describeMember) },
-            'no ready member to ask for sessions: starting with none',
-          )
-          break
-        }
-        if (Date.now() > deadline) break
-        tried.clear()
-        await sleep(250)
-        continue
+  /** The joiner's transfer: what it is doing and why (for /status). */
+  status(): TransferStatus {
+    return { ...this.#status }
+  }
+
+  /**
+   * Joiner: gets every session from a ready member. Resolves once one transfer completed, or no
+   * ready member is left, or stop() was called; never on a timeout while a ready member lives.
+   */
+  fetch(): Promise<void> {
+    this.#fetching = true
+    return this.#exclusive(() => this.#fetch()).finally(() => {
+      this.#fetching = false
+    })
+  }
+
+  /** Watches the view for members that come back after a gap (see re-sync above). */
+  watchRejoins(): void {
+    this.#o.channel.on('memberAdded', this.#onAdded)
+    this.#o.channel.on('memberDisappeared', this.#onGone)
+  }
+
+  /** Ends a waiting fetch (it resolves) and the rejoin watch; nothing new is started. */
+  stop(): void {
+    this.#stopped = true
+    this.#o.channel.off('memberAdded', this.#onAdded)
+    this.#o.channel.off('memberDisappeared', this.#onGone)
+    this.#running?.finish('stopping')
+    this.#wake?.()
+  }
+
+  get stopped(): boolean {
+    return this.#stopped
+  }
+
+  /**
+   * Fetches every session again from `member` (when it is in the view and ready), installing the
+   * copies newer than those held. True when a re-sync from it is queued or running now; false when
+   * none can be (gone, not ready, stopped, or — with `cooldown` — one ended less than
+   * resyncCooldownMs ago).
+   */
+  resync(member: Member, why: string, cooldown = true): boolean {
+    const id = memberId(member)
+    if (this.#resyncing.has(id)) return true
+    const current = this.#o.channel.members().find((m) => memberId(m) === id)
+    if (this.#stopped || !current?.ready) return false
+    if (cooldown && Date.now() - (this.#resynced.get(id) ?? 0) < this.#resyncCooldownMs) return false
+    this.#resyncing.add(id)
+    this.#o.logger.info({ member: describeMember(current), why }, 're-syncing sessions from a member')
+    void this.#exclusive(async () => {
+      try {
+        const now = this.#o.channel.members().find((m) => memberId(m) === id)
+        if (!now || this.#stopped) return
+        const reason = await this.#fetchFrom(now)
+        this.counters.resyncs++
+        if (reason)
+          this.#o.logger.warn({ member: describeMember(now), reason }, 're-sync from a member failed')
+      } finally {
+        this.#resyncing.delete(id)
+        const now = Date.now()
+        for (const [m, at] of this.#resynced) if (now - at > this.#resyncCooldownMs) this.#resynced.delete(m)
+        this.#resynced.set(id, now)
       }
-      tried.add(memberId(donor))
-      if (await this.#fetchFrom(donor, deadline)) break
-      if (Date.now() > deadline) {
-        this.#o.logger.warn(
-          { received: this.counters.transferredSessions, timeout: this.#o.timeoutSeconds },
-          'state transfer did not complete in time; starting with the sessions received so far',
-        )
-        break
-      }
-    }
-    this.#running = undefined
-    this.counters.transferMs = Date.now() - started
+    })
+    return true
   }
 
   /** Joiner: a page of the running transfer (pages of an abandoned one are ignored). */
   receivePage(m: Page): void {
-    if (this.#running?.id !== m.transfer) return
-    this.#running.lastProgress = Date.now()
-    for (const d of m.sessions) this.#o.sessions.install(d)
-    this.counters.transferredSessions += m.sessions.length
+    const r = this.#current(m.transfer)
+    if (!r || !Array.isArray(m.sessions)) return
+    for (const bytes of m.sessions) this.#install(r, bytes)
   }
 
-  /** Joiner: the donor sent everything (or has no such context). */
+  /** Joiner: a chunk of a session larger than a page. */
+  receiveChunk(m: Chunk): void {
+    const r = this.#current(m.transfer)
+    if (!r) return
+    let outcome: ReturnType<Reassembly['add']>
+    try {
+      outcome = this.#reassembly.add(m.index, m.count, m.total, m.bytes)
+    } catch (err) {
+      r.finish((err as Error).message)
+      return
+    }
+    if (outcome === undefined) return
+    if ('bytes' in outcome) this.#install(r, outcome.bytes)
+    else {
+      r.received++
+      this.#status.received = r.received
+      this.#refuse(outcome.refused)
+    }
+  }
+
+  /** Joiner: the donor sent everything, could not, or has no such context. */
   receiveEnd(m: End): void {
-    if (this.#running?.id === m.transfer) this.#running.done(true)
+    const r = this.#current(m.transfer)
+    if (!r) return
+    if (m.type === 'no-context-manager') {
+      r.finish()
+      return
+    }
+    if (typeof m.error === 'string') {
+      r.finish(`the donor could not finish: ${m.error}`)
+      return
+    }
+    const skipped = Number.isSafeInteger(m.skipped) ? (m.skipped as number) : 0
+    this.#status.expected = m.sessions
+    this.#status.skipped = skipped
+    if (r.received !== m.sessions) {
+      r.finish(`incomplete: received ${r.received} of the ${m.sessions} sessions the donor sent`)
+      return
+    }
+    if (skipped > 0)
+      this.#o.logger.warn(
+        { code: sessionCodes.TRANSFER_SKIPPED, skipped },
+        'the donor left out sessions it could not encode (see its log)',
+      )
+    r.finish()
   }
 
-  /** Donor: every session, in pages, each acknowledged before the next. */
+  /** Donor: every session that can be encoded, in pages cut by bytes, each acknowledged before the next. */
   async give(to: Member, transfer: number): Promise<void> {
-    const { channel, contextPath: ctx, sent } = this.#o
+    const { channel, contextPath: ctx, sent, logger } = this.#o
     // Changes made after the snapshot reach the joiner only once it is in our view: wait for that
     // (it pinged us before asking, so it is a matter of milliseconds), then take the snapshot.
     const id = memberId(to)
@@ -148,34 +301,96 @@ export class StateTransfer {
     }
     this.#relayTo.set(id, { member: to, until: Number.POSITIVE_INFINITY })
     const ids = this.#o.sessions.ids()
-    const size = this.#o.pageSize
+    const cutter = new PageCutter(this.#budget, this.#o.pageSize)
     let pages = 0
+    let sessions = 0
+    let skipped = 0
+    const sendPage = async (page: Uint8Array[] | undefined) => {
+      if (!page) return
+      sent['all-data']++
+      await channel.send(
+        to,
+        { k: SESSION_MESSAGE, type: 'all-data', ctx, transfer, page: pages++, sessions: page },
+        SendOption.USE_ACK,
+      )
+    }
     try {
-      for (let i = 0; i < ids.length; i += size) {
-        const sessions: SessionData[] = []
-        for (const id of ids.slice(i, i + size)) {
-          const d = this.#o.sessions.data(id)
-          if (d) sessions.push(d)
+      for (const sid of ids) {
+        // Each session is copied as late as possible: a full page leaves before the next is read.
+        if (cutter.full) await sendPage(cutter.take())
+        const d = this.#o.sessions.data(sid)
+        if (!d) continue
+        let bytes: Uint8Array
+        try {
+          bytes = encode(d)
+        } catch (err) {
+          skipped++
+          this.counters.transferSkipped++
+          logger.warn(
+            {
+              code: sessionCodes.TRANSFER_SKIPPED,
+              id: sid,
+              to: describeMember(to),
+              err: (err as Error).message,
+            },
+            'a session that cannot be encoded is left out of the state transfer',
+          )
+          continue
         }
-        sent['all-data']++
-        await channel.send(
-          to,
-          { k: SESSION_MESSAGE, type: 'all-data', ctx, transfer, page: pages++, sessions },
-          SendOption.USE_ACK,
-        )
+        sessions++
+        if (!cutter.oversized(bytes)) {
+          await sendPage(cutter.add(bytes))
+          continue
+        }
+        await sendPage(cutter.take())
+        const chunks = chunksOf(bytes, this.#budget)
+        for (const [index, chunk] of chunks.entries()) {
+          sent['all-data-chunk']++
+          await channel.send(
+            to,
+            {
+              k: SESSION_MESSAGE,
+              type: 'all-data-chunk',
+              ctx,
+              transfer,
+              index,
+              count: chunks.length,
+              total: bytes.length,
+              bytes: chunk,
+            },
+            SendOption.USE_ACK,
+          )
+        }
       }
+      await sendPage(cutter.take())
       sent['transfer-complete']++
       await channel.send(
         to,
-        { k: SESSION_MESSAGE, type: 'transfer-complete', ctx, transfer, pages, sessions: ids.length },
+        { k: SESSION_MESSAGE, type: 'transfer-complete', ctx, transfer, pages, sessions, skipped },
         SendOption.USE_ACK,
       )
-      this.#o.logger.info({ to: describeMember(to), sessions: ids.length, pages }, 'sent all sessions')
+      logger.info({ to: describeMember(to), sessions, skipped, pages }, 'sent all sessions')
     } catch (err) {
-      this.#o.logger.warn(
-        { to: describeMember(to), err: (err as Error).message },
-        'state transfer to a joining member failed',
-      )
+      const message = (err as Error).message
+      logger.warn({ to: describeMember(to), err: message }, 'state transfer to a joining member failed')
+      // Tells the joiner at once (best effort), so it need not wait for its page timeout.
+      sent['transfer-complete']++
+      await channel
+        .send(
+          to,
+          {
+            k: SESSION_MESSAGE,
+            type: 'transfer-complete',
+            ctx,
+            transfer,
+            pages,
+            sessions,
+            skipped,
+            error: message,
+          },
+          SendOption.USE_ACK,
+        )
+        .catch(() => undefined)
     } finally {
       const r = this.#relayTo.get(id)
       if (r) r.until = Date.now() + RELAY_GRACE_MS
@@ -208,32 +423,101 @@ export class StateTransfer {
     return sends.length ? Promise.all(sends).then(() => undefined) : undefined
   }
 
-  #fetchFrom(donor: Member, deadline: number): Promise<boolean> {
+  async #fetch(): Promise<void> {
+    const { logger, channel, timeoutSeconds } = this.#o
+    const started = Date.now()
+    const deadline = started + timeoutSeconds * 1000
+    let overdue = false
+    const tried = new Set<string>()
+    this.#status = { state: 'waiting', received: 0, skipped: 0, attempts: 0, since: started }
+    while (!this.#stopped) {
+      const ready = channel
+        .members()
+        .filter((m) => m.ready)
+        .sort((a, b) => a.startTime - b.startTime)
+      if (ready.length === 0) {
+        // Nobody holds sessions: this member is the first, starts together with the others, or
+        // every member that held them is gone.
+        if (this.#status.attempts === 0) {
+          this.#status.reason = 'no ready member to ask'
+          logger.info(
+            { members: channel.members().map(describeMember) },
+            'no ready member to ask for sessions: starting with none',
+          )
+        } else {
+          this.#status.reason = 'no ready member is left to ask'
+          logger.warn(
+            { received: this.counters.transferredSessions },
+            'no ready member is left to ask for sessions; starting with the sessions received so far',
+          )
+        }
+        break
+      }
+      const donor = ready.find((m) => !tried.has(memberId(m)))
+      if (!donor) {
+        // Every ready member was asked and none completed: round again, after a pause.
+        tried.clear()
+        await this.#pause(this.#retryPauseMs)
+        continue
+      }
+      tried.add(memberId(donor))
+      this.#status.attempts++
+      const reason = await this.#fetchFrom(donor)
+      if (reason === undefined) {
+        this.#status.reason = undefined
+        break
+      }
+      this.#status.state = 'waiting'
+      this.#status.reason = reason
+      if (!overdue && Date.now() > deadline) {
+        overdue = true
+        logger.error(
+          { code: sessionCodes.TRANSFER_INCOMPLETE, ...this.#status, timeout: timeoutSeconds },
+          'state transfer has not completed within stateTransferTimeout; staying not ready while a member that holds sessions is alive',
+        )
+      }
+    }
+    this.#status.state = 'done'
+    this.counters.transferMs = Date.now() - started
+  }
+
+  /** One attempt from one donor: resolves with undefined when complete, otherwise with why not. */
+  #fetchFrom(donor: Member): Promise<string | undefined> {
     const id = ++this.#ids
     const { channel, logger } = this.#o
-    return new Promise<boolean>((resolve) => {
+    return new Promise<string | undefined>((resolve) => {
       let settled = false
-      const finish = (ok: boolean) => {
+      const finish = (reason?: string) => {
         if (settled) return
         settled = true
         clearInterval(watch)
         channel.off('memberDisappeared', onGone)
         if (this.#running?.id === id) this.#running = undefined
-        if (!ok)
+        this.#reassembly.reset()
+        if (reason)
           logger.warn(
-            { donor: describeMember(donor) },
+            { donor: describeMember(donor), reason },
             'state transfer from this member failed; trying another',
           )
-        resolve(ok)
+        resolve(reason)
       }
       const onGone = (m: Member) => {
-        if (memberId(m) === memberId(donor)) finish(false)
+        if (memberId(m) === memberId(donor)) finish('the donor left')
       }
       const watch = setInterval(() => {
         const t = this.#running
-        if (Date.now() > deadline || (t && Date.now() - t.lastProgress > this.#pageTimeoutMs)) finish(false)
+        if (t && Date.now() - t.lastProgress > this.#pageTimeoutMs)
+          finish(`the donor sent nothing for ${this.#pageTimeoutMs} ms`)
       }, 200)
-      this.#running = { id, lastProgress: Date.now(), done: finish }
+      this.#running = { id, lastProgress: Date.now(), received: 0, finish }
+      this.#reassembly.reset()
+      Object.assign(this.#status, {
+        state: 'receiving',
+        donor: describeMember(donor),
+        received: 0,
+        expected: undefined,
+        skipped: 0,
+      })
       channel.on('memberDisappeared', onGone)
       this.#o.sent['get-all']++
       logger.info({ donor: describeMember(donor) }, 'asking for all sessions')
@@ -243,7 +527,63 @@ export class StateTransfer {
           { k: SESSION_MESSAGE, type: 'get-all', ctx: this.#o.contextPath, transfer: id },
           SendOption.USE_ACK,
         )
-        .catch(() => finish(false))
+        .catch((err) => finish(`cannot ask the donor: ${(err as Error).message}`))
     })
+  }
+
+  #current(transfer: number): Running | undefined {
+    const r = this.#running
+    if (r?.id !== transfer) return undefined
+    r.lastProgress = Date.now()
+    return r
+  }
+
+  /** A received session: installed, or refused (it cannot be decoded or installed) and counted. */
+  #install(r: Running, bytes: unknown): void {
+    r.received++
+    this.#status.received = r.received
+    let data: SessionData
+    try {
+      if (!(bytes instanceof Uint8Array)) throw new Error('a transferred session is not bytes')
+      data = decode(bytes) as SessionData
+      this.#o.sessions.install(data)
+    } catch (err) {
+      this.#refuse((err as Error).message)
+      return
+    }
+    this.counters.transferredSessions++
+  }
+
+  /** A received session this member does not take: counted and logged, the transfer goes on. */
+  #refuse(reason: string): void {
+    this.counters.transferRefused++
+    this.#o.logger.warn({ reason }, 'a transferred session was refused')
+  }
+
+  #exclusive(task: () => Promise<void>): Promise<void> {
+    const run = this.#queue.then(task)
+    this.#queue = run.catch(() => undefined)
+    return run
+  }
+
+  #pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(done, ms)
+      function done() {
+        clearTimeout(t)
+        resolve()
+      }
+      this.#wake = done
+    })
+  }
+
+  #memberGone(m: Member): void {
+    this.#departed.add(memberId(m))
+    if (this.#departed.size > MAX_DEPARTED)
+      this.#departed.delete(this.#departed.values().next().value as string)
+  }
+
+  #memberAdded(m: Member): void {
+    if (this.#departed.delete(memberId(m))) this.resync(m, 'the member rejoined after a gap', false)
   }
 }

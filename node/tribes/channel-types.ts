@@ -42,6 +42,8 @@ export interface Channel extends EventEmitter {
   readonly started: boolean
   /** `sender.asyncWriteInterval`: asynchronous frames to one member are written at most this often (ms). */
   readonly asyncWriteInterval: number
+  /** `receiver.maxFrameBytes`: the largest frame (header + body) this member accepts or sends. */
+  readonly maxFrameBytes: number
   start(): Promise<void>
   /** Announces the departure (multicast) and closes every connection. */
   stop(): Promise<void>

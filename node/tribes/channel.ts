@@ -82,6 +82,10 @@ class GroupChannel extends EventEmitter implements Channel {
     return this.#options.sender.asyncWriteInterval
   }
 
+  get maxFrameBytes(): number {
+    return this.#options.receiver.maxFrameBytes
+  }
+
   async start(): Promise<void> {
     if (this.#started) return
     const o = this.#options

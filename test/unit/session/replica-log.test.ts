@@ -205,3 +205,39 @@ test('at most maxHeld changes are held: more are dropped, counted and logged', (
   r.copy('S1.a', 1)
   assert.deepEqual(r.applied('S1.a'), ['v2', 'v3'], 'the ones held are applied when their session comes')
 })
+
+test('changes held past the hold timeout ask for a re-sync from their sender and wait for it; the copy it brings settles them', () => {
+  let running = false
+  const asked: string[] = []
+  const r = replicas({
+    holdTimeoutMs: 0,
+    transferring: () => running,
+    resync: (from) => {
+      asked.push(from.name)
+      running = true
+      return true
+    },
+  })
+  r.copy('S1.a', 1)
+  r.log.change(delta('S1.a', 4), peer) // v2 and v3 were missed while cut off
+  r.log.change(delta('S2.a', 3), peer) // a session created meanwhile
+  r.log.sweep()
+  assert.deepEqual(asked, ['p1'])
+  assert.equal(r.log.held, 2, 'neither forced nor dropped while the re-sync runs')
+  r.copy('S1.a', 3) // the re-sync brings the copies
+  r.copy('S2.a', 2)
+  assert.deepEqual(r.applied('S1.a'), ['v4'])
+  assert.deepEqual(r.applied('S2.a'), ['v3'])
+  assert.equal(r.log.held, 0)
+  assert.equal(r.log.counters.heldDropped, 0)
+})
+
+test('when no re-sync can be had, held changes are applied anyway or dropped after the hold timeout', () => {
+  const r = replicas({ holdTimeoutMs: 0, resync: () => false })
+  r.copy('S1.a', 1)
+  r.log.change(delta('S1.a', 3), peer)
+  r.log.change(delta('S2.a', 2), peer)
+  r.log.sweep()
+  assert.deepEqual(r.applied('S1.a'), ['v3'])
+  assert.equal(r.log.counters.heldDropped, 1)
+})

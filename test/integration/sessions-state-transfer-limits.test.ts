@@ -1,0 +1,146 @@
+import assert from 'node:assert/strict'
+import { writeFileSync } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { after, describe, it } from 'node:test'
+import pino from 'pino'
+import { Cluster } from '../../node/cluster/cluster.ts'
+import type { ClusterManager } from '../../node/session/cluster-manager.ts'
+import { DEFAULT_LIMITS } from '../../node/session/limits.ts'
+import type { ManagerSettings } from '../../node/session/managers.ts'
+import { startChannels, stopChannels, type TestChannel } from '../helpers/channels.ts'
+import {
+  getJson,
+  type HttpNode,
+  planCluster,
+  started,
+  startHttpNode,
+  status,
+  until,
+} from '../helpers/http-nodes.ts'
+
+const MiB = 1024 * 1024
+
+const settings = (route: string): ManagerSettings => ({
+  type: 'delta',
+  jvmRoute: route,
+  sessionTimeout: 1800,
+  maxActiveSessions: -1,
+  processExpiresFrequency: 6,
+  backgroundProcessorDelay: 10,
+  policy: {
+    ...DEFAULT_LIMITS,
+    maxAttributeSize: 12 * MiB,
+    maxSessionSize: 12 * MiB,
+    attributeNameFilter: undefined,
+    recordAllActions: false,
+    trackInPlaceChanges: false,
+  },
+  sendOptions: 6,
+  expireSessionsOnShutdown: false,
+  notifyListenersOnReplication: false,
+  stateTransferTimeout: 60,
+  sendAllSessionsSize: 1000,
+})
+
+describe('state transfer of large and unencodable sessions (library mode, real channels)', () => {
+  let cs: TestChannel[] = []
+  const managers: ClusterManager[] = []
+  after(async () => {
+    await Promise.all(managers.map((m) => m.stop()))
+    await stopChannels(cs)
+  })
+
+  it('the joiner becomes ready holding every encodable session: 4 MiB ones in pages, a 10 MiB one in chunks; the unencodable one is skipped and reported', async (t) => {
+    cs = await startChannels(2)
+    const [one, two] = cs as [TestChannel, TestChannel]
+    const donor = new Cluster(one.channel, pino({ level: 'silent' })).addContext('/shop', settings('c1'))
+    managers.push(donor)
+    await donor.start()
+    one.channel.setReady(true)
+    const sizes = [4, 4, 4, 4, 4, 10]
+    const ids: string[] = []
+    for (const [i, size] of sizes.entries()) {
+      const s = donor.createSession()
+      s.set('blob', String.fromCharCode(97 + i).repeat(size * MiB))
+      ids.push(s.id)
+    }
+    // Held by reference: nested 3,000 deep after it was set, as a replicated copy could bring it.
+    const deep = donor.createSession()
+    const holder: { next?: unknown } = {}
+    deep.set('tree', holder)
+    let v: unknown = 1
+    for (let i = 0; i < 3000; i++) v = { a: v }
+    holder.next = v
+
+    await until('the joiner to see the donor ready', async () => two.channel.members()[0]?.ready)
+    const joiner = new Cluster(two.channel, pino({ level: 'silent' })).addContext('/shop', settings('c2'))
+    managers.push(joiner)
+    const t0 = Date.now()
+    await joiner.start()
+    t.diagnostic(`transfer of ${sizes.reduce((a, b) => a + b)} MiB took ${Date.now() - t0} ms`)
+    assert.equal(joiner.ready, true)
+    assert.equal(joiner.sessionCount(), sizes.length, 'every encodable session, and only those')
+    for (const [i, id] of ids.entries()) {
+      const copy = joiner.peekSession(id)
+      assert.equal((copy?.get('blob') as string | undefined)?.length, (sizes[i] as number) * MiB)
+    }
+    const st = joiner.stats().stateTransfer
+    assert.equal(st?.state, 'done')
+    assert.equal(st?.expected, sizes.length)
+    assert.equal(st?.skipped, 1)
+    assert.equal(donor.stats().transferSkipped, 1)
+    assert.deepEqual(two.channel.stats().framesRefused, {}, 'no frame over maxFrameBytes was sent')
+  })
+})
+
+describe('a transfer that cannot complete (real node processes)', () => {
+  const nodes: HttpNode[] = []
+  after(() => Promise.all(nodes.map((n) => n.process.stop('SIGKILL'))))
+
+  it('leaves the joiner not ready (503) while the donor lives, with the reason in /status; it starts once no donor is left', async (t) => {
+    // The joiner takes frames of at most 64 KiB, the donor cuts pages for its own 16 MiB: every page
+    // is refused (a configuration mismatch, as in a rollout that lowers maxFrameBytes).
+    const config = path.join(os.tmpdir(), `cattery-small-frames-${process.pid}.yaml`)
+    writeFileSync(config, 'receiver:\n  maxFrameBytes: 65536\n')
+    const plan = await planCluster(2)
+    const donor = await startHttpNode(plan, 0)
+    nodes.push(donor)
+    await started(donor)
+    const value = 'x'.repeat(6000)
+    for (let i = 0; i < 40; i++) {
+      const r = await getJson(`http://127.0.0.1:${donor.http}/demo/set?k=v&v=${value}`)
+      assert.equal(r.status, 200)
+    }
+    const joiner = await startHttpNode(plan, 1, ['--config', config])
+    nodes.push(joiner)
+    const readyz = `http://127.0.0.1:${joiner.admin}/readyz`
+    const why = await until(
+      'the joiner to say why it waits',
+      async () => {
+        const s = await status(joiner).catch(() => undefined)
+        const st = s?.contexts?.[0]?.stats?.stateTransfer
+        return st?.reason && st.attempts >= 2 ? st : undefined
+      },
+      30_000,
+    ).catch((err) => {
+      throw new Error(
+        `${err.message}\njoiner: ${JSON.stringify(joiner.process.lines.slice(-15))}\ndonor: ${JSON.stringify(donor.process.lines.slice(-8))}`,
+      )
+    })
+    t.diagnostic(`/status says: ${JSON.stringify(why)}`)
+    assert.notEqual(why.state, 'done')
+    assert.match(String(why.reason), /donor/)
+    assert.match(String(why.donor), /n1/)
+    assert.equal((await getJson(readyz)).status, 503)
+    assert.equal((await status(joiner)).ready, false)
+    await joiner.process.waitFor((l) => l.msg === 'state transfer from this member failed; trying another')
+    // Still not ready a while later: it never starts with a partial copy while the donor lives.
+    await new Promise((r) => setTimeout(r, 2000))
+    assert.equal((await getJson(readyz)).status, 503)
+    // The donor goes away: no member holds sessions any more, the joiner starts with what it has.
+    await donor.process.stop('SIGKILL')
+    await until('the joiner to be ready', async () => (await getJson(readyz)).status === 200, 30_000)
+    await joiner.process.waitFor((l) => String(l.msg).startsWith('no ready member is left'))
+  })
+})
