@@ -10,8 +10,9 @@
  *
  * Versions (see docs/sessions.md): a session is created at version 1 and each change adds 1, so
  * - a `created` carries version 1 (CREATED_VERSION): it never replaces a copy held here;
- * - a change or a state-transfer copy may be ahead of the copy held here by at most maxVersionStep
- *   (changes in flight or held while another is late; the default, 1,000, is far beyond that);
+ * - a change may be ahead of the copy held here by at most maxVersionStep (changes in flight or held
+ *   while another is late; the default, 1,000, is far beyond that); a state-transfer copy, which this
+ *   member asked for, by any distance (a re-sync after a long gap must not be refused);
  * - every version is a safe integer of at least 1.
  * Times: `accessed`, a delta's access time and a copy's times may be ahead of this node's clock by
  * at most maxClockSkewMs.
@@ -159,7 +160,9 @@ export function checkCopy(
   const version = c.version ?? CREATED_VERSION
   if (o.kind === 'created' && version !== CREATED_VERSION)
     return refuse('version', `a created session has version ${CREATED_VERSION}, not ${String(version)}`)
-  const v = versionRefusal(version, o.held?.version, limits)
+  // A state-transfer copy was asked for (a join, or a re-sync after a gap of any length): it may be
+  // any distance ahead of the copy held. Only unasked changes are bound by maxVersionStep.
+  const v = versionRefusal(version, o.kind === 'all-data' ? undefined : o.held?.version, limits)
   if (v) return v
   const future =
     futureRefusal('creationTime', c.creationTime, o.now, limits) ??
