@@ -30,6 +30,9 @@ export type ChannelInit = Partial<Omit<ChannelOptions, 'receiver' | 'sender' | '
   membership: MembershipOptions
 }
 
+/** How long a member's messages are accepted after it left the view (see GroupChannel's #left). */
+const LEFT_GRACE_MS = 5_000
+
 export function createChannel(init: ChannelInit): Channel {
   return new GroupChannel(init)
 }
@@ -40,6 +43,12 @@ class GroupChannel extends EventEmitter implements Channel {
   readonly #interceptors: Interceptor[]
   readonly #listeners = new Set<ChannelListener>()
   readonly #view = new Map<string, Member>()
+  /**
+   * Members that left the view, and when: their last messages are still accepted for LEFT_GRACE_MS.
+   * A stopping member writes its last replication on its connection and says goodbye on another;
+   * the goodbye may be read first, and those messages must not be refused as a stranger's.
+   */
+  readonly #left = new Map<string, number>()
   readonly #security: ChannelSecurity
   #transport: Transport | undefined
   #membership: MembershipService | undefined
@@ -98,7 +107,7 @@ class GroupChannel extends EventEmitter implements Channel {
         bye: (m) => this.#membership?.departed(m),
         pinged: (m) => this.#membership?.heard?.(m),
         localWire: () => this.#localWire(),
-        knows: (m) => this.#view.has(memberId(m)),
+        knows: (m) => this.#knows(m),
       },
       this.#logger,
       this.#security,
@@ -282,11 +291,22 @@ class GroupChannel extends EventEmitter implements Channel {
     this.emit('memberAdded', m)
   }
 
+  /** In the view, or left it less than LEFT_GRACE_MS ago (see #left). */
+  #knows(m: Member): boolean {
+    const id = memberId(m)
+    if (this.#view.has(id)) return true
+    const at = this.#left.get(id)
+    return at !== undefined && Date.now() - at < LEFT_GRACE_MS
+  }
+
   #disappeared(m: Member, reason: string): void {
     const id = memberId(m)
     const known = this.#view.get(id)
     if (!known) return
     this.#view.delete(id)
+    const now = Date.now()
+    for (const [left, at] of this.#left) if (now - at >= LEFT_GRACE_MS) this.#left.delete(left)
+    this.#left.set(id, now)
     for (const i of this.#interceptors) i.memberLeft(known, reason)
     this.#transport?.forget(known)
     this.emit('memberDisappeared', known, reason)

@@ -77,7 +77,11 @@ describe('a cluster with a secret against a hostile peer', () => {
   ]
 
   before(async () => {
-    const plan = await planCluster(3, ['--cluster-secret-file', secretFile(SECRET)])
+    const plan = await planCluster(3, [
+      '--cluster-secret-file',
+      secretFile(SECRET),
+      '--admin-show-session-values',
+    ])
     nodes = await Promise.all([0, 1, 2].map((i) => startHttpNode(plan, i)))
     await Promise.all(nodes.map((n) => started(n)))
     await formed(nodes)
@@ -87,7 +91,7 @@ describe('a cluster with a secret against a hostile peer', () => {
       const all = await Promise.all(
         nodes.map((n) => getJson(`http://127.0.0.1:${n.admin}/sessions/${sessionId}`)),
       )
-      return all.every((r) => r.status === 200 && r.body.attributes.user === 'alice')
+      return all.every((r) => r.status === 200 && r.body.attributes.user?.value === 'alice')
     })
     snapshot = await everywhere()
   })

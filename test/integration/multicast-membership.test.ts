@@ -30,6 +30,8 @@ describe('multicast membership across a real network (namespaces joined by a bri
         ns.address,
         '--http-port',
         '0',
+        '--admin-host',
+        '127.0.0.1', // the namespace's own loopback: /status needs no token there
         '--admin-port',
         '0',
         '--cluster-secret-file',
