@@ -38,6 +38,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { Logger } from 'pino'
 import type { Channel } from '../tribes/channel-types.ts'
 import { decode, encode } from '../tribes/codec.ts'
+import { ChannelSendError, codes } from '../tribes/errors.ts'
 import { describeMember, type Member, memberId } from '../tribes/member.ts'
 import { defaults } from '../tribes/options.ts'
 import { SendOption } from '../tribes/send-options.ts'
@@ -115,6 +116,18 @@ interface Running {
   /** Ends the attempt: complete (no reason) or not (why). */
   finish(reason?: string): void
 }
+
+/**
+ * A donor that refused the request because this member is not in its view yet: on Kubernetes a new
+ * pod's address reaches its peers a moment after it starts asking. Asked again every
+ * NOT_YET_KNOWN_RETRY_MS for the first NOT_YET_KNOWN_WAIT_MS of the transfer, instead of after a
+ * whole round's pause (retryPauseMs, 1 s).
+ */
+const NOT_YET_KNOWN = 'the donor does not know this member yet'
+const NOT_YET_KNOWN_RETRY_MS = 50
+const NOT_YET_KNOWN_WAIT_MS = 5_000
+const notYetKnown = (err: unknown): boolean =>
+  err instanceof ChannelSendError && err.failures.every((f) => f.error.code === codes.NOT_A_MEMBER)
 
 export class StateTransfer {
   readonly #o: StateTransferOptions
@@ -467,6 +480,13 @@ export class StateTransfer {
         this.#status.reason = undefined
         break
       }
+      if (reason === NOT_YET_KNOWN && Date.now() - started < NOT_YET_KNOWN_WAIT_MS) {
+        // The donor has not taken this member into its view yet (it pings back within a round
+        // trip): ask it again shortly instead of waiting out a whole round.
+        tried.delete(memberId(donor))
+        await this.#pause(NOT_YET_KNOWN_RETRY_MS)
+        continue
+      }
       this.#status.state = 'waiting'
       this.#status.reason = reason
       if (!overdue && Date.now() > deadline) {
@@ -494,7 +514,7 @@ export class StateTransfer {
         channel.off('memberDisappeared', onGone)
         if (this.#running?.id === id) this.#running = undefined
         this.#reassembly.reset()
-        if (reason)
+        if (reason && reason !== NOT_YET_KNOWN)
           logger.warn(
             { donor: describeMember(donor), reason },
             'state transfer from this member failed; trying another',
@@ -527,7 +547,9 @@ export class StateTransfer {
           { k: SESSION_MESSAGE, type: 'get-all', ctx: this.#o.contextPath, transfer: id },
           SendOption.USE_ACK,
         )
-        .catch((err) => finish(`cannot ask the donor: ${(err as Error).message}`))
+        .catch((err) =>
+          finish(notYetKnown(err) ? NOT_YET_KNOWN : `cannot ask the donor: ${(err as Error).message}`),
+        )
     })
   }
 

@@ -13,6 +13,7 @@ import {
 import { keyOf } from '../../../node/session/store.ts'
 import type { Channel } from '../../../node/tribes/channel-types.ts'
 import { encode } from '../../../node/tribes/codec.ts'
+import { CatteryError, ChannelSendError, codes } from '../../../node/tribes/errors.ts'
 import { createLocalMember, type Member } from '../../../node/tribes/member.ts'
 
 const session = (id: string, version = 1, value: unknown = id): SessionData => ({
@@ -357,6 +358,35 @@ const delta = (id: string, v: number): SessionMessage => ({
   v,
   a: 1,
   actions: [['set', 'n', v]],
+})
+
+test('a donor that does not know the joiner yet (NOT_A_MEMBER) is asked again at once, not after a round’s pause', async () => {
+  const a = member('a', 1)
+  const j = member('j', 2)
+  let joining: ReturnType<typeof joiner> | undefined
+  const d = donor(a, j, [session('S1.a')], () => joining?.transfer as StateTransfer)
+  joining = joiner(j, [d], { retryPauseMs: 5_000 })
+  const send = joining.channel.send.bind(joining.channel)
+  let refusals = 2
+  ;(joining.channel as unknown as { send: Channel['send'] }).send = (async (
+    to: Member,
+    m: SessionMessage,
+    o?: number,
+  ) => {
+    if (m.type === 'get-all' && refusals-- > 0)
+      throw new ChannelSendError([
+        { member: 'a', error: new CatteryError(codes.NOT_A_MEMBER, 'a is not a member') },
+      ])
+    return send(to, m, o)
+  }) as unknown as Channel['send']
+  const started = performance.now()
+  await joining.transfer.fetch()
+  assert.ok(performance.now() - started < 2_000, 'asked again long before the 5 s round pause')
+  assert.deepEqual(
+    joining.installed.map((x) => x.id),
+    ['S1.a'],
+  )
+  assert.equal(joining.transfer.status().attempts, 3)
 })
 
 test('with no joiner being served, a donor relays nothing', () => {
