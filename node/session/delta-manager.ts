@@ -240,6 +240,10 @@ export class DeltaManager extends BaseManager implements ClusterManager {
       case 'no-context-manager':
         this.#transfer.receiveEnd(m)
         return false
+      case 'resync-request':
+        // A peer dropped this member for a while (it may not have noticed): fetch what it missed.
+        this.#transfer.resync(from, 'a member saw this one come back after a gap', false)
+        return false
       case 'batch':
         this.#receiveBatch(m.messages, from)
         return false

@@ -56,6 +56,8 @@ export type SessionMessage =
       error?: string
     }
   | { k: typeof SESSION_MESSAGE; type: 'no-context-manager'; ctx: string; transfer: number }
+  /** A member saw the receiver come back after a gap: the receiver should re-sync from it. */
+  | { k: typeof SESSION_MESSAGE; type: 'resync-request'; ctx: string }
   /** Asynchronous messages of one event-loop turn (see replication-batch.ts). */
   | { k: typeof SESSION_MESSAGE; type: 'batch'; ctx: string; messages: unknown[] }
 
@@ -75,6 +77,7 @@ export const newMessageCounts = (): MessageCounts => ({
   'all-data-chunk': 0,
   'transfer-complete': 0,
   'no-context-manager': 0,
+  'resync-request': 0,
   batch: 0,
 })
 

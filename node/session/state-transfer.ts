@@ -605,7 +605,22 @@ export class StateTransfer {
       this.#departed.delete(this.#departed.values().next().value as string)
   }
 
+  /**
+   * A member that left the view came back: both sides may have missed changes (a member cut off or
+   * paused does not notice that it was dropped). Fetch what it holds, and ask it to fetch what this
+   * member holds.
+   */
   #memberAdded(m: Member): void {
-    if (this.#departed.delete(memberId(m))) this.resync(m, 'the member rejoined after a gap', false)
+    if (!this.#departed.delete(memberId(m))) return
+    this.resync(m, 'the member rejoined after a gap', false)
+    this.#o.sent['resync-request']++
+    this.#o.channel
+      .send(m, { k: SESSION_MESSAGE, type: 'resync-request', ctx: this.#o.contextPath }, SendOption.USE_ACK)
+      .catch((err) =>
+        this.#o.logger.warn(
+          { member: describeMember(m), err: (err as Error).message },
+          'cannot ask a returning member to re-sync',
+        ),
+      )
   }
 }
