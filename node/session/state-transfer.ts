@@ -16,9 +16,8 @@
  * out, logged with its id and counted (`transferSkipped`), and the transfer goes on. Pages are cut by
  * encoded bytes (transfer-pages.ts): at most pageSize sessions and pageBudget(maxFrameBytes) bytes —
  * half the largest frame the channel takes; a session over the budget travels alone in chunks of the
- * budget. A page is sent while the one before waits for its ACK (encoding overlaps the network and
- * the joiner's decoding) and chunks one at a time, so memory is bounded by two pages on the donor and
- * by what has arrived (or one reassembled session, at most maxSessionBytes) on the joiner; `transfer-complete` carries the number
+ * budget. Each page or chunk is acknowledged before the next, so memory is bounded by one page (or one
+ * reassembled session, at most maxSessionBytes) on both sides; `transfer-complete` carries the number
  * of sessions sent and skipped, and the joiner checks it received as many.
  *
  * Re-sync: a member that comes back into the view after a gap (it was cut off and dropped), or whose
@@ -319,25 +318,14 @@ export class StateTransfer {
     let pages = 0
     let sessions = 0
     let skipped = 0
-    // One page waits for its ACK while the next is built (so the donor's encoding overlaps the
-    // network and the joiner's decoding); at most two pages are held at once.
-    let inFlight: Promise<void> | undefined
-    const acknowledged = async () => {
-      const p = inFlight
-      inFlight = undefined
-      await p
-    }
     const sendPage = async (page: Uint8Array[] | undefined) => {
       if (!page) return
-      await acknowledged()
       sent['all-data']++
-      inFlight = channel.send(
+      await channel.send(
         to,
         { k: SESSION_MESSAGE, type: 'all-data', ctx, transfer, page: pages++, sessions: page },
         SendOption.USE_ACK,
       )
-      // Awaited by the next page (or the end); until then its failure is not an unhandled rejection.
-      inFlight.catch(() => undefined)
     }
     try {
       for (const sid of ids) {
@@ -368,7 +356,6 @@ export class StateTransfer {
           continue
         }
         await sendPage(cutter.take())
-        await acknowledged()
         const chunks = chunksOf(bytes, this.#budget)
         for (const [index, chunk] of chunks.entries()) {
           sent['all-data-chunk']++
@@ -389,7 +376,6 @@ export class StateTransfer {
         }
       }
       await sendPage(cutter.take())
-      await acknowledged()
       sent['transfer-complete']++
       await channel.send(
         to,
