@@ -68,7 +68,6 @@ export function createNodeHost(
       },
       { prefix: path },
     )
-    return manager
   }
   mount('/demo', demoRoutes(config.name))
 

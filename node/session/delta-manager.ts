@@ -56,15 +56,8 @@ export interface DeltaManagerOptions extends ManagerOptions {
 /** The messages a replication batch carries (see replication-batch.ts). */
 const BATCHABLE = new Set<SessionMessageType>(['created', 'delta', 'expired', 'accessed', 'change-id'])
 
-/** Messages that change sessions: a member giving its state relays them to the joiner. */
-const RELAYED: ReadonlySet<SessionMessageType> = new Set([
-  'created',
-  'delta',
-  'change-id',
-  'expired',
-  'accessed',
-  'batch',
-])
+/** Messages that change sessions (alone or in a batch): a member giving its state relays them. */
+const RELAYED: ReadonlySet<SessionMessageType> = new Set<SessionMessageType>([...BATCHABLE, 'batch'])
 
 export class DeltaManager extends BaseManager implements ClusterManager {
   readonly kind = 'delta' as const

@@ -26,13 +26,8 @@
  * copies newer than its own (by version). One transfer runs at a time (a queue, at most one entry per
  * member); a re-sync triggered by held changes is not repeated for a member within resyncCooldownMs.
  *
- * Donor relay: members learn of a joiner at different moments (a pod's address reaches each peer
- * through the API and a ping), so a peer that does not know the joiner yet sends a change to the
- * others only — after the donor took its snapshot, the joiner would never get it, serve that session
- * stale and write versions the others drop as duplicates. So from its snapshot until RELAY_GRACE_MS
- * after the transfer ends, the donor relays every change it receives to the joiner, with the sender's
- * send options (a synchronous sender waits for the joiner too); the joiner drops what it already has
- * by version. Bound: one relay entry per joiner being served, each dropped after the grace period.
+ * Donor relay: from its snapshot until a grace period after the transfer, the donor relays the
+ * changes it receives to the joiner (donor-relay.ts says why).
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Logger } from 'pino'
@@ -42,6 +37,7 @@ import { ChannelSendError, codes } from '../tribes/errors.ts'
 import { describeMember, type Member, memberId } from '../tribes/member.ts'
 import { defaults } from '../tribes/options.ts'
 import { SendOption } from '../tribes/send-options.ts'
+import { DonorRelay } from './donor-relay.ts'
 import { sessionCodes } from './errors.ts'
 import { type MessageCounts, SESSION_MESSAGE, type SessionMessage } from './messages.ts'
 import type { SessionData } from './session.ts'
@@ -99,8 +95,6 @@ export interface TransferStatus {
   since: number
 }
 
-/** How long after its transfer a joiner still gets the changes the donor receives (see above). */
-export const RELAY_GRACE_MS = 10_000
 /** Departed members remembered to recognise a rejoin (oldest forgotten first). */
 const MAX_DEPARTED = 1024
 
@@ -150,8 +144,7 @@ export class StateTransfer {
   readonly #departed = new Set<string>()
   readonly #onAdded = (m: Member) => this.#memberAdded(m)
   readonly #onGone = (m: Member) => this.#memberGone(m)
-  /** Donor: joiners that get a copy of every change received, until when (Infinity while giving). */
-  readonly #relayTo = new Map<string, { member: Member; until: number }>()
+  readonly #relay: DonorRelay
   /**
    * The last transfer's time and sessions; sessions this donor left out (cannot be encoded) and this
    * joiner refused; re-syncs done; changes relayed to joiners.
@@ -175,6 +168,7 @@ export class StateTransfer {
     this.#retryPauseMs = options.retryPauseMs ?? 1000
     this.#resyncCooldownMs = options.resyncCooldownMs ?? 30_000
     this.#reassembly = new Reassembly(options.maxSessionBytes ?? 64 * 1024 * 1024)
+    this.#relay = new DonorRelay(options.channel, this.counters)
   }
 
   /** A transfer is running or pending: a session not held yet may still come. */
@@ -312,7 +306,7 @@ export class StateTransfer {
     for (let waited = 0; waited < 2000 && !channel.members().some((m) => memberId(m) === id); waited += 10) {
       await sleep(10)
     }
-    this.#relayTo.set(id, { member: to, until: Number.POSITIVE_INFINITY })
+    this.#relay.serving(to)
     const ids = this.#o.sessions.ids()
     const cutter = new PageCutter(this.#budget, this.#o.pageSize)
     let pages = 0
@@ -405,35 +399,13 @@ export class StateTransfer {
         )
         .catch(() => undefined)
     } finally {
-      const r = this.#relayTo.get(id)
-      if (r) r.until = Date.now() + RELAY_GRACE_MS
+      this.#relay.served(to)
     }
   }
 
-  /**
-   * Donor: relays a change received from `from` to the joiners being served (not back to its
-   * sender). Undefined when there are none, the common case; otherwise settles once every relay was
-   * acknowledged as `sendOptions` asks or failed (a failure is counted, never the sender's problem).
-   */
+  /** Donor: relays a change received from `from` to the joiners being served (donor-relay.ts). */
   relay(message: SessionMessage, from: Member, sendOptions: number): Promise<void> | undefined {
-    if (this.#relayTo.size === 0) return undefined
-    const now = Date.now()
-    const sender = memberId(from)
-    const sends: Promise<void>[] = []
-    for (const [id, r] of this.#relayTo) {
-      if (r.until < now) {
-        this.#relayTo.delete(id)
-        continue
-      }
-      if (id === sender) continue
-      this.counters.relayed++
-      sends.push(
-        this.#o.channel.send(r.member, message, sendOptions).catch(() => {
-          this.counters.relayFailures++
-        }),
-      )
-    }
-    return sends.length ? Promise.all(sends).then(() => undefined) : undefined
+    return this.#relay.relay(message, from, sendOptions)
   }
 
   async #fetch(): Promise<void> {

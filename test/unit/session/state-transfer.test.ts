@@ -2,14 +2,11 @@ import assert from 'node:assert/strict'
 import { EventEmitter } from 'node:events'
 import { test } from 'node:test'
 import pino from 'pino'
+import { RELAY_GRACE_MS } from '../../../node/session/donor-relay.ts'
 import { newMessageCounts, SESSION_MESSAGE, type SessionMessage } from '../../../node/session/messages.ts'
 import { ReplicaLog } from '../../../node/session/replica-log.ts'
 import type { SessionData } from '../../../node/session/session.ts'
-import {
-  RELAY_GRACE_MS,
-  StateTransfer,
-  type StateTransferOptions,
-} from '../../../node/session/state-transfer.ts'
+import { StateTransfer, type StateTransferOptions } from '../../../node/session/state-transfer.ts'
 import { keyOf } from '../../../node/session/store.ts'
 import type { Channel } from '../../../node/tribes/channel-types.ts'
 import { encode } from '../../../node/tribes/codec.ts'
