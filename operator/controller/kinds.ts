@@ -28,6 +28,22 @@ export const OWNED_KINDS: WatchedKind[] = [
     plural: 'poddisruptionbudgets',
     labelSelector: MANAGED,
   },
+  // Watched so that the ownership check before each apply reads a cache, not the API. Secrets are
+  // not watched (that would need list/watch on every Secret): the reconciler reads its one Secret.
+  { apiVersion: 'v1', kind: 'ServiceAccount', plural: 'serviceaccounts', labelSelector: MANAGED },
+  { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', plural: 'roles', labelSelector: MANAGED },
+  {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'RoleBinding',
+    plural: 'rolebindings',
+    labelSelector: MANAGED,
+  },
+  {
+    apiVersion: 'networking.k8s.io/v1',
+    kind: 'NetworkPolicy',
+    plural: 'networkpolicies',
+    labelSelector: MANAGED,
+  },
 ]
 
 /** The collection path of a kind, in one namespace or (namespace '') in all. */

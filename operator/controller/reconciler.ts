@@ -60,10 +60,13 @@ export class Reconciler {
       desired.find((o) => o.kind === 'StatefulSet') as TemplatedSet,
     )
     let error: string | undefined
-    const secret = clusterSecrets(sc, { clusterSecret: randomBytes(32), adminToken: randomBytes(32) })
+    // The Secret first (pods mount it), made once: its random content is never rewritten.
+    const secret = { apiVersion: 'v1', kind: 'Secret', metadata: { name: n.secrets, namespace } }
     for (const obj of [secret, ...desired]) {
       const meta = obj.metadata as { name: string }
       try {
+        // Owned objects come from the informers' caches; what they do not hold (a Secret, a
+        // foreign object of the same name, one not created yet) is read from the API.
         const existing =
           this.#state.owned(obj.kind as string, namespace, meta.name) ?? (await this.#applier.read(obj))
         if (existing && !ownedBy(existing, sc)) {
@@ -71,9 +74,11 @@ export class Reconciler {
           this.#events.record(sc, 'Warning', 'NotOwned', error)
           break
         }
-        // The Secret is made once: its random content is never rewritten.
         if (obj === secret) {
-          if (!existing) await this.#applier.create(obj)
+          if (!existing)
+            await this.#applier.create(
+              clusterSecrets(sc, { clusterSecret: randomBytes(32), adminToken: randomBytes(32) }),
+            )
           continue
         }
         await this.#applier.apply(obj)
