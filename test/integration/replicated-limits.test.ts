@@ -77,20 +77,21 @@ describe('replicated data from a hostile member is checked like local writes', (
   const everywhere = async (sid = id) => Promise.all(nodes.map(async (n) => (await session(n, sid)).body))
   const refused = async (n: HttpNode) => (await status(n)).contexts[0].stats.refused as Record<string, number>
   const toAll = (payload: unknown) => mallory.send(mallory.members(), payload, SYNC)
+  /** A change of the victim session at version `v`. */
+  const delta = (v: number, actions: unknown[]) => ({
+    k: 'cattery.session',
+    type: 'delta',
+    ctx: CTX,
+    id,
+    v,
+    a: Date.now(),
+    actions,
+  })
 
   const attacks: Array<[string, () => Promise<void>, string]> = [
     [
       'an attribute over maxAttributeSize',
-      () =>
-        toAll({
-          k: 'cattery.session',
-          type: 'delta',
-          ctx: CTX,
-          id,
-          v: 3,
-          a: Date.now(),
-          actions: [['set', 'colour', 'x'.repeat(1_100_000)]],
-        }),
+      () => toAll(delta(3, [['set', 'colour', 'x'.repeat(1_100_000)]])),
       'attribute-too-large',
     ],
     [
@@ -116,20 +117,7 @@ describe('replicated data from a hostile member is checked like local writes', (
       },
       'too-deep',
     ],
-    [
-      'a version jump',
-      () =>
-        toAll({
-          k: 'cattery.session',
-          type: 'delta',
-          ctx: CTX,
-          id,
-          v: 1_000_000,
-          a: Date.now(),
-          actions: [['set', 'colour', 'mallory']],
-        }),
-      'version',
-    ],
+    ['a version jump', () => toAll(delta(1_000_000, [['set', 'colour', 'mallory']])), 'version'],
     [
       'a take-over by a created with version 2^53-1',
       () =>
@@ -155,16 +143,7 @@ describe('replicated data from a hostile member is checked like local writes', (
     ],
     [
       'a never-expiring max inactive interval',
-      () =>
-        toAll({
-          k: 'cattery.session',
-          type: 'delta',
-          ctx: CTX,
-          id,
-          v: 3,
-          a: Date.now(),
-          actions: [['maxInactive', -1]],
-        }),
+      () => toAll(delta(3, [['maxInactive', -1]])),
       'inactive-interval',
     ],
   ]

@@ -6,7 +6,6 @@ import { after, describe, it } from 'node:test'
 import pino from 'pino'
 import { Cluster } from '../../node/cluster/cluster.ts'
 import type { ClusterManager } from '../../node/session/cluster-manager.ts'
-import { DEFAULT_LIMITS } from '../../node/session/limits.ts'
 import type { ManagerSettings } from '../../node/session/managers.ts'
 import { startChannels, stopChannels, type TestChannel } from '../helpers/channels.ts'
 import {
@@ -18,30 +17,17 @@ import {
   status,
   until,
 } from '../helpers/http-nodes.ts'
+import { managerSettings } from '../helpers/managers.ts'
 
 const MiB = 1024 * 1024
 
-const settings = (route: string): ManagerSettings => ({
-  type: 'delta',
-  jvmRoute: route,
-  sessionTimeout: 1800,
-  maxActiveSessions: -1,
-  processExpiresFrequency: 6,
-  backgroundProcessorDelay: 10,
-  policy: {
-    ...DEFAULT_LIMITS,
-    maxAttributeSize: 12 * MiB,
-    maxSessionSize: 12 * MiB,
-    attributeNameFilter: undefined,
-    recordAllActions: false,
-    trackInPlaceChanges: false,
-  },
-  sendOptions: 6,
-  expireSessionsOnShutdown: false,
-  notifyListenersOnReplication: false,
-  stateTransferTimeout: 60,
-  sendAllSessionsSize: 1000,
-})
+const settings = (route: string): ManagerSettings =>
+  managerSettings({
+    jvmRoute: route,
+    sendOptions: 6,
+    stateTransferTimeout: 60,
+    policy: { maxAttributeSize: 12 * MiB, maxSessionSize: 12 * MiB },
+  })
 
 describe('state transfer of large and unencodable sessions (library mode, real channels)', () => {
   let cs: TestChannel[] = []

@@ -3,11 +3,11 @@ import { EventEmitter } from 'node:events'
 import { test } from 'node:test'
 import pino from 'pino'
 import { Cluster } from '../../../node/cluster/cluster.ts'
-import { DEFAULT_LIMITS } from '../../../node/session/limits.ts'
 import type { ManagerSettings } from '../../../node/session/managers.ts'
 import { SESSION_MESSAGE, type SessionMessage } from '../../../node/session/messages.ts'
 import type { Channel, ChannelListener } from '../../../node/tribes/channel-types.ts'
 import { createLocalMember, type Member } from '../../../node/tribes/member.ts'
+import { managerSettings } from '../../helpers/managers.ts'
 
 const joiner = createLocalMember({ host: '127.0.0.1', port: 1, name: 'j' })
 
@@ -30,27 +30,7 @@ function alone(view: Member[] = []) {
   return { cluster, sent, receive }
 }
 
-const settings = (type: ManagerSettings['type']): ManagerSettings => ({
-  type,
-  jvmRoute: 'n1',
-  sessionTimeout: 1800,
-  maxActiveSessions: -1,
-  processExpiresFrequency: 6,
-  backgroundProcessorDelay: 10,
-  policy: {
-    ...DEFAULT_LIMITS,
-    maxAttributeSize: 1024,
-    maxSessionSize: 4096,
-    attributeNameFilter: undefined,
-    recordAllActions: false,
-    trackInPlaceChanges: false,
-  },
-  sendOptions: 8,
-  expireSessionsOnShutdown: false,
-  notifyListenersOnReplication: false,
-  stateTransferTimeout: 1,
-  sendAllSessionsSize: 1000,
-})
+const settings = (type: ManagerSettings['type']): ManagerSettings => managerSettings({ type })
 
 const getAll = (ctx: string): SessionMessage => ({ k: SESSION_MESSAGE, type: 'get-all', ctx, transfer: 7 })
 

@@ -1,12 +1,10 @@
 import assert from 'node:assert/strict'
-import { EventEmitter } from 'node:events'
 import { test } from 'node:test'
 import pino from 'pino'
 import { DeltaManager } from '../../../node/session/delta-manager.ts'
-import { DEFAULT_LIMITS } from '../../../node/session/limits.ts'
 import { SESSION_MESSAGE } from '../../../node/session/messages.ts'
-import type { Channel } from '../../../node/tribes/channel-types.ts'
 import type { Member } from '../../../node/tribes/member.ts'
+import { lonelyChannel, managerSettings } from '../../helpers/managers.ts'
 
 const peer = {
   name: 'p1',
@@ -20,35 +18,11 @@ const peer = {
 /** A manager alone (no members, so no state transfer), fed batches as the cluster would. */
 async function manager(warnings: string[]) {
   const logger = pino({ level: 'warn' }, { write: (line: string) => void warnings.push(line) })
-  const channel = Object.assign(new EventEmitter(), {
-    members: () => [],
-    asyncWriteInterval: 10,
-    send: async () => {},
-    sendEncoded: async () => {},
-  }) as unknown as Channel
-  const m = new DeltaManager({
-    contextPath: '/app',
-    jvmRoute: 'n1',
+  const { type: _type, ...settings } = managerSettings({
     sessionTimeout: 30,
-    maxActiveSessions: -1,
-    processExpiresFrequency: 6,
-    backgroundProcessorDelay: 10,
-    policy: {
-      ...DEFAULT_LIMITS,
-      maxAttributeSize: 1024,
-      maxSessionSize: 4096,
-      attributeNameFilter: undefined,
-      recordAllActions: false,
-      trackInPlaceChanges: false,
-    },
-    logger,
-    channel,
-    sendOptions: 8,
-    expireSessionsOnShutdown: false,
     notifyListenersOnReplication: true,
-    stateTransferTimeout: 1,
-    sendAllSessionsSize: 1000,
   })
+  const m = new DeltaManager({ ...settings, contextPath: '/app', logger, channel: lonelyChannel() })
   await m.start()
   return m
 }

@@ -3,16 +3,14 @@
  * refused with its reason, counted, logged with its sender, and leaves the session held as it was.
  */
 import assert from 'node:assert/strict'
-import { EventEmitter } from 'node:events'
 import { describe, it } from 'node:test'
 import pino from 'pino'
 import type { ManagerMessage } from '../../../node/session/cluster-manager.ts'
 import { DeltaManager } from '../../../node/session/delta-manager.ts'
-import { DEFAULT_LIMITS } from '../../../node/session/limits.ts'
 import { SESSION_MESSAGE } from '../../../node/session/messages.ts'
 import type { SessionData } from '../../../node/session/session.ts'
-import type { Channel } from '../../../node/tribes/channel-types.ts'
 import type { Member } from '../../../node/tribes/member.ts'
+import { lonelyChannel, managerSettings } from '../../helpers/managers.ts'
 
 const peer = {
   name: 'p1',
@@ -33,37 +31,16 @@ const nested = (depth: number): unknown => {
 async function manager(o: { maxActiveSessions?: number } = {}) {
   const lines: Array<Record<string, unknown>> = []
   const logger = pino({ level: 'warn' }, { write: (l: string) => void lines.push(JSON.parse(l)) })
-  const channel = Object.assign(new EventEmitter(), {
-    members: () => [],
-    asyncWriteInterval: 10,
-    send: async () => {},
-    sendEncoded: async () => {},
-  }) as unknown as Channel
-  const m = new DeltaManager({
-    contextPath: '/app',
-    jvmRoute: 'n1',
-    sessionTimeout: 1800,
+  const { type: _type, ...settings } = managerSettings({
     maxActiveSessions: o.maxActiveSessions ?? -1,
-    processExpiresFrequency: 6,
-    backgroundProcessorDelay: 10,
-    policy: {
-      ...DEFAULT_LIMITS,
-      maxAttributeSize: 1024,
-      maxSessionSize: 4096,
-      maxAttributes: 8,
-      maxValueDepth: 64,
-      maxInactiveInterval: 86_400,
-      attributeNameFilter: undefined,
-      recordAllActions: false,
-      trackInPlaceChanges: false,
-    },
-    logger,
-    channel,
-    sendOptions: 8,
-    expireSessionsOnShutdown: false,
     notifyListenersOnReplication: true,
-    stateTransferTimeout: 1,
-    sendAllSessionsSize: 1000,
+    policy: { maxAttributes: 8, maxValueDepth: 64, maxInactiveInterval: 86_400 },
+  })
+  const m = new DeltaManager({
+    ...settings,
+    contextPath: '/app',
+    logger,
+    channel: lonelyChannel(),
     replication: { maxVersionStep: 100, maxClockSkewMs: 5000 },
   })
   await m.start()

@@ -1,0 +1,47 @@
+/**
+ * Session managers for unit tests: the settings of one context (small limits that tests can reach;
+ * any field overridden) and a channel with no members (nothing is sent, no state transfer).
+ */
+import { EventEmitter } from 'node:events'
+import { DEFAULT_LIMITS } from '../../node/session/limits.ts'
+import type { ManagerSettings } from '../../node/session/managers.ts'
+import type { Channel } from '../../node/tribes/channel-types.ts'
+
+export function managerSettings(
+  overrides: Partial<Omit<ManagerSettings, 'policy'>> & { policy?: Partial<ManagerSettings['policy']> } = {},
+): ManagerSettings {
+  const { policy, ...rest } = overrides
+  return {
+    type: 'delta',
+    jvmRoute: 'n1',
+    sessionTimeout: 1800,
+    maxActiveSessions: -1,
+    processExpiresFrequency: 6,
+    backgroundProcessorDelay: 10,
+    sendOptions: 8,
+    expireSessionsOnShutdown: false,
+    notifyListenersOnReplication: false,
+    stateTransferTimeout: 1,
+    sendAllSessionsSize: 1000,
+    ...rest,
+    policy: {
+      ...DEFAULT_LIMITS,
+      maxAttributeSize: 1024,
+      maxSessionSize: 4096,
+      attributeNameFilter: undefined,
+      recordAllActions: false,
+      trackInPlaceChanges: false,
+      ...policy,
+    },
+  }
+}
+
+/** A channel with nobody in the view: sends go nowhere. */
+export function lonelyChannel(): Channel {
+  return Object.assign(new EventEmitter(), {
+    members: () => [],
+    asyncWriteInterval: 10,
+    send: async () => {},
+    sendEncoded: async () => {},
+  }) as unknown as Channel
+}
