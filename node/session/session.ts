@@ -67,6 +67,8 @@ export class Session {
   // sessions pays for its attributes and little else.
   /** Encoded form of each replicated attribute as last replicated, for in-place change detection. */
   #replicatedForm: Map<string, Buffer> | undefined
+  /** Encoded size of the attributes this node set, so a later set need not encode the old value. */
+  #sizes: Map<string, number> | undefined
   #delta: DeltaRequest | undefined
 
   constructor(init: { id: string; maxInactiveInterval: number; policy: SessionPolicy; data?: SessionData }) {
@@ -119,6 +121,8 @@ export class Session {
     checkSessionSize(total, this.policy, name)
     this.#size = total
     this.#attributes.set(name, value)
+    this.#sizes ??= new Map()
+    this.#sizes.set(name, bytes.length)
     if (this.#replicates(name)) {
       this.delta.set(name, value)
       if (this.policy.trackInPlaceChanges) {
@@ -163,6 +167,11 @@ export class Session {
       const before = this.#replicatedForm.get(name)
       if (before?.equals(now)) continue
       this.#replicatedForm.set(name, now)
+      // Its size changed without a set: forget the sizes, they are measured again when needed.
+      if (before) {
+        this.#sizes?.delete(name)
+        this.#size = -1
+      }
       // An attribute never seen here before (it arrived by replication) is only recorded.
       if (before) this.delta.set(name, value)
     }
@@ -190,7 +199,8 @@ export class Session {
 
   /** Encoded size of one attribute now (0 when there is none). */
   sizeOf(name: string): number {
-    return this.#attributes.has(name) ? encode(this.#attributes.get(name)).length : 0
+    if (!this.#attributes.has(name)) return 0
+    return this.#sizes?.get(name) ?? encode(this.#attributes.get(name)).length
   }
 
   /** Whether it holds the attribute, also once invalidated (replicated-checks.ts). */
@@ -229,6 +239,7 @@ export class Session {
   applySet(name: string, value: unknown): void {
     this.#attributes.set(name, value)
     this.#size = -1
+    this.#sizes?.delete(name)
     this.#replicatedForm?.delete(name)
   }
 
@@ -236,6 +247,7 @@ export class Session {
     if (!this.#attributes.has(name)) return
     if (this.#size >= 0) this.#size -= this.sizeOf(name)
     this.#attributes.delete(name)
+    this.#sizes?.delete(name)
     this.#replicatedForm?.delete(name)
   }
 
