@@ -97,7 +97,7 @@ export class HostilePeer {
     this.frame(FrameKind.AUTH, 0, 3, reply) // in clear: the session starts after it
     if (session) {
       this.session = session
-      this.#decoder.open = (h, d) => session.open.open(h, d)
+      this.#decoder.unseal((h, d) => session.open.open(h, d))
     }
     return this.session !== undefined
   }

@@ -16,8 +16,8 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
 import { CatteryError, codes } from '../errors.ts'
 import { VERSION } from '../transport/frame.ts'
-import { FrameOpener, FrameSealer } from './frame-cipher.ts'
 import { aesKey, type ClusterKeys, derive } from './keys.ts'
+import { RecordOpener, RecordSealer } from './record-cipher.ts'
 
 const NONCE = 32
 const ID = 16
@@ -29,8 +29,8 @@ const LABEL = Buffer.from('cattery-auth')
 
 /** What a completed handshake gives its side of the connection. */
 export interface Session {
-  seal: FrameSealer
-  open: FrameOpener
+  seal: RecordSealer
+  open: RecordOpener
   /** The other member's uniqueId, as it proved it. */
   peerId: Buffer
 }
@@ -83,7 +83,7 @@ export class ClientHandshake {
     const k = trafficKeys(this.#keys, this.#nonce, nonceS, this.#id, idS)
     return {
       reply: proof(this.#keys, 'C', t),
-      session: { seal: new FrameSealer(k.c2s, 0), open: new FrameOpener(k.s2c, 1), peerId: idS },
+      session: { seal: new RecordSealer(k.c2s, 0), open: new RecordOpener(k.s2c, 1), peerId: idS },
     }
   }
 }
@@ -126,8 +126,8 @@ export class ServerHandshake {
       throw failed('the connecting member does not hold this cluster secret')
     }
     return {
-      seal: new FrameSealer(this.#keysOf.s2c, 1),
-      open: new FrameOpener(this.#keysOf.c2s, 0),
+      seal: new RecordSealer(this.#keysOf.s2c, 1),
+      open: new RecordOpener(this.#keysOf.c2s, 0),
       peerId: this.#peer,
     }
   }

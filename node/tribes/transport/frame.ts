@@ -22,9 +22,16 @@ export const FrameKind = {
   BYE: 7,
   /** The handshake of a channel with a cluster secret (security/handshake.ts), in clear. */
   AUTH: 8,
+  /** A sealed record of an authenticated connection (security/record-cipher.ts): frames inside. */
+  SEALED: 9,
 } as const
 export type FrameKindValue = (typeof FrameKind)[keyof typeof FrameKind]
-const MAX_KIND = 8
+const MAX_KIND = 9
+/** Plain bytes one sealed record carries at most (a longer write is cut into several records). */
+export const MAX_RECORD_PLAIN = 256 * 1024
+/** The AES-GCM tag that ends a sealed record. */
+export const TAG_BYTES = 16
+const MAX_RECORD_BYTES = HEAD_BYTES + MAX_RECORD_PLAIN + TAG_BYTES
 
 export interface Frame {
   kind: FrameKindValue
@@ -69,7 +76,7 @@ const EMPTY = Buffer.alloc(0)
 const LARGE_FRAME = 256 * 1024
 
 interface Head {
-  /** The 20 bytes as received: the associated data of a sealed frame. */
+  /** The 20 bytes as received: the associated data of a sealed record. */
   raw: Buffer
   kind: FrameKindValue
   flags: number
@@ -78,34 +85,60 @@ interface Head {
   bl: number
 }
 
+/** Opens a sealed record (security/record-cipher.ts): head and sealed bytes in, plain bytes out. */
+export type RecordOpen = (head: Buffer, data: Buffer) => Buffer
+
 /**
  * Incremental decoder. Memory is bounded by `maxFrameBytes` (which the owner may lower until a
  * connection is authenticated): a frame announcing more is refused as soon as its head arrives. A
  * large frame's buffer grows as its bytes arrive (doubling, up to the announced length), so a head
- * that announces megabytes costs nothing until they are sent. With `open` set (an authenticated
- * connection), every frame's sections are opened with it before they are handed on. After an error
- * the decoder refuses everything (the caller closes).
+ * that announces megabytes costs nothing until they are sent. Once `unseal` is called (the
+ * connection is authenticated) the stream is sealed records: each is opened, and its plain bytes are
+ * decoded by an inner decoder, where frames may span records; a frame in clear is refused. After an
+ * error the decoder refuses everything (the caller closes).
  */
 export class FrameDecoder {
-  maxFrameBytes: number
-  /** Opens a sealed frame (security/frame-cipher.ts): head and sealed sections in, plain sections out. */
-  open: ((head: Buffer, data: Buffer) => Buffer) | undefined
+  #maxFrameBytes: number
   readonly #onFrame: (frame: Frame) => void
+  #open: RecordOpen | undefined
+  /** With sealed records: decodes the frames inside them. */
+  #inner: FrameDecoder | undefined
   #chunks: Buffer[] = []
   #buffered = 0
   #head: Head | undefined
   #large: { buf: Buffer; filled: number; size: number } | undefined
   #failed = false
-  /** When the bytes of the frame now being read started to arrive (0 when between frames). */
-  partialSince = 0
+  #partialSince = 0
 
   constructor(maxFrameBytes: number, onFrame: (frame: Frame) => void) {
-    this.maxFrameBytes = maxFrameBytes
+    this.#maxFrameBytes = maxFrameBytes
     this.#onFrame = onFrame
   }
 
+  get maxFrameBytes(): number {
+    return this.#maxFrameBytes
+  }
+
+  set maxFrameBytes(n: number) {
+    this.#maxFrameBytes = n
+    if (this.#inner) this.#inner.maxFrameBytes = n
+  }
+
+  /** When the bytes of the frame (or record) now being read started to arrive; 0 between frames. */
+  get partialSince(): number {
+    const inner = this.#inner?.partialSince ?? 0
+    if (this.#partialSince === 0) return inner
+    return inner === 0 ? this.#partialSince : Math.min(inner, this.#partialSince)
+  }
+
+  /** From now on the bytes are sealed records, opened with `open`. */
+  unseal(open: RecordOpen): void {
+    this.#open = open
+    this.#inner = new FrameDecoder(this.#maxFrameBytes, this.#onFrame)
+  }
+
   get buffered(): number {
-    return this.#buffered + (this.#large?.filled ?? 0)
+    return this.#buffered + (this.#large?.filled ?? 0) + (this.#inner?.buffered ?? 0)
   }
 
   /** Feeds bytes; throws a CatteryError for a malformed frame. */
@@ -145,13 +178,17 @@ export class FrameDecoder {
     const head = this.#head as Head
     this.#large = undefined
     this.#head = undefined
-    this.partialSince = 0
+    this.#partialSince = 0
     this.#emit(head, large.buf)
     return chunk.subarray(k)
   }
 
-  #emit(head: Head, sections: Buffer): void {
-    const data = this.open ? this.open(head.raw, sections) : sections
+  #emit(head: Head, data: Buffer): void {
+    const inner = this.#inner
+    if (inner) {
+      inner.push((this.#open as RecordOpen)(head.raw, data))
+      return
+    }
     this.#onFrame({
       kind: head.kind,
       flags: head.flags,
@@ -166,7 +203,7 @@ export class FrameDecoder {
     for (;;) {
       if (this.#head === undefined) {
         if (this.#buffered < HEAD_BYTES) break
-        this.#head = parseHead(this.#take(HEAD_BYTES), this.maxFrameBytes)
+        this.#head = this.#parseHead(this.#take(HEAD_BYTES))
       }
       const { hl, bl } = this.#head
       if (this.#buffered < hl + bl) {
@@ -182,7 +219,7 @@ export class FrameDecoder {
           this.#chunks = []
           this.#buffered = 0
           this.#large = { buf, filled, size }
-          if (this.partialSince === 0) this.partialSince = Date.now()
+          if (this.#partialSince === 0) this.#partialSince = Date.now()
           return
         }
         break
@@ -193,8 +230,25 @@ export class FrameDecoder {
       completed = true
       this.#emit(head, data)
     }
-    if (this.#buffered === 0 && this.#head === undefined) this.partialSince = 0
-    else if (completed || this.partialSince === 0) this.partialSince = Date.now()
+    if (this.#buffered === 0 && this.#head === undefined) this.#partialSince = 0
+    else if (completed || this.#partialSince === 0) this.#partialSince = Date.now()
+  }
+
+  #parseHead(b: Buffer): Head {
+    if (!this.#inner) {
+      const head = parseHead(b, this.#maxFrameBytes)
+      if (head.kind === FrameKind.SEALED)
+        throw new CatteryError(codes.FRAME_BAD_KIND, 'a sealed record on a connection without a handshake')
+      return head
+    }
+    const head = parseHead(b, MAX_RECORD_BYTES)
+    if (head.kind !== FrameKind.SEALED) {
+      throw new CatteryError(
+        codes.FRAME_AUTH_FAILED,
+        `a frame in clear (kind ${head.kind}) after the handshake: every frame must be sealed`,
+      )
+    }
+    return head
   }
 
   #take(n: number): Buffer {

@@ -3,17 +3,19 @@
  * destination holds), batched per tick with cork/uncork, and sent only after the HELLO that tells the
  * receiver who we are. Frames waiting for ACKs are tracked by id; the transport's sweep times them out.
  * With a cluster secret the connection opens with the AUTH handshake (security/handshake.ts): it is
- * 'connecting' until the member proved it holds the secret and is the member we meant, and every
- * frame after that is sealed as it enters the outbox (so a frame sent again after a reconnection is
- * sealed again, with the new connection's keys).
+ * 'connecting' until the member proved it holds the secret and is the member we meant; after that
+ * each outbox flush is sealed as one record (security/record-cipher.ts) when it is written, so the
+ * frames of one write share one cipher, and a frame sent again after a reconnection is sealed again
+ * with the new connection's keys.
  */
 import net from 'node:net'
 import { CatteryError, codes } from '../errors.ts'
 import { describeMember, type Member } from '../member.ts'
 import { Pacer } from '../pacer.ts'
-import type { FrameSealer } from '../security/frame-cipher.ts'
 import type { ClientHandshake } from '../security/handshake.ts'
+import type { RecordSealer } from '../security/record-cipher.ts'
 import { encodeFrame, type Frame, FrameDecoder, FrameKind, type FrameKindValue } from './frame.ts'
+import { writeAll } from './write-all.ts'
 
 export interface PeerConnectionOptions {
   timeout: number
@@ -77,7 +79,7 @@ export class PeerConnection {
   readonly #pending = new Map<number, Pending>()
   #drainWaiters: Array<() => void> = []
   #handshake: ClientHandshake | undefined
-  #seal: FrameSealer | undefined
+  #seal: RecordSealer | undefined
   #connectTimer: NodeJS.Timeout | undefined
   /** Why the socket is being closed, when we close it (else 'close' says lost or failed). */
   #closeCause: CatteryError | undefined
@@ -256,7 +258,7 @@ export class PeerConnection {
     }
     for (const b of encodeFrame(FrameKind.AUTH, 0, 3, undefined, reply)) socket.write(b)
     this.#seal = session.seal
-    decoder.open = (head, data) => session.open.open(head, data)
+    decoder.unseal((head, data) => session.open.open(head, data))
     this.#opened()
   }
 
@@ -331,8 +333,7 @@ export class PeerConnection {
    * the messages of many requests share one system call and one wake-up on each side (on loopback and
    * in VMs, a write that wakes its reader costs tens of microseconds).
    */
-  #write(plain: Buffer[], urgent = true): void {
-    const frame = this.#seal ? this.#seal.seal(plain) : plain
+  #write(frame: Buffer[], urgent = true): void {
     for (const b of frame) {
       this.#outbox.push(b)
       this.#outboxBytes += b.length
@@ -347,17 +348,11 @@ export class PeerConnection {
 
   #flush(): void {
     const bytes = this.#outboxBytes
-    const out = this.#takeOutbox()
+    const plain = this.#takeOutbox()
     const socket = this.#socket
-    if (!socket || out.length === 0) return
+    if (!socket || plain.length === 0) return
     this.#pacer.ran()
-    if (out.length === 1) socket.write(out[0] as Buffer)
-    else if (bytes <= OUTBOX_FLUSH_BYTES) socket.write(Buffer.concat(out, bytes))
-    else {
-      socket.cork()
-      for (const b of out) socket.write(b)
-      socket.uncork()
-    }
+    writeAll(socket, this.#seal ? this.#seal.seal(plain, bytes) : plain)
   }
 
   #onFrame(frame: Frame, socket: net.Socket, decoder: FrameDecoder): void {

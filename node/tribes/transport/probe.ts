@@ -13,6 +13,7 @@ import { fromWire, type Member } from '../member.ts'
 import type { ChannelSecurity } from '../security/channel-security.ts'
 import type { Session } from '../security/handshake.ts'
 import { encodeFrame, FrameDecoder, FrameKind } from './frame.ts'
+import { writeAll } from './write-all.ts'
 
 /** Largest answer a probe reads (a PONG carries one member). */
 const MAX_ANSWER_BYTES = 64 * 1024
@@ -66,14 +67,14 @@ function exchange(
     )
     const send = () => {
       const frame = encodeFrame(kind, 0, 1, undefined, body)
-      for (const b of session ? session.seal.seal(frame) : frame) socket.write(b)
+      writeAll(socket, session ? session.seal.seal(frame) : frame)
     }
     const decoder = new FrameDecoder(MAX_ANSWER_BYTES, (frame) => {
       if (frame.kind === FrameKind.AUTH && handshake && !session) {
         const { reply, session: s } = handshake.answer(frame.body)
         for (const b of encodeFrame(FrameKind.AUTH, 0, 3, undefined, reply)) socket.write(b)
         session = s
-        decoder.open = (head, data) => s.open.open(head, data)
+        decoder.unseal((head, data) => s.open.open(head, data))
         send()
         return
       }

@@ -8,8 +8,9 @@
  * the AUTH exchange of security/handshake.ts; without, its HELLO, PING or BYE) a frame may announce
  * at most PRE_AUTH_FRAME_BYTES, and the handshake must be done within `frameTimeout`. A source
  * address may hold MAX_CONNECTIONS_PER_SOURCE connections at once; more are closed on arrival.
- * With a secret, every frame after the handshake is sealed (security/frame-cipher.ts) and a HELLO,
- * PING or BYE must name the member the handshake proved.
+ * With a secret, everything after the handshake is sealed records (security/record-cipher.ts) and a
+ * HELLO, PING or BYE must name the member the handshake proved. Answers (ACKs, PONGs) of one
+ * event-loop turn go out together, as one write (and one sealed record).
  */
 import net from 'node:net'
 import type { Logger } from 'pino'
@@ -17,9 +18,10 @@ import { decodePlain } from '../codec.ts'
 import { CatteryError, codes } from '../errors.ts'
 import { fromWire, type Member } from '../member.ts'
 import type { ChannelSecurity } from '../security/channel-security.ts'
-import type { FrameSealer } from '../security/frame-cipher.ts'
 import type { ServerHandshake } from '../security/handshake.ts'
+import type { RecordSealer } from '../security/record-cipher.ts'
 import { encodeFrame, type Frame, FrameDecoder, FrameKind, type FrameKindValue } from './frame.ts'
+import { writeAll } from './write-all.ts'
 
 export interface ReceiverHandlers {
   /** A MESSAGE frame from a member that said HELLO; `reply` sends ACK or FAIL_ACK for it. */
@@ -124,7 +126,7 @@ export class Receiver {
       socket,
       member: undefined,
       decoder: undefined as unknown as FrameDecoder,
-      corked: false,
+      outbox: [],
       handshake: this.#security.server(),
       seal: undefined,
       peerId: undefined,
@@ -222,14 +224,14 @@ export class Receiver {
       )
     }
     if (!hs.started) {
-      this.#write(conn, FrameKind.AUTH, 2, hs.challenge(frame.body))
+      writeAll(conn.socket, encodeFrame(FrameKind.AUTH, 0, 2, undefined, hs.challenge(frame.body)))
       return
     }
     const session = hs.finish(frame.body)
     conn.handshake = undefined
     conn.seal = session.seal
     conn.peerId = session.peerId
-    conn.decoder.open = (head, data) => session.open.open(head, data)
+    conn.decoder.unseal((head, data) => session.open.open(head, data))
     this.#authenticated(conn)
   }
 
@@ -246,18 +248,17 @@ export class Receiver {
     }
   }
 
+  /** Queues an answer; the answers of one event-loop turn leave together (see #flush). */
   #write(conn: Inbound, kind: FrameKindValue, id: number, body: Uint8Array): void {
-    const socket = conn.socket
-    if (!conn.corked) {
-      conn.corked = true
-      socket.cork()
-      setImmediate(() => {
-        conn.corked = false
-        socket.uncork()
-      })
-    }
-    const frame = encodeFrame(kind, 0, id, undefined, body)
-    for (const b of conn.seal ? conn.seal.seal(frame) : frame) socket.write(b)
+    if (conn.outbox.length === 0) setImmediate(() => this.#flush(conn))
+    for (const b of encodeFrame(kind, 0, id, undefined, body)) conn.outbox.push(b)
+  }
+
+  #flush(conn: Inbound): void {
+    const out = conn.outbox
+    conn.outbox = []
+    if (conn.socket.destroyed || out.length === 0) return
+    writeAll(conn.socket, conn.seal ? conn.seal.seal(out) : out)
   }
 
   #refuse(conn: Inbound, err: CatteryError): void {
@@ -304,12 +305,13 @@ interface Inbound {
   socket: net.Socket
   member: Member | undefined
   decoder: FrameDecoder
-  corked: boolean
+  /** Answers waiting for the end of the event-loop turn. */
+  outbox: Buffer[]
   refused?: string
   /** With a secret: the handshake under way (undefined once done). */
   handshake: ServerHandshake | undefined
   /** With a secret, after the handshake: seals what we write. */
-  seal: FrameSealer | undefined
+  seal: RecordSealer | undefined
   /** The uniqueId the handshake proved. */
   peerId: Buffer | undefined
   /** Handshake done: frames may be as large as maxFrameBytes. */

@@ -24,7 +24,7 @@ function handshake(clientKeys = keys, serverKeys = keys) {
 function through(open: (h: Buffer, d: Buffer) => Buffer, bytes: Buffer) {
   const frames: Frame[] = []
   const d = new FrameDecoder(1 << 24, (f) => frames.push(f))
-  d.open = open
+  d.unseal(open)
   d.push(bytes)
   return frames
 }
@@ -51,7 +51,8 @@ describe('the cluster-secret handshake', () => {
     const body = Buffer.from('attribute value: alice'.repeat(4))
     const sealed = Buffer.concat(c.seal.seal(encodeFrame(FrameKind.MESSAGE, 8, 1, undefined, body)))
     assert.equal(sealed.subarray(0, 4).toString(), 'CTRB')
-    assert.equal(sealed.readUInt32BE(16), body.length + 16)
+    assert.equal(sealed[5], FrameKind.SEALED)
+    assert.equal(sealed.readUInt32BE(16), 20 + body.length + 16) // the frame inside, and the tag
     assert.equal(sealed.indexOf('alice'), -1)
   })
 
@@ -92,7 +93,7 @@ describe('the cluster-secret handshake', () => {
     const f2 = Buffer.concat(c.seal.seal(encodeFrame(FrameKind.MESSAGE, 8, 2, undefined, Buffer.from('two'))))
     const frames: Frame[] = []
     const d1 = new FrameDecoder(1 << 20, (f) => frames.push(f))
-    d1.open = (h, b) => s.open.open(h, b)
+    d1.unseal((h, b) => s.open.open(h, b))
     const open = (order: Buffer[]) => {
       for (const b of order) d1.push(b)
       return frames
@@ -108,7 +109,7 @@ describe('the cluster-secret handshake', () => {
       c2.seal.seal(encodeFrame(FrameKind.MESSAGE, 8, 2, undefined, Buffer.from('two'))),
     )
     const d = new FrameDecoder(1 << 20, () => {})
-    d.open = (h, b) => s2.open.open(h, b)
+    d.unseal((h, b) => s2.open.open(h, b))
     assert.throws(() => d.push(g2), { code: codes.FRAME_AUTH_FAILED }) // reordered
     void g1
     const { c: c3, s: s3 } = handshake()
@@ -117,13 +118,43 @@ describe('the cluster-secret handshake', () => {
     )
     h1[h1.length - 20] = (h1[h1.length - 20] as number) ^ 1 // altered body
     const d3 = new FrameDecoder(1 << 20, () => {})
-    d3.open = (h, b) => s3.open.open(h, b)
+    d3.unseal((h, b) => s3.open.open(h, b))
     assert.throws(() => d3.push(h1), { code: codes.FRAME_AUTH_FAILED })
     const { s: s4 } = handshake()
     const d4 = new FrameDecoder(1 << 20, () => {})
-    d4.open = (h, b) => s4.open.open(h, b)
+    d4.unseal((h, b) => s4.open.open(h, b))
     const k1 = Buffer.concat(c.seal.seal(encodeFrame(FrameKind.MESSAGE, 8, 3, undefined, Buffer.from('x'))))
     assert.throws(() => d4.push(k1), { code: codes.FRAME_AUTH_FAILED }) // another connection's key
+  })
+
+  it('seals the frames of one write as one record, and opens frames that span records', () => {
+    const { c, s } = handshake()
+    const small = [1, 2, 3].flatMap((id) =>
+      encodeFrame(FrameKind.MESSAGE, 8, id, undefined, Buffer.from(`m${id}`)),
+    )
+    const big = randomBytes(600 * 1024) // more than two records' worth
+    const parts = [...small, ...encodeFrame(FrameKind.MESSAGE, 8, 4, undefined, big)]
+    const sealed = c.seal.seal(parts)
+    const records = sealed.filter((b) => b.length === 20 && b[5] === FrameKind.SEALED).length
+    assert.equal(records, 3)
+    const frames = through((h, d) => s.open.open(h, d), Buffer.concat(sealed))
+    assert.deepEqual(
+      frames.map((f) => f.id),
+      [1, 2, 3, 4],
+    )
+    assert.deepEqual(frames[3]?.body, big)
+  })
+
+  it('refuses a frame in clear after the handshake, and a sealed record before it', () => {
+    const { s } = handshake()
+    const clear = Buffer.concat(encodeFrame(FrameKind.MESSAGE, 8, 1, undefined, Buffer.from('x')))
+    assert.throws(() => through((h, d) => s.open.open(h, d), clear), { code: codes.FRAME_AUTH_FAILED })
+    const { c } = handshake()
+    const sealed = Buffer.concat(
+      c.seal.seal(encodeFrame(FrameKind.MESSAGE, 8, 1, undefined, Buffer.from('x'))),
+    )
+    const d = new FrameDecoder(1 << 20, () => {})
+    assert.throws(() => d.push(sealed), { code: codes.FRAME_BAD_KIND })
   })
 
   it('refuses a secret shorter than 32 characters', () => {
