@@ -48,7 +48,7 @@ if (loaded.version) {
 const { config } = loaded
 const logger = pino({ level: config.logLevel, base: { name: config.name } })
 const channel = createChannel({ ...loaded.channelOptions, logger })
-const host = createNodeHost(config, loaded.channelOptions.sendOptions, channel, logger)
+const host = createNodeHost(config, channel, logger)
 const brief = (m: Member) => ({ name: m.name, host: m.host, port: m.port })
 const view = () =>
   channel

@@ -36,6 +36,11 @@ export class Cluster {
     return manager
   }
 
+  /** Forgets the context at `contextPath` (its manager must be stopped); its messages are dropped after. */
+  removeContext(contextPath: string): void {
+    this.#managers.delete(contextPath)
+  }
+
   managers(): ClusterManager[] {
     return [...this.#managers.values()]
   }

@@ -50,6 +50,8 @@ export const SETTINGS = [
     key: 'admin.showSessionValues',
     bool: true,
   },
+  { flag: 'apps-dir', env: 'CATTERY_APPS_DIR', key: 'apps.dir' },
+  { flag: 'apps-work-dir', env: 'CATTERY_APPS_WORK_DIR', key: 'apps.workDir' },
   { flag: 'manager', env: 'CATTERY_MANAGER', key: 'manager.type' },
   { flag: 'session-timeout', env: 'CATTERY_SESSION_TIMEOUT', key: 'session.timeout' },
   { flag: 'cookie-name', env: 'CATTERY_COOKIE_NAME', key: 'session.cookie.name' },

@@ -220,6 +220,41 @@ export const ChannelSchema = T.Object(
   { additionalProperties: false, default: {} },
 )
 
+/** `apps`: the app base loaded at start and how application archives are unpacked (docs/applications.md). */
+export const AppsSchema = T.Object(
+  {
+    dir: T.Optional(
+      T.String({
+        minLength: 1,
+        description:
+          'the app base: every directory and .tgz in it is an application, loaded before the node is ready (the image: /apps)',
+      }),
+    ),
+    workDir: T.Optional(
+      T.String({
+        minLength: 1,
+        description: 'where .tgz applications are unpacked (default: <tmp>/cattery-<name>/apps)',
+      }),
+    ),
+    maxArchiveBytes: T.Integer({
+      minimum: 1024,
+      default: 64 * 1024 * 1024,
+      description: 'Largest application archive (.tgz), bytes.',
+    }),
+    maxUnpackedBytes: T.Integer({
+      minimum: 1024,
+      default: 256 * 1024 * 1024,
+      description: 'Largest unpacked application (the sum of its files), bytes.',
+    }),
+    maxEntries: T.Integer({
+      minimum: 1,
+      default: 20_000,
+      description: 'Most files and directories in one application archive.',
+    }),
+  },
+  { additionalProperties: false, default: {}, description: 'Applications: the app base and archive bounds.' },
+)
+
 export const NodeConfigSchema = T.Object(
   {
     name: T.String({
@@ -357,6 +392,7 @@ export const NodeConfigSchema = T.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    apps: AppsSchema,
     manager: ManagerSchema,
     session: SessionSchema,
     jvmRouteBinder: T.Object(

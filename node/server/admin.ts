@@ -11,6 +11,8 @@ import type { Cluster } from '../cluster/cluster.ts'
 import { encode } from '../tribes/codec.ts'
 import { codes } from '../tribes/errors.ts'
 import { decide, isLoopback } from './admin-auth.ts'
+import type { RefusedApp } from './app-base.ts'
+import type { ContextInfo } from './contexts.ts'
 import { createMetrics } from './metrics.ts'
 import type { ValveStats } from './session-plugin.ts'
 
@@ -18,6 +20,8 @@ export interface AdminOptions {
   name: string
   cluster: Cluster
   valves: Map<string, ValveStats>
+  /** The deployed applications and those refused (with their code and reason). */
+  applications?: () => { deployed: ContextInfo[]; refused: RefusedApp[] }
   /** The configured token now (admin.token or admin.tokenFile), if any. */
   token: () => string | undefined
   /** Without a token, answer everyone on a non-loopback address too (admin.open). */
@@ -62,22 +66,30 @@ export function createAdmin(o: AdminOptions): FastifyInstance {
     return reply.code(ok ? 200 : 503).send({ ready: ok })
   })
   // ?gc=1 collects garbage first when the process runs with --expose-gc (for memory measurements).
-  app.get<{ Querystring: { gc?: string } }>('/status', async (req) => ({
-    ...collect(req.query.gc === '1'),
-    name: o.name,
-    ready: ready(),
-    members: channel.members().map((m) => ({ name: m.name, host: m.host, port: m.port, ready: m.ready })),
-    contexts: o.cluster.managers().map((m) => ({
-      path: m.contextPath,
-      manager: m.kind,
-      sessions: m.sessionCount(),
-      ready: m.ready,
-      stats: m.stats(),
-      valve: o.valves.get(m.contextPath),
-    })),
-    channel: channel.stats(),
-    memory: process.memoryUsage(),
-  }))
+  app.get<{ Querystring: { gc?: string } }>('/status', async (req) => {
+    const applications = o.applications?.() ?? { deployed: [], refused: [] }
+    const byPath = new Map(applications.deployed.map((c) => [c.path, c]))
+    return {
+      ...collect(req.query.gc === '1'),
+      name: o.name,
+      ready: ready(),
+      members: channel.members().map((m) => ({ name: m.name, host: m.host, port: m.port, ready: m.ready })),
+      contexts: o.cluster.managers().map((m) => ({
+        name: byPath.get(m.contextPath)?.name,
+        path: m.contextPath,
+        source: byPath.get(m.contextPath)?.source,
+        version: byPath.get(m.contextPath)?.version,
+        manager: m.kind,
+        sessions: m.sessionCount(),
+        ready: m.ready,
+        stats: m.stats(),
+        valve: o.valves.get(m.contextPath),
+      })),
+      refusedApplications: applications.refused,
+      channel: channel.stats(),
+      memory: process.memoryUsage(),
+    }
+  })
   app.get('/metrics', async (_req, reply) => {
     reply.type(metrics.contentType)
     return metrics.metrics()

@@ -1,45 +1,55 @@
 /**
- * The node's application server: its contexts (each with its own session manager) on the HTTP port,
- * and the admin server on its own port. As in Tomcat, the HTTP port opens only after every context
- * holds the cluster's sessions, so no request reaches a node that would not find its session.
+ * The node's application server: its contexts (each application with its own session manager,
+ * contexts.ts) on the HTTP port, and the admin server on its own port. The app base (apps.dir) is
+ * loaded first; as in Tomcat, the HTTP port opens only after every context holds the cluster's
+ * sessions, so no request reaches a node that would not find its session.
  */
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import http from 'node:http'
+import os from 'node:os'
+import path from 'node:path'
+import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import { Cluster } from '../cluster/cluster.ts'
 import type { NodeConfig } from '../config/schema.ts'
-import type { ManagerSettings } from '../session/managers.ts'
 import type { Channel } from '../tribes/channel-types.ts'
 import { createAdmin } from './admin.ts'
 import { tokenSource } from './admin-auth.ts'
-import { demoRoutes } from './demo-context.ts'
-import sessionPlugin, { newValveStats, type ValveStats } from './session-plugin.ts'
+import { loadAppBase, type RefusedApp } from './app-base.ts'
+import { Contexts } from './contexts.ts'
+import type { ValveStats } from './session-plugin.ts'
 
 export interface NodeHost {
-  readonly app: FastifyInstance
+  readonly server: http.Server
   readonly admin: FastifyInstance
   readonly cluster: Cluster
+  readonly contexts: Contexts
   start(): Promise<{ httpPort: number; adminPort: number }>
   stop(): Promise<void>
 }
 
-/** `sendOptions`: the parsed channel.sendOptions, used for session replication. */
-export function createNodeHost(
-  config: NodeConfig,
-  sendOptions: number,
-  channel: Channel,
-  logger: Logger,
-): NodeHost {
+/** Fastify's keep-alive default, which the node's HTTP server had before contexts were instances. */
+const KEEP_ALIVE_TIMEOUT_MS = 72_000
+
+export function createNodeHost(config: NodeConfig, channel: Channel, logger: Logger): NodeHost {
   const cluster = new Cluster(channel, logger)
   const valves = new Map<string, ValveStats>()
+  let refused: RefusedApp[] = []
   let serving = false
-  // Request logs would be one line per request: the http logger keeps warnings and errors only.
-  const app = Fastify({
-    loggerInstance: logger.child({ component: 'http' }, { level: 'warn' }) as FastifyBaseLogger,
-  }) as unknown as FastifyInstance
+  const contexts = new Contexts({
+    cluster,
+    logger,
+    jvmRoute: config.name,
+    replicationFilter: new RegExp(config.replicationValve.filter),
+    jvmRouteBinder: config.jvmRouteBinder.enabled,
+    valves,
+  })
+  const server = http.createServer(contexts.handle)
+  server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS
   const admin = createAdmin({
     name: config.name,
     cluster,
     valves,
+    applications: () => ({ deployed: contexts.list(), refused }),
     token: tokenSource(config.admin, (problem) =>
       logger.warn({ event: 'admin-token-file', problem }, 'admin token file'),
     ),
@@ -49,80 +59,51 @@ export function createNodeHost(
     serving: () => serving,
   })
 
-  const settings = managerSettings(config, sendOptions)
-  const mount = (path: string, routes: (app: FastifyInstance) => Promise<void>) => {
-    const manager = cluster.addContext(path, settings)
-    const stats = newValveStats()
-    valves.set(path, stats)
-    app.register(
-      async (ctx) => {
-        await ctx.register(sessionPlugin, {
-          manager,
-          jvmRoute: config.name,
-          cookie: { ...config.session.cookie, path: config.session.cookie.path ?? path },
-          replicationFilter: new RegExp(config.replicationValve.filter),
-          jvmRouteBinder: config.jvmRouteBinder.enabled,
-          stats,
-        })
-        await ctx.register(routes)
-      },
-      { prefix: path },
-    )
-  }
-  mount('/demo', demoRoutes(config.name))
-
   return {
-    app,
+    server,
     admin,
     cluster,
+    contexts,
     async start() {
       await admin.listen({ host: config.admin.host, port: config.admin.port })
+      const { dir, workDir, maxArchiveBytes, maxUnpackedBytes, maxEntries } = config.apps
+      if (dir) {
+        refused = await loadAppBase({
+          dir,
+          workDir: workDir ?? path.join(os.tmpdir(), `cattery-${config.name}`, 'apps'),
+          limits: { maxArchiveBytes, maxUnpackedBytes, maxEntries },
+          config,
+          contexts,
+          logger,
+        })
+      }
       await channel.start()
+      contexts.markStarted()
       await cluster.start()
       channel.setReady(true)
-      await app.listen({ host: config.http.host, port: config.http.port })
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject)
+        server.listen(config.http.port, config.http.host, () => {
+          server.off('error', reject)
+          resolve()
+        })
+      })
       serving = true
-      const port = (f: FastifyInstance) => (f.server.address() as { port: number }).port
-      return { httpPort: port(app), adminPort: port(admin) }
+      const port = (s: http.Server) => (s.address() as { port: number }).port
+      return { httpPort: port(server), adminPort: port(admin.server) }
     },
     async stop() {
       serving = false
       channel.setReady(false)
-      await app.close() // stop taking requests, finish those in flight
+      // Stop taking requests (idle keep-alive connections close), then let those in flight finish.
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()))
+      server.closeIdleConnections()
+      await contexts.close()
+      server.closeAllConnections()
+      await closed
       await cluster.stop()
       await channel.stop() // queued replication goes out, then the departure is announced
       await admin.close()
     },
-  }
-}
-
-/** The settings of every context's session manager, from the node's configuration. */
-function managerSettings(config: NodeConfig, sendOptions: number): ManagerSettings {
-  const m = config.manager
-  return {
-    type: m.type,
-    jvmRoute: config.name,
-    sessionTimeout: config.session.timeout < 0 ? -1 : Math.round(config.session.timeout * 60),
-    maxActiveSessions: m.maxActiveSessions,
-    processExpiresFrequency: m.processExpiresFrequency,
-    backgroundProcessorDelay: m.backgroundProcessorDelay,
-    policy: {
-      maxAttributeSize: config.session.maxAttributeSize,
-      maxSessionSize: config.session.maxSessionSize,
-      maxAttributes: config.session.maxAttributes,
-      maxValueDepth: config.session.maxValueDepth,
-      maxInactiveInterval: config.session.maxTimeout < 0 ? -1 : Math.round(config.session.maxTimeout * 60),
-      attributeNameFilter: m.sessionAttributeNameFilter
-        ? new RegExp(m.sessionAttributeNameFilter)
-        : undefined,
-      recordAllActions: m.recordAllActions,
-      trackInPlaceChanges: m.trackInPlaceChanges,
-    },
-    sendOptions,
-    expireSessionsOnShutdown: m.expireSessionsOnShutdown,
-    notifyListenersOnReplication: m.notifyListenersOnReplication,
-    stateTransferTimeout: m.stateTransferTimeout,
-    sendAllSessionsSize: m.sendAllSessionsSize,
-    replication: { maxVersionStep: m.maxVersionStep, maxClockSkewMs: m.maxClockSkew * 1000 },
   }
 }

@@ -59,6 +59,35 @@ export const codes = {
   /** The admin server: no or a wrong bearer token, or no token configured on a non-loopback address. */
   ADMIN_UNAUTHORIZED: 'CATTERY_ERR_ADMIN_UNAUTHORIZED',
   ADMIN_NOT_FOUND: 'CATTERY_ERR_ADMIN_NOT_FOUND',
+  // Applications (docs/applications.md): each refusal names the application.
+  /** The app base (apps.dir) cannot be read: the node does not start. */
+  APPS_DIR: 'CATTERY_ERR_APPS_DIR',
+  /** An application's name cannot be a context name (Tomcat's ROOT, shop, shop#v2). */
+  APP_BAD_NAME: 'CATTERY_ERR_APP_BAD_NAME',
+  /** No readable package.json, or it is not a JSON object. */
+  APP_NO_PACKAGE: 'CATTERY_ERR_APP_NO_PACKAGE',
+  /** The entry (exports, main or index.js) is missing, cannot be imported, or exports no plugin. */
+  APP_NO_ENTRY: 'CATTERY_ERR_APP_NO_ENTRY',
+  /** The `cattery` field of package.json is not valid (the key is named). */
+  APP_CONFIG: 'CATTERY_ERR_APP_CONFIG',
+  /** The entry was found but importing it threw (a syntax error, a missing dependency, top-level code). */
+  APP_LOAD_FAILED: 'CATTERY_ERR_APP_LOAD_FAILED',
+  /** The plugin threw (or timed out) while it was registered. */
+  APP_REGISTER_FAILED: 'CATTERY_ERR_APP_REGISTER_FAILED',
+  /** Another application already has this context path. */
+  APP_PATH_CLASH: 'CATTERY_ERR_APP_PATH_CLASH',
+  /** No application of this name is deployed (undeploy). */
+  APP_NOT_DEPLOYED: 'CATTERY_ERR_APP_NOT_DEPLOYED',
+  /** An HTTP request whose path no context serves (404). */
+  NO_CONTEXT: 'CATTERY_ERR_NO_CONTEXT',
+  /** An HTTP request that arrives while the node stops (503, connection closed). */
+  NODE_STOPPING: 'CATTERY_ERR_NODE_STOPPING',
+  /** An application archive that is not a gzip tar, or ends early. */
+  ARCHIVE_CORRUPT: 'CATTERY_ERR_ARCHIVE_CORRUPT',
+  /** An archive entry that would write outside its directory, a link, or a special file. */
+  ARCHIVE_UNSAFE: 'CATTERY_ERR_ARCHIVE_UNSAFE',
+  /** An archive over its bounds (compressed size, unpacked size, entries). */
+  ARCHIVE_TOO_LARGE: 'CATTERY_ERR_ARCHIVE_TOO_LARGE',
 } as const
 
 /** Rejection of `channel.send`: names every member the message did not reach, each with its cause. */

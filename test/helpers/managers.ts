@@ -42,6 +42,7 @@ export function lonelyChannel(): Channel {
     members: () => [],
     asyncWriteInterval: 10,
     send: async () => {},
+    addChannelListener: () => {},
     sendEncoded: async () => {},
   }) as unknown as Channel
 }

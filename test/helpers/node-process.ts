@@ -8,6 +8,8 @@ import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 
 export const MAIN = path.resolve(import.meta.dirname, '../../node/main.ts')
+/** The example app base: the demo application (/demo) lives there. */
+export const EXAMPLE_APPS = path.resolve(import.meta.dirname, '../../examples/apps')
 
 export interface LogLine {
   time: number
@@ -117,14 +119,20 @@ export class NodeProcess {
   }
 }
 
-/** Flags of a node on loopback in a static cluster: its receiver, the member list, HTTP and admin ports. */
+/**
+ * Flags of a node on loopback in a static cluster: its receiver, the member list, HTTP and admin
+ * ports, and an app base (the examples', which serves /demo, unless `appsDir` says otherwise).
+ */
 export function loopbackNodeArgs(o: {
   receiver: number
   members: number[]
   http: number
   admin: number
+  appsDir?: string
 }): string[] {
   return [
+    '--apps-dir',
+    o.appsDir ?? EXAMPLE_APPS,
     '--receiver-host',
     '127.0.0.1',
     '--receiver-port',
