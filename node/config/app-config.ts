@@ -45,19 +45,37 @@ const validate = ajv.compile(AppConfigSchema)
 
 /** The settings of application `app` from its package.json's `cattery` field (undefined: none). */
 export function appSettings(app: string, field: unknown, node: NodeConfig): AppSettings {
+  return contextConfig(field, node, codes.APP_CONFIG, `application ${app}: invalid package.json`)
+}
+
+/**
+ * `field` (keys as in the `cattery` field) over `base` (the node's settings; the schema's defaults
+ * without one), validated; every problem in one CatteryError of `code` that starts with `what`.
+ */
+export function contextConfig(
+  field: unknown,
+  base: Pick<NodeConfig, 'manager' | 'session' | 'channel'> | undefined,
+  code: string,
+  what: string,
+  prefix = 'cattery.',
+): AppSettings {
   const fail = (problems: ConfigProblem[]) =>
     new CatteryError(
-      codes.APP_CONFIG,
-      `application ${app}: invalid package.json:\n${problems.map((p) => `  ${p.key}${p.value === undefined ? '' : ` = ${JSON.stringify(p.value)}`}: ${p.problem}`).join('\n')}`,
+      code,
+      `${what}:\n${problems.map((p) => `  ${p.key}${p.value === undefined ? '' : ` = ${JSON.stringify(p.value)}`}: ${p.problem}`).join('\n')}`,
     )
   if (field !== undefined && (typeof field !== 'object' || field === null || Array.isArray(field))) {
-    throw fail([{ key: 'cattery', source: '', value: field, problem: 'must be a map of keys' }])
+    throw fail([
+      { key: prefix.slice(0, -1) || '(options)', source: '', value: field, problem: 'must be a map of keys' },
+    ])
   }
-  const merged: Record<string, unknown> = {
-    manager: structuredClone(node.manager),
-    session: structuredClone(node.session),
-    channel: { sendOptions: node.channel.sendOptions },
-  }
+  const merged: Record<string, unknown> = base
+    ? {
+        manager: structuredClone(base.manager),
+        session: structuredClone(base.session),
+        channel: { sendOptions: base.channel.sendOptions },
+      }
+    : {}
   merge(merged, (field ?? {}) as Record<string, unknown>)
   if (!validate(merged)) {
     const problems = explain(
@@ -66,7 +84,7 @@ export function appSettings(app: string, field: unknown, node: NodeConfig): AppS
       () => '',
       () => undefined,
     )
-    throw fail(problems.map((p) => ({ ...p, key: `cattery.${p.key}` })))
+    throw fail(problems.map((p) => ({ ...p, key: `${prefix}${p.key}` })))
   }
   const valid = merged as AppConfig
   const problems: ConfigProblem[] = []
@@ -74,7 +92,7 @@ export function appSettings(app: string, field: unknown, node: NodeConfig): AppS
   try {
     sendOptions = parseSendOptions(valid.channel.sendOptions)
   } catch (err) {
-    problems.push(problem('cattery.channel.sendOptions', valid.channel.sendOptions, (err as Error).message))
+    problems.push(problem(`${prefix}channel.sendOptions`, valid.channel.sendOptions, (err as Error).message))
   }
   const filter = valid.manager.sessionAttributeNameFilter
   if (filter !== undefined) {
@@ -83,7 +101,7 @@ export function appSettings(app: string, field: unknown, node: NodeConfig): AppS
     } catch (err) {
       problems.push(
         problem(
-          'cattery.manager.sessionAttributeNameFilter',
+          `${prefix}manager.sessionAttributeNameFilter`,
           filter,
           `not a regular expression: ${(err as Error).message}`,
         ),
@@ -94,7 +112,7 @@ export function appSettings(app: string, field: unknown, node: NodeConfig): AppS
   if (maxTimeout >= 0 && (timeout < 0 || timeout > maxTimeout)) {
     problems.push(
       problem(
-        'cattery.session.timeout',
+        `${prefix}session.timeout`,
         timeout,
         `must be at most session.maxTimeout (${maxTimeout} minutes); -1 needs session.maxTimeout -1`,
       ),

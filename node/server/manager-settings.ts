@@ -3,8 +3,10 @@
  * keys (or an application's own, node/config/app-config.ts), in the units the managers use
  * (minutes become seconds, filters become regular expressions).
  */
+import { contextConfig } from '../config/app-config.ts'
 import type { NodeConfig } from '../config/schema.ts'
 import type { ManagerSettings } from '../session/managers.ts'
+import { codes } from '../tribes/errors.ts'
 
 export interface ContextConfig {
   manager: NodeConfig['manager']
@@ -42,4 +44,29 @@ export function managerSettings(jvmRoute: string, c: ContextConfig): ManagerSett
     sendAllSessionsSize: m.sendAllSessionsSize,
     replication: { maxVersionStep: m.maxVersionStep, maxClockSkewMs: m.maxClockSkew * 1000 },
   }
+}
+
+/** Options of one context's manager in library mode: any key of the node's `manager` and `session`. */
+export interface ManagerOptions {
+  /** This member's route, the suffix of its session ids (Tomcat's jvmRoute). */
+  jvmRoute: string
+  manager?: Partial<NodeConfig['manager']>
+  session?: Partial<Omit<NodeConfig['session'], 'cookie'>>
+  /** Tribes' send flags for this context's replication: a number or names ('async', 'ack,sync'). */
+  sendOptions?: number | string
+}
+
+/**
+ * Library mode: a context's ManagerSettings from the same keys and defaults as the node's
+ * configuration (docs/configuration.md); refused with CATTERY_ERR_BAD_MANAGER_OPTIONS naming each
+ * bad key.
+ */
+export function managerOptions(o: ManagerOptions): ManagerSettings {
+  const field = {
+    ...(o.manager ? { manager: o.manager } : {}),
+    ...(o.session ? { session: o.session } : {}),
+    ...(o.sendOptions !== undefined ? { channel: { sendOptions: o.sendOptions } } : {}),
+  }
+  const c = contextConfig(field, undefined, codes.BAD_MANAGER_OPTIONS, 'invalid manager options', '')
+  return managerSettings(o.jvmRoute, c)
 }

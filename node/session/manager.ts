@@ -63,6 +63,8 @@ export interface SessionManager extends EventEmitter {
   changeSessionId(session: Session, newId: string): Promise<void>
   invalidate(session: Session): Promise<void>
   sessionCount(): number
+  /** The sessions this member holds now (the express-session store's all and clear). */
+  sessions(): IterableIterator<Session>
   stats(): ManagerStats
 }
 

@@ -82,6 +82,10 @@ export const codes = {
   NO_CONTEXT: 'CATTERY_ERR_NO_CONTEXT',
   /** An HTTP request that arrives while the node stops (503, connection closed). */
   NODE_STOPPING: 'CATTERY_ERR_NODE_STOPPING',
+  /** The express-session store was given a session id the cluster cannot carry ([A-Za-z0-9_-], 8-128). */
+  STORE_BAD_SESSION_ID: 'CATTERY_ERR_STORE_BAD_SESSION_ID',
+  /** Settings for a context's manager (library mode) that the schema refuses; the keys are named. */
+  BAD_MANAGER_OPTIONS: 'CATTERY_ERR_BAD_MANAGER_OPTIONS',
   /** An application archive that is not a gzip tar, or ends early. */
   ARCHIVE_CORRUPT: 'CATTERY_ERR_ARCHIVE_CORRUPT',
   /** An archive entry that would write outside its directory, a link, or a special file. */
