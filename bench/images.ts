@@ -12,7 +12,7 @@ import { execFile, execFileSync, spawnSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { freePorts, NodeProcess } from '../test/helpers/node-process.ts'
+import { EXAMPLE_APPS, freePorts, NodeProcess } from '../test/helpers/node-process.ts'
 
 const ROOT = path.resolve(import.meta.dirname, '..')
 const quick = process.argv.includes('--quick')
@@ -125,6 +125,7 @@ async function runHost(
       String(mcastPort),
     ].concat(
       ['--http-port', String(http), '--admin-port', String(admin), '--log-level', 'warn'],
+      ['--apps-dir', EXAMPLE_APPS],
       ['--admin-token', ADMIN_TOKEN],
     ),
     { command: [process.execPath, DIST_MAIN] },

@@ -16,7 +16,7 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { freePorts, loopbackNodeArgs, MAIN, NodeProcess } from '../test/helpers/node-process.ts'
+import { EXAMPLE_APPS, freePorts, loopbackNodeArgs, MAIN, NodeProcess } from '../test/helpers/node-process.ts'
 
 const quick = process.argv.includes('--quick')
 const withSecret = process.argv.includes('--with-secret')
@@ -284,6 +284,8 @@ const [ih, ia, ir] = (await freePorts(3)) as [number, number, number]
 const idle = new NodeProcess(
   'idle',
   [
+    '--apps-dir',
+    EXAMPLE_APPS,
     '--receiver-port',
     String(ir),
     '--membership',

@@ -25,12 +25,9 @@ export interface ExpressSessionData {
 
 type Callback<T = void> = (err?: unknown, value?: T) => void
 
-/** The part of express-session's module the store needs: its Store class. */
+/** The part of express-session's module the store needs: its (abstract) Store class. */
 export interface ExpressSessionModule {
-  // biome-ignore lint/suspicious/noExplicitAny: express-session's Store constructor takes no arguments we use
-  Store: new (
-    ...args: any[]
-  ) => object
+  Store: abstract new (...args: never[]) => object
 }
 
 export interface CatteryStoreOptions {
@@ -51,17 +48,20 @@ export interface CatteryStore {
 const ID = /^[A-Za-z0-9_-]{8,128}$/
 const classes = new WeakMap<ExpressSessionModule['Store'], new (o: CatteryStoreOptions) => CatteryStore>()
 
-/** A store for `session({ store })`, built on `session.Store` of the express-session module given. */
-export function expressSessionStore(
-  session: ExpressSessionModule,
+/**
+ * A store for `session({ store })`, built on `session.Store` of the express-session module given
+ * (typed as that module's Store, so `session({ store })` type-checks with @types/express-session).
+ */
+export function expressSessionStore<M extends ExpressSessionModule>(
+  session: M,
   options: CatteryStoreOptions,
-): CatteryStore {
+): InstanceType<M['Store']> & CatteryStore {
   let Class = classes.get(session.Store)
   if (!Class) {
     Class = storeClass(session.Store)
     classes.set(session.Store, Class)
   }
-  return new Class(options)
+  return new Class(options) as InstanceType<M['Store']> & CatteryStore
 }
 
 function storeClass(Base: ExpressSessionModule['Store']): new (o: CatteryStoreOptions) => CatteryStore {
@@ -69,7 +69,7 @@ function storeClass(Base: ExpressSessionModule['Store']): new (o: CatteryStoreOp
     readonly #m: SessionManager
 
     constructor(o: CatteryStoreOptions) {
-      super()
+      super(...([] as never[]))
       this.#m = o.manager
     }
 

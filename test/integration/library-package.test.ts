@@ -19,16 +19,9 @@ const TSC = path.join(ROOT, 'node_modules/typescript/bin/tsc')
 /** A project whose node_modules links cattery (this repository) and what the fixtures import. */
 function project(): string {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'cattery-consumer-'))
-  mkdirSync(path.join(dir, 'node_modules/@types'), { recursive: true })
+  mkdirSync(path.join(dir, 'node_modules'), { recursive: true })
   symlinkSync(ROOT, path.join(dir, 'node_modules/cattery'))
-  for (const dep of [
-    'fastify',
-    'express',
-    'express-session',
-    'pino',
-    '@types/node',
-    '@types/express-session',
-  ]) {
+  for (const dep of ['fastify', 'express', 'express-session', 'pino', '@types']) {
     symlinkSync(path.join(ROOT, 'node_modules', dep), path.join(dir, 'node_modules', dep))
   }
   writeFileSync(
@@ -40,8 +33,10 @@ function project(): string {
   return dir
 }
 
+type Proc = { proc: NodeProcess; http: number }
+
 /** Two processes of `script` that list each other as members. */
-async function pair(dir: string, script: string): Promise<Array<{ proc: NodeProcess; http: number }>> {
+async function pair(dir: string, script: string): Promise<Proc[]> {
   const receivers = await freePorts(2)
   const https = await freePorts(2)
   const members = receivers.map((p) => `127.0.0.1:${p}`).join(',')
@@ -89,43 +84,43 @@ describe("library mode through the package's exports", () => {
   })
 
   it('gives an existing fastify app replicated sessions with the session plugin', async () => {
-    const [a, b] = await pair(dir, 'fastify-app.mjs')
-    procs.push(a!.proc, b!.proc)
-    const added = await getJson(`http://127.0.0.1:${a!.http}/shop/cart/add?item=book`)
+    const [a, b] = (await pair(dir, 'fastify-app.mjs')) as [Proc, Proc]
+    procs.push(a.proc, b.proc)
+    const added = await getJson(`http://127.0.0.1:${a.http}/shop/cart/add?item=book`)
     assert.deepEqual(added.body, { node: 'p1', cart: ['book'] })
     const cookie = String(added.setCookie).split(';')[0] as string
     const read = await until('the cart on the second process', async () => {
-      const r = await getJson(`http://127.0.0.1:${b!.http}/shop/cart`, cookie)
+      const r = await getJson(`http://127.0.0.1:${b.http}/shop/cart`, cookie)
       return r.body.cart?.length === 1 && r.body
     })
     assert.deepEqual(read, { node: 'p2', cart: ['book'] })
     // The manager options given (session.maxAttributeSize 4096) hold.
-    const big = await getJson(`http://127.0.0.1:${b!.http}/shop/big`, cookie)
+    const big = await getJson(`http://127.0.0.1:${b.http}/shop/big`, cookie)
     assert.equal(big.status, 413)
     assert.equal(big.body.code, 'CATTERY_ERR_SESSION_ATTRIBUTE_TOO_LARGE')
   })
 
   it('replicates an express-session session between two Express processes through the store', async () => {
-    const [a, b] = await pair(dir, 'express-app.mjs')
-    procs.push(a!.proc, b!.proc)
-    const login = await getJson(`http://127.0.0.1:${a!.http}/login?user=alice`)
+    const [a, b] = (await pair(dir, 'express-app.mjs')) as [Proc, Proc]
+    procs.push(a.proc, b.proc)
+    const login = await getJson(`http://127.0.0.1:${a.http}/login?user=alice`)
     assert.equal(login.status, 200)
     const cookie = String(login.setCookie).split(';')[0] as string
     assert.match(cookie, /^connect\.sid=s%3A/)
     // Synchronous replication: the other process has it as soon as the response came.
-    const onB = await getJson(`http://127.0.0.1:${b!.http}/visit`, cookie)
+    const onB = await getJson(`http://127.0.0.1:${b.http}/visit`, cookie)
     assert.deepEqual(onB.body, { node: 'p2', user: 'alice', visits: 1 })
-    const onA = await getJson(`http://127.0.0.1:${a!.http}/visit`, cookie)
+    const onA = await getJson(`http://127.0.0.1:${a.http}/visit`, cookie)
     assert.deepEqual(onA.body, { node: 'p1', user: 'alice', visits: 2 })
-    assert.deepEqual((await getJson(`http://127.0.0.1:${b!.http}/sessions`)).body, {
+    assert.deepEqual((await getJson(`http://127.0.0.1:${b.http}/sessions`)).body, {
       node: 'p2',
       sessions: 1,
     })
     // Destroyed on one process, gone on the other.
-    const out = await getJson(`http://127.0.0.1:${b!.http}/logout`, cookie)
+    const out = await getJson(`http://127.0.0.1:${b.http}/logout`, cookie)
     assert.deepEqual(out.body, { node: 'p2', loggedOut: true })
     const after = await until('the session gone on the first process', async () => {
-      const r = await getJson(`http://127.0.0.1:${a!.http}/visit`, cookie)
+      const r = await getJson(`http://127.0.0.1:${a.http}/visit`, cookie)
       return r.body.user === null && r.body
     })
     assert.deepEqual(after, { node: 'p1', user: null, visits: 1 })
