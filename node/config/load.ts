@@ -56,6 +56,7 @@ export const SETTINGS = [
   { flag: 'session-timeout', env: 'CATTERY_SESSION_TIMEOUT', key: 'session.timeout' },
   { flag: 'cookie-name', env: 'CATTERY_COOKIE_NAME', key: 'session.cookie.name' },
   { flag: 'jvm-route-binder', env: 'CATTERY_JVM_ROUTE_BINDER', key: 'jvmRouteBinder.enabled', bool: true },
+  { flag: 'read-your-writes', env: 'CATTERY_READ_YOUR_WRITES', key: 'manager.readYourWrites', bool: true },
   // The operator mounts the secret and sets CATTERY_CLUSTER_SECRET_FILE: that name is a contract.
   { flag: 'cluster-secret-file', env: 'CATTERY_CLUSTER_SECRET_FILE', key: 'cluster.secretFile' },
   { flag: 'insecure-cluster', env: 'CATTERY_INSECURE_CLUSTER', key: 'cluster.insecure', bool: true },

@@ -145,6 +145,18 @@ export const ManagerSchema = T.Object(
       description:
         "Seconds a replicated access time may be ahead of this node's clock; beyond, it is refused.",
     }),
+    readYourWrites: T.Boolean({
+      default: true,
+      description:
+        "A request sees its client's last write on any node (version cookie <cookie name>_V): the node waits for the change in flight, or fetches the session from its writer, before serving. Affinity is not needed for correctness.",
+    }),
+    readYourWritesTimeout: T.Integer({
+      minimum: 1,
+      maximum: 60_000,
+      default: 1000,
+      description:
+        "Milliseconds a request waits at most for its client's last write; past it, it is served the copy the node holds (counted as a stale read).",
+    }),
   },
   { additionalProperties: false, default: {}, description: "The session manager and Tomcat's attributes." },
 )

@@ -122,6 +122,7 @@ export function createAdmin(o: AdminOptions): FastifyInstance {
         isNew: s.isNew,
         principal: s.principal ?? null,
         version: s.version,
+        writer: s.writer,
         attributes,
       }
     },

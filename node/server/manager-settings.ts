@@ -43,6 +43,8 @@ export function managerSettings(jvmRoute: string, c: ContextConfig): ManagerSett
     stateTransferTimeout: m.stateTransferTimeout,
     sendAllSessionsSize: m.sendAllSessionsSize,
     replication: { maxVersionStep: m.maxVersionStep, maxClockSkewMs: m.maxClockSkew * 1000 },
+    readYourWrites: m.readYourWrites,
+    readYourWritesTimeout: m.readYourWritesTimeout,
   }
 }
 

@@ -66,6 +66,28 @@ export function createMetrics(cluster: Cluster, valves: Map<string, ValveStats>)
           g.set({ context: m.contextPath, reason }, n ?? 0)
       }),
   )
+  gauge(
+    'cattery_read_your_writes_total',
+    "Requests that waited for their client's last write: caught-up (it arrived or was fetched) or stale (served an older copy past manager.readYourWritesTimeout)",
+    ['context', 'outcome'],
+    (g) =>
+      each((m) => {
+        const r = m.stats().readYourWrites
+        if (!r) return
+        g.set({ context: m.contextPath, outcome: 'caught-up' }, r.caughtUp)
+        g.set({ context: m.contextPath, outcome: 'stale' }, r.staleReads)
+      }),
+  )
+  gauge(
+    'cattery_replication_conflicts_total',
+    'Changes from a conflicting branch that ranked higher than the copy held (the copy was fetched)',
+    ['context'],
+    (g) =>
+      each((m) => {
+        const { conflicts } = m.stats()
+        if (conflicts !== undefined) g.set({ context: m.contextPath }, conflicts)
+      }),
+  )
   gauge('cattery_channel_messages_total', 'Channel messages', ['direction'], (g) => {
     const s = cluster.channel.stats()
     g.set({ direction: 'sent' }, s.messagesSent)

@@ -3,12 +3,15 @@
  * itself is created on first need (set, id, ...), as request.getSession() does.
  */
 import type { SessionManager } from '../session/manager.ts'
+import type { Rank } from '../session/rank.ts'
 import { newSessionIdBase, type Session } from '../session/session.ts'
 
 export interface RequestSessionState {
   session: Session | undefined
   /** The response must carry a (new) session cookie. */
   cookie: boolean
+  /** The session state the client saw last (its version cookie; read-your-writes.ts). */
+  seen?: Rank | undefined
 }
 
 export class SessionHandle {

@@ -2,14 +2,17 @@
  * The fastify plugin that gives routes `request.session` backed by a session manager, with Tomcat's
  * cluster valves: the JvmRouteBinderValve (a cookie naming another node's route — a fail-over — gets
  * its id rewritten to this node's route, replicated as a change of id) and the ReplicationValve (at
- * the end of a request, replicate what changed unless the URL matches the filter). The host mounts
- * one per context; a user's own fastify app can register it too (library mode).
+ * the end of a request, replicate what changed unless the URL matches the filter); and Cattery's
+ * ReadYourWrites valve (read-your-writes.ts: the version cookie, and a wait for the client's last
+ * write before the session is looked up). The host mounts one per context; a user's own fastify app
+ * can register it too (library mode).
  */
 import cookie from '@fastify/cookie'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { sessionCodes } from '../session/errors.ts'
 import type { SessionManager } from '../session/manager.ts'
+import { catchUpWithClient, versionCookieName, versionCookieValue } from './read-your-writes.ts'
 import { type RequestSessionState, SessionHandle } from './session-handle.ts'
 
 /** Tomcat's example ReplicationValve filter: static resources do not change sessions. */
@@ -83,6 +86,15 @@ type Decorated = FastifyRequest & { [kState]?: RequestSessionState }
 async function sessionPlugin(app: FastifyInstance, o: SessionPluginOptions): Promise<void> {
   if (!app.hasRequestDecorator('cookies')) await app.register(cookie)
   const stats = o.stats ?? newValveStats()
+  // The manager says whether read-your-writes is on (replicated, and manager.readYourWrites).
+  const ryw = o.manager.readYourWrites
+  const versionName = versionCookieName(o.cookie.name)
+  const cookieOptions = {
+    path: o.cookie.path ?? '/',
+    httpOnly: o.cookie.httpOnly,
+    secure: o.cookie.secure,
+    ...(o.cookie.sameSite ? { sameSite: o.cookie.sameSite } : {}),
+  }
   app.decorateRequest('originalSessionId', undefined)
   app.decorateRequest('session', {
     getter(this: Decorated) {
@@ -109,6 +121,7 @@ async function sessionPlugin(app: FastifyInstance, o: SessionPluginOptions): Pro
       request.log.debug({ cookie: o.cookie.name }, 'ignoring a malformed session cookie')
       return
     }
+    if (ryw) state.seen = (await catchUpWithClient(o.manager, raw, request.cookies[versionName])).seen
     const session = await o.manager.findSession(raw)
     if (!session) return
     session.lastAccessedTime = Date.now()
@@ -139,13 +152,10 @@ async function sessionPlugin(app: FastifyInstance, o: SessionPluginOptions): Pro
       stats.sendTimeMs += performance.now() - started
       if (!filtered) stats.replicated++
     }
-    if (state.cookie && session.valid) {
-      reply.setCookie(o.cookie.name, session.id, {
-        path: o.cookie.path ?? '/',
-        httpOnly: o.cookie.httpOnly,
-        secure: o.cookie.secure,
-        ...(o.cookie.sameSite ? { sameSite: o.cookie.sameSite } : {}),
-      })
+    if (state.cookie && session.valid) reply.setCookie(o.cookie.name, session.id, cookieOptions)
+    if (ryw && session.valid) {
+      const version = versionCookieValue(session, state.seen)
+      if (version) reply.setCookie(versionName, version, cookieOptions)
     }
     return payload
   })

@@ -3,16 +3,20 @@
  * sent at once, each request's changes at its end (as a delta), expiry and invalidation as they
  * happen, and an 'accessed' note keeps a session that is only read alive elsewhere; with asynchronous
  * send options they leave in batches (replication-batch.ts). What arrives is applied as the replica
- * log decides (replica-log.ts: versions, held changes, tombstones); a joining member first receives
- * all sessions (state-transfer.ts) and is ready only then.
+ * log decides (replica-log.ts: ranks, held changes, tombstones); a joining member first receives
+ * all sessions (state-transfer.ts) and is ready only then. Every version this member makes carries
+ * its writer id (rank.ts). Read-your-writes: a request whose client saw a newer state than the copy
+ * held waits for it (version-waiters.ts) and, past a short delay, fetches it (session-fetch.ts);
+ * the session plugin's valve (node/server/read-your-writes.ts) asks through catchUp().
  */
 import type { Channel } from '../tribes/channel-types.ts'
 import type { CatteryError } from '../tribes/errors.ts'
-import { describeMember, type Member } from '../tribes/member.ts'
+import { describeMember, type Member, memberId } from '../tribes/member.ts'
 import { isAsync } from '../tribes/send-options.ts'
 import type { ClusterManager, ManagerMessage } from './cluster-manager.ts'
+import type { DeltaAction } from './delta-request.ts'
 import { sessionCodes } from './errors.ts'
-import { BaseManager, type ManagerOptions, type ManagerStats } from './manager.ts'
+import { BaseManager, type CatchUp, type ManagerOptions, type ManagerStats } from './manager.ts'
 import {
   type MessageCounts,
   newMessageCounts,
@@ -20,6 +24,7 @@ import {
   type SessionMessage,
   type SessionMessageType,
 } from './messages.ts'
+import { compareRank, isWriter, type Rank } from './rank.ts'
 import { type Change, ReplicaLog } from './replica-log.ts'
 import {
   CREATED_VERSION,
@@ -34,7 +39,10 @@ import {
 } from './replicated-checks.ts'
 import { ReplicationBatch } from './replication-batch.ts'
 import type { Session, SessionData } from './session.ts'
+import { SessionFetch } from './session-fetch.ts'
 import { StateTransfer } from './state-transfer.ts'
+import { keyOf } from './store.ts'
+import { VersionWaiters } from './version-waiters.ts'
 
 export interface DeltaManagerOptions extends ManagerOptions {
   channel: Channel
@@ -51,6 +59,10 @@ export interface DeltaManagerOptions extends ManagerOptions {
   sendAllSessionsSize: number
   /** Bounds of replicated versions and times (replicated-checks.ts); defaults: DEFAULT_REPLICATION. */
   replication?: { maxVersionStep: number; maxClockSkewMs: number }
+  /** Read-your-writes without sticky balancing (manager.readYourWrites; default true). */
+  readYourWrites?: boolean
+  /** The longest a request waits for its client's last write, ms (manager.readYourWritesTimeout; 1000). */
+  readYourWritesTimeout?: number
 }
 
 /** The messages a replication batch carries (see replication-batch.ts). */
@@ -77,6 +89,10 @@ export class DeltaManager extends BaseManager implements ClusterManager {
   #pageFrom: Member | undefined
   /** The message being received was refused, at once or when the replica log applied it. */
   #refusedNow = false
+  /** Read-your-writes: requests waiting for a newer copy, and copies asked of other members. */
+  readonly #waiters = new VersionWaiters()
+  readonly #fetch: SessionFetch
+  readonly #ryw = { caughtUp: 0, staleReads: 0 }
 
   constructor(options: DeltaManagerOptions) {
     super(options)
@@ -92,6 +108,7 @@ export class DeltaManager extends BaseManager implements ClusterManager {
       replicas: {
         find: (id) => this.store.get(id),
         apply: (s, change, from) => this.#apply(s, change, from),
+        fetch: (id, want, from) => void this.#fetch.request(id, want, from),
       },
       logger: this.logger,
       transferring: () => this.#transfer.transferring,
@@ -109,6 +126,14 @@ export class DeltaManager extends BaseManager implements ClusterManager {
       sent: this.#counts.sent,
       timeoutSeconds: options.stateTransferTimeout,
       pageSize: options.sendAllSessionsSize,
+    })
+    this.#fetch = new SessionFetch({
+      channel: options.channel,
+      contextPath: this.contextPath,
+      logger: this.logger,
+      sent: this.#counts.sent,
+      copyOf: (id) => this.store.get(id),
+      gaveUp: (key) => this.#waiters.giveUp(key),
     })
     this.#batch = new ReplicationBatch(
       this.contextPath,
@@ -130,7 +155,13 @@ export class DeltaManager extends BaseManager implements ClusterManager {
     return this.#ready
   }
 
+  override get readYourWrites(): boolean {
+    return this.#o.readYourWrites !== false
+  }
+
   override async start(): Promise<void> {
+    // The channel is started first (its local member exists from then on).
+    this.writer = memberId(this.#o.channel.localMember)
     await super.start()
     this.#log.start()
     await this.#transfer.fetch()
@@ -145,6 +176,8 @@ export class DeltaManager extends BaseManager implements ClusterManager {
     if (this.#o.expireSessionsOnShutdown)
       for (const s of [...this.store.values()]) this.expire(s, 'local', 'shutdown')
     this.#transfer.stop()
+    this.#waiters.clear()
+    this.#fetch.stop()
     this.#batch.flush()
     this.#log.stop()
     await super.stop()
@@ -158,6 +191,8 @@ export class DeltaManager extends BaseManager implements ClusterManager {
       ...this.#transfer.counters,
       held: this.#log.held,
       refused: { ...this.#refusals.counts },
+      readYourWrites: { ...this.#ryw, waiting: this.#waiters.size },
+      sessionFetch: { ...this.#fetch.counters },
       stateTransfer: this.#transfer.status(),
     }
   }
@@ -201,6 +236,7 @@ export class DeltaManager extends BaseManager implements ClusterManager {
         return false
       case 'expired': {
         this.#log.gone(m.id)
+        if (typeof m.id === 'string') this.#waiters.giveUp(keyOf(m.id))
         const s = this.store.get(m.id)
         if (s) this.expire(s, 'replication', 'expired')
         return false
@@ -240,6 +276,13 @@ export class DeltaManager extends BaseManager implements ClusterManager {
       case 'batch':
         this.#receiveBatch(m.messages, from)
         return false
+      case 'session-request':
+        this.#fetch.answer(m, from)
+        return false
+      case 'session-copy': {
+        const d = this.#fetch.answered(m, from)
+        return d ? !this.#applySnapshot(d, from, 'session-copy') : false
+      }
     }
   }
 
@@ -281,17 +324,25 @@ export class DeltaManager extends BaseManager implements ClusterManager {
     const actions = session.delta.drain()
     if (!replicate) return
     if (actions.length) {
-      session.version++
+      const s = this.#current(session, actions)
+      if (!s) return
+      const b = this.#advance(s)
+      if (s !== session) {
+        session.version = s.version
+        session.writer = s.writer
+      }
       await this.#send({
         k: SESSION_MESSAGE,
         type: 'delta',
         ctx: this.contextPath,
-        id: session.id,
-        v: session.version,
-        a: session.lastAccessedTime,
+        id: s.id,
+        v: s.version,
+        w: s.writer,
+        b,
+        a: s.lastAccessedTime,
         actions,
       })
-      session.lastReplicated = Date.now()
+      s.lastReplicated = Date.now()
       return
     }
     // Only read: tell the others now and then, so it does not expire there (Tomcat's accessed message).
@@ -311,7 +362,7 @@ export class DeltaManager extends BaseManager implements ClusterManager {
   override async changeSessionId(session: Session, newId: string): Promise<void> {
     const old = session.id
     await super.changeSessionId(session, newId)
-    session.version++
+    const b = this.#advance(session)
     await this.#send({
       k: SESSION_MESSAGE,
       type: 'change-id',
@@ -319,7 +370,73 @@ export class DeltaManager extends BaseManager implements ClusterManager {
       id: old,
       newId,
       v: session.version,
+      w: session.writer,
+      b,
     })
+  }
+
+  /** This member makes the session's next version (rank.ts); returns the writer it was based on. */
+  #advance(s: Session): string {
+    const base = s.writer
+    s.version++
+    s.writer = this.writer
+    this.#waiters.wake(keyOf(s.id), s)
+    return base
+  }
+
+  /**
+   * The copy a request's changes land on: its own session, or — when a higher-ranked copy replaced
+   * that one while the request ran (session-copy, state transfer) — the copy held now, to which the
+   * request's actions are applied, so its write follows what this member holds. Undefined when the
+   * session is gone meanwhile.
+   */
+  #current(session: Session, actions: DeltaAction[]): Session | undefined {
+    const held = this.store.get(session.id)
+    if (held === session || !held) return held
+    this.#applyActions(held, actions, false)
+    return held
+  }
+
+  /**
+   * Read-your-writes: waits until the copy held of `id` ranks at least `want` (the change is in
+   * flight), asking the member that wrote it for its copy when it has not come after
+   * 2 × asyncWriteInterval (at once when that member is not in the view), for at most
+   * readYourWritesTimeout; counted, and an older copy served past it is logged at debug.
+   */
+  override async catchUp(id: string, want: Rank): Promise<CatchUp> {
+    const held = this.store.get(id)
+    if (held && compareRank(held, want) >= 0) return 'current'
+    if (this.#log.isGone(id)) return 'gone'
+    const key = keyOf(id)
+    // This member wrote it and holds no such copy (the session ended here): nothing is coming.
+    let end: string = 'nothing in flight'
+    if (want.writer !== this.writer) {
+      const writerHere = this.#o.channel.members().some((m) => memberId(m) === want.writer)
+      // A writer that left has nothing in flight any more: ask the others for the copy at once.
+      if (!writerHere && !this.#fetch.request(id, want)) end = 'no member to ask'
+      else
+        end = await this.#waiters.wait(key, want, {
+          timeoutMs: this.#o.readYourWritesTimeout ?? 1000,
+          slowMs: writerHere
+            ? Math.max(10, 2 * this.#o.channel.asyncWriteInterval)
+            : Number.POSITIVE_INFINITY,
+          slow: () => {
+            if (!this.#fetch.request(id, want)) this.#waiters.giveUp(key)
+          },
+        })
+    }
+    if (end === 'caught-up') {
+      this.#ryw.caughtUp++
+      return 'caught-up'
+    }
+    if (this.#log.isGone(id)) return 'gone'
+    this.#ryw.staleReads++
+    const now = this.store.get(id)
+    this.logger.debug(
+      { id, want, have: now ? { version: now.version, writer: now.writer } : undefined, end },
+      'read-your-writes: serving an older copy than the client saw',
+    )
+    return 'stale'
   }
 
   protected override onCreated(session: Session): void {
@@ -329,6 +446,7 @@ export class DeltaManager extends BaseManager implements ClusterManager {
 
   protected override onExpired(session: Session, reason: string): void {
     this.#log.tombstone(session.id)
+    this.#waiters.giveUp(keyOf(session.id))
     // Every member expires idle sessions by itself; only the one that served it last says so, to
     // spare the cluster n copies of the same message. An invalidation is always announced.
     if (reason === 'expired' && !session.primary) return
@@ -365,11 +483,16 @@ export class DeltaManager extends BaseManager implements ClusterManager {
   // --- applying what the replica log admits ---------------------------------------------------
 
   /** Installs a full copy when the log admits it and it passes the checks; false when refused. */
-  #applySnapshot(d: SessionData, from: Member | undefined, kind: 'created' | 'all-data'): boolean {
+  #applySnapshot(
+    d: SessionData,
+    from: Member | undefined,
+    kind: 'created' | 'all-data' | 'session-copy',
+  ): boolean {
     const id: unknown = (d as Partial<SessionData> | null)?.id
     const have = typeof id === 'string' ? this.store.get(id) : undefined
-    // A copy this member already has is dropped before it costs a check.
-    if (typeof id === 'string' && !this.#log.admits(id, d.version ?? CREATED_VERSION, have)) return true
+    // A copy that ranks no higher than the one held is dropped before it costs a check.
+    const rank = { version: d.version ?? CREATED_VERSION, writer: d.writer ?? '' }
+    if (typeof id === 'string' && !this.#log.admits(id, rank, have)) return true
     const checked = checkCopy(d, {
       kind,
       held: have,
@@ -386,6 +509,8 @@ export class DeltaManager extends BaseManager implements ClusterManager {
     s.knownSize(checked.size)
     if (!have && this.#o.notifyListenersOnReplication) this.emit('sessionCreated', s, 'replication')
     this.#log.installed(d.id)
+    const now = this.store.get(d.id)
+    if (now) this.#waiters.wake(keyOf(d.id), now)
     return true
   }
 
@@ -401,15 +526,24 @@ export class DeltaManager extends BaseManager implements ClusterManager {
       return false
     }
     s.version = m.v
+    s.writer = m.w ?? ''
     s.primary = false
     if (m.type === 'change-id') {
       this.store.delete(m.id)
       s.id = m.newId
       this.add(s)
-      return true
+    } else {
+      if (m.a > s.lastAccessedTime) s.lastAccessedTime = m.a
+      this.#applyActions(s, m.actions, this.#o.notifyListenersOnReplication)
+      s.knownSize(checked.size)
     }
-    if (m.a > s.lastAccessedTime) s.lastAccessedTime = m.a
-    for (const a of m.actions) {
+    this.#waiters.wake(keyOf(s.id), s)
+    return true
+  }
+
+  /** Applies a delta's actions to a copy (checked before, when they came from another member). */
+  #applyActions(s: Session, actions: DeltaAction[], notify: boolean): void {
+    for (const a of actions) {
       if (a[0] === 'set') s.applySet(a[1], a[2])
       else if (a[0] === 'remove') s.applyRemove(a[1])
       else if (a[0] === 'maxInactive') s.maxInactiveInterval = a[1]
@@ -417,18 +551,16 @@ export class DeltaManager extends BaseManager implements ClusterManager {
         s.principal = a[1]
         s.authType = a[2]
       }
-      if (this.#o.notifyListenersOnReplication && (a[0] === 'set' || a[0] === 'remove')) {
+      if (notify && (a[0] === 'set' || a[0] === 'remove'))
         this.emit('attributeChanged', s, a[1], 'replication')
-      }
     }
-    s.knownSize(checked.size)
-    return true
   }
 }
 
 /** A change whose fields have the types applying it relies on (a version decides what is applied). */
 function wellFormedChange(m: Change): boolean {
   if (typeof m.id !== 'string' || !Number.isSafeInteger(m.v)) return false
+  if ((m.w !== undefined && !isWriter(m.w)) || (m.b !== undefined && !isWriter(m.b))) return false
   return m.type === 'delta'
     ? Array.isArray(m.actions) && m.actions.every((a) => Array.isArray(a)) && typeof m.a === 'number'
     : typeof m.newId === 'string'

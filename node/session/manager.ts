@@ -10,11 +10,19 @@ import { EventEmitter } from 'node:events'
 import type { Logger } from 'pino'
 import { CatteryError } from '../tribes/errors.ts'
 import { sessionCodes } from './errors.ts'
+import type { Rank } from './rank.ts'
 import { newSessionIdBase, Session, type SessionData, type SessionPolicy } from './session.ts'
 import type { TransferStatus } from './state-transfer.ts'
 import { SessionStore } from './store.ts'
 
 export type ManagerKind = 'standard' | 'delta'
+
+/**
+ * How a read-your-writes wait ended: the copy held already ranked as high ('current'), the change
+ * or a fetched copy arrived ('caught-up'), the request is served with an older copy ('stale': the
+ * bound passed, no member holds that state, or no room to wait), or the session is gone here.
+ */
+export type CatchUp = 'current' | 'caught-up' | 'stale' | 'gone'
 
 export interface ManagerStats {
   active: number
@@ -43,6 +51,20 @@ export interface ManagerStats {
   held?: number
   /** Replicated copies and changes refused by replicated-checks.ts, by reason. */
   refused?: Partial<Record<string, number>>
+  /** Changes from a conflicting branch that ranked higher: the copy was fetched (rank.ts). */
+  conflicts?: number
+  /**
+   * Read-your-writes: requests that waited and then saw their write (`caughtUp`), requests served
+   * an older copy than their version cookie names (`staleReads`), requests waiting now (`waiting`).
+   */
+  readYourWrites?: { caughtUp: number; staleReads: number; waiting: number }
+  /** Session copies asked of other members, requests not sent (bound), answers not sent (bound). */
+  sessionFetch?: {
+    requestsSent: number
+    requestsRefused: number
+    answersDropped: number
+    copiesUnasked: number
+  }
 }
 
 export interface SessionManager extends EventEmitter {
@@ -62,6 +84,16 @@ export interface SessionManager extends EventEmitter {
   requestCompleted(session: Session, replicate: boolean): Promise<void>
   changeSessionId(session: Session, newId: string): Promise<void>
   invalidate(session: Session): Promise<void>
+  /**
+   * Read-your-writes is on (manager.readYourWrites, a replicated manager): the session plugin sends
+   * the version cookie and waits with catchUp (node/server/read-your-writes.ts).
+   */
+  readonly readYourWrites: boolean
+  /**
+   * Waits, within manager.readYourWritesTimeout, until the copy held of session `id` ranks at least
+   * `want` (the state the client last saw, rank.ts); says how it ended.
+   */
+  catchUp(id: string, want: Rank): Promise<CatchUp>
   sessionCount(): number
   /** The sessions this member holds now (the express-session store's all and clear). */
   sessions(): IterableIterator<Session>
@@ -89,6 +121,8 @@ export abstract class BaseManager extends EventEmitter implements SessionManager
   protected readonly store = new SessionStore()
   protected readonly logger: Logger
   protected readonly counters = { created: 0, expired: 0, rejected: 0, maxActive: 0 }
+  /** The id this member's versions carry (rank.ts): a replicated manager sets its member id. */
+  protected writer = ''
   #timer: NodeJS.Timeout | undefined
 
   constructor(options: ManagerOptions) {
@@ -103,6 +137,14 @@ export abstract class BaseManager extends EventEmitter implements SessionManager
 
   get ready(): boolean {
     return true
+  }
+
+  get readYourWrites(): boolean {
+    return false
+  }
+
+  async catchUp(_id: string, _want: Rank): Promise<CatchUp> {
+    return 'current'
   }
 
   async start(): Promise<void> {
@@ -130,6 +172,7 @@ export abstract class BaseManager extends EventEmitter implements SessionManager
       maxInactiveInterval: this.options.sessionTimeout,
       policy: this.options.policy,
     })
+    session.writer = this.writer
     session.primary = true
     this.add(session)
     this.counters.created++

@@ -1,6 +1,9 @@
 /**
  * The DeltaManager's messages (Tomcat's SessionMessage types), as channel payloads. `ctx` names the
- * context (application) whose manager handles it; `v` is the session version after the change.
+ * context (application) whose manager handles it; `v` is the session version after the change, `w`
+ * the member that made it (absent: '') and `b` the member that made the version it was based on (rank.ts: a
+ * member applies a change only when `b` made the copy it holds; absent `b`: a member that predates
+ * the rule sent it, and it is applied as the next version whatever its base).
  */
 import type { DeltaAction } from './delta-request.ts'
 import type { SessionData } from './session.ts'
@@ -15,12 +18,23 @@ export type SessionMessage =
       ctx: string
       id: string
       v: number
+      w?: string
+      b?: string
       a: number
       actions: DeltaAction[]
     }
   | { k: typeof SESSION_MESSAGE; type: 'expired'; ctx: string; id: string }
   | { k: typeof SESSION_MESSAGE; type: 'accessed'; ctx: string; id: string; a: number }
-  | { k: typeof SESSION_MESSAGE; type: 'change-id'; ctx: string; id: string; newId: string; v: number }
+  | {
+      k: typeof SESSION_MESSAGE
+      type: 'change-id'
+      ctx: string
+      id: string
+      newId: string
+      v: number
+      w?: string
+      b?: string
+    }
   | { k: typeof SESSION_MESSAGE; type: 'get-all'; ctx: string; transfer: number }
   | {
       k: typeof SESSION_MESSAGE
@@ -58,6 +72,13 @@ export type SessionMessage =
   | { k: typeof SESSION_MESSAGE; type: 'no-context-manager'; ctx: string; transfer: number }
   /** A member saw the receiver come back after a gap: the receiver should re-sync from it. */
   | { k: typeof SESSION_MESSAGE; type: 'resync-request'; ctx: string }
+  /**
+   * Asks for a full copy of a session at least as new as (v, w) (session-fetch.ts): read-your-writes
+   * waited for it, or a change from another branch ranks higher than the copy held.
+   */
+  | { k: typeof SESSION_MESSAGE; type: 'session-request'; ctx: string; id: string; v: number; w: string }
+  /** The answer: the copy held here when it ranks at least as asked, else no session. */
+  | { k: typeof SESSION_MESSAGE; type: 'session-copy'; ctx: string; id: string; session?: SessionData }
   /** Asynchronous messages of one event-loop turn (see replication-batch.ts). */
   | { k: typeof SESSION_MESSAGE; type: 'batch'; ctx: string; messages: unknown[] }
 
@@ -78,6 +99,8 @@ export const newMessageCounts = (): MessageCounts => ({
   'transfer-complete': 0,
   'no-context-manager': 0,
   'resync-request': 0,
+  'session-request': 0,
+  'session-copy': 0,
   batch: 0,
 })
 

@@ -1,31 +1,49 @@
 /**
- * The replica log of a replicated manager: decides, by versions and not clocks, when a replicated
- * change is applied to the copy of a session this member holds. A change carries the session's
- * version after it; it is applied when it is the next one, held when an earlier one has not arrived
- * yet, and dropped when this member already has it. A full copy (creation, state transfer) is taken
- * only when newer than the one held. A session known to be gone leaves a tombstone, so a late change
- * or copy does not bring it back.
+ * The replica log of a replicated manager: decides, by rank and not clocks, when a replicated change
+ * is applied to the copy of a session this member holds. A session's state is ranked by (version,
+ * writer) (rank.ts); a change carries the rank it makes (`v`, `w`) and the writer of the version it
+ * was based on (`b`). A change is
+ * - applied when it is the next version and its base writer made the copy held (it follows it);
+ * - dropped when it ranks at or below the copy held (a duplicate, or the losing side of a conflict);
+ * - held when an earlier version has not arrived yet (a gap);
+ * - a conflict otherwise (it ranks higher but was made on another branch: same or next version,
+ *   another base): the log asks for the full copy of the session from the change's writer
+ *   (`fetch`, session-fetch.ts), which ranks at least as high, and holds the change meanwhile.
+ * A full copy (creation, state transfer, fetched copy) is taken only when it ranks higher than the
+ * copy held. A session known to be gone leaves a tombstone, so a late change or copy does not bring it
+ * back. So once the cluster is quiet every member holds the highest-ranked state (docs/sessions.md
+ * gives the argument).
  *
  * Held changes wait for the change (or the copy) before them for up to holdTimeoutMs (swept every
  * 500 ms). Past it, the sender may hold what this member missed (it was cut off for a while): the log
  * asks for a re-sync from the sender (`resync`, a fresh copy of its sessions, state-transfer.ts) and
  * keeps holding while a transfer may still bring the copy; only when no re-sync can be had (none
- * possible, or one from that sender just ended) are they applied anyway in version order, or
- * dropped when their session never came. Bounds: at most maxHeld changes are held (more are dropped
- * and counted) and the last maxTombstones tombstones are kept.
+ * possible, or one from that sender just ended) are they settled: one that follows the copy held is
+ * applied, one that does not is never applied out of order — the session's copy is fetched from its
+ * writer instead — and those whose session never came are dropped. Bounds: at most maxHeld changes
+ * are held (more are dropped and counted) and the last maxTombstones tombstones are kept.
  *
- * The log does not touch sessions itself: the manager finds them and applies what the log decides.
+ * The log does not touch sessions itself: the manager finds them, applies what the log decides and
+ * sends the requests for copies.
  */
 import type { Logger } from 'pino'
 import type { Member } from '../tribes/member.ts'
 import type { SessionMessage } from './messages.ts'
+import { compareRank, type Rank } from './rank.ts'
 import { keyOf } from './store.ts'
 
 /** A replicated change of one session: its attributes (delta) or its id (change-id). */
 export type Change = SessionMessage & { type: 'delta' | 'change-id' }
 
 /** What the log needs of the manager that holds the copies. */
-export interface Replicas<S extends { readonly version: number }> {
+/** The rank a change makes. */
+export const rankOf = (c: Change): Rank => ({ version: c.v, writer: c.w ?? '' })
+
+/** Does the change build on this state? (no base: sent by a member that predates the rule) */
+const follows = (c: Change, s: Rank): boolean =>
+  c.v === s.version + 1 && (c.b === undefined || c.b === s.writer)
+
+export interface Replicas<S extends Rank> {
   /** The copy held under this id (whatever its route suffix), if any. */
   find(id: string): S | undefined
   /**
@@ -34,9 +52,14 @@ export interface Replicas<S extends { readonly version: number }> {
    */
   // biome-ignore lint/suspicious/noConfusingVoidType: an applier that never refuses returns nothing
   apply(session: S, change: Change, from: Member): boolean | void
+  /**
+   * The copy of session `id` must be replaced by one ranking at least `want` (a conflicting branch,
+   * or a gap that will not fill): ask the member that wrote it (`from` relayed or sent the change).
+   */
+  fetch(id: string, want: Rank, from: Member): void
 }
 
-export interface ReplicaLogOptions<S extends { readonly version: number }> {
+export interface ReplicaLogOptions<S extends Rank> {
   replicas: Replicas<S>
   logger: Logger
   /** True while a state transfer may still bring sessions: changes for them are not dropped yet. */
@@ -59,9 +82,9 @@ interface Held {
 }
 
 const SWEEP_INTERVAL_MS = 500
-const byVersion = (a: Held, b: Held) => a.change.v - b.change.v
+const byRank = (a: Held, b: Held) => compareRank(rankOf(a.change), rankOf(b.change))
 
-export class ReplicaLog<S extends { readonly version: number }> {
+export class ReplicaLog<S extends Rank> {
   readonly #replicas: Replicas<S>
   readonly #logger: Logger
   readonly #transferring: () => boolean
@@ -74,7 +97,11 @@ export class ReplicaLog<S extends { readonly version: number }> {
   /** Sessions known to be gone, oldest first. */
   readonly #tombstones = new Set<string>()
   #sweep: NodeJS.Timeout | undefined
-  readonly counters = { droppedDuplicates: 0, heldDropped: 0 }
+  /**
+   * Changes and copies dropped because this member holds as high a rank; held changes dropped;
+   * changes from a conflicting branch that ranked higher (the copy was fetched).
+   */
+  readonly counters = { droppedDuplicates: 0, heldDropped: 0, conflicts: 0 }
 
   constructor(options: ReplicaLogOptions<S>) {
     this.#replicas = options.replicas
@@ -101,12 +128,12 @@ export class ReplicaLog<S extends { readonly version: number }> {
   }
 
   /**
-   * A full copy of session `id` at `version` arrived, and `have` is the copy held now: true when the
-   * manager should install it. After installing, it calls installed().
+   * A full copy of session `id` ranking `rank` arrived, and `have` is the copy held now: true when
+   * the manager should install it (it ranks higher). After installing, it calls installed().
    */
-  admits(id: string, version: number, have: S | undefined): boolean {
+  admits(id: string, rank: Rank, have: S | undefined): boolean {
     if (this.#tombstones.has(keyOf(id))) return false
-    if (have && have.version >= version) {
+    if (have && compareRank(rank, have) <= 0) {
       this.counters.droppedDuplicates++
       return false
     }
@@ -118,7 +145,12 @@ export class ReplicaLog<S extends { readonly version: number }> {
     this.#flush(id)
   }
 
-  /** A replicated change arrived: applied, held or dropped. */
+  /** Is the session known to be gone here? */
+  isGone(id: string): boolean {
+    return this.#tombstones.has(keyOf(id))
+  }
+
+  /** A replicated change arrived: applied, held, dropped, or its session's copy fetched. */
   change(change: Change, from: Member): void {
     this.#change(change, from, false)
   }
@@ -136,12 +168,12 @@ export class ReplicaLog<S extends { readonly version: number }> {
     this.#drop(keyOf(id))
   }
 
-  /** Changes held longer than the hold timeout: applied in version order, or dropped without a session. */
+  /** Changes held longer than the hold timeout: settled (see above), or dropped without a session. */
   sweep(): void {
     this.#sweepHeld(false)
   }
 
-  /** A state transfer ended: every held change is applied in version order, or dropped without a session. */
+  /** A state transfer ended: every held change is settled, or dropped without a session, however young. */
   settle(): void {
     this.#sweepHeld(true)
   }
@@ -154,12 +186,20 @@ export class ReplicaLog<S extends { readonly version: number }> {
       this.#hold(change, from)
       return
     }
-    if (change.v <= s.version) {
+    if (compareRank(rankOf(change), s) <= 0) {
       this.counters.droppedDuplicates++
       return
     }
-    if (change.v > s.version + 1 && !force) {
-      this.#hold(change, from)
+    if (!follows(change, s)) {
+      if (change.v > s.version + 1 && !force) {
+        this.#hold(change, from)
+        return
+      }
+      // Another branch ranks higher (or a gap will not fill): never applied out of order; the
+      // writer's copy replaces this one. Held meanwhile (a re-sync is the fallback), unless settling.
+      this.counters.conflicts++
+      this.#replicas.fetch(change.id, rankOf(change), from)
+      if (!force) this.#hold(change, from)
       return
     }
     if (this.#replicas.apply(s, change, from) === false) return
@@ -192,7 +232,7 @@ export class ReplicaLog<S extends { readonly version: number }> {
     if (!list) return
     this.#held.delete(key)
     this.#heldCount -= list.length
-    list.sort(byVersion)
+    list.sort(byRank)
     for (const h of list) this.#change(h.change, h.from, false)
   }
 
@@ -224,7 +264,7 @@ export class ReplicaLog<S extends { readonly version: number }> {
       }
       this.#held.delete(key)
       this.#heldCount -= list.length
-      list.sort(byVersion)
+      list.sort(byRank)
       for (const h of list) this.#change(h.change, h.from, true)
     }
   }

@@ -10,6 +10,7 @@
  *
  * Versions (see docs/sessions.md): a session is created at version 1 and each change adds 1, so
  * - a `created` carries version 1 (CREATED_VERSION): it never replaces a copy held here;
+ * - a writer (rank.ts) is a member id: hex, at most 64 digits;
  * - a change may be ahead of the copy held here by at most maxVersionStep (changes in flight or held
  *   while another is late; the default, 1,000, is far beyond that); a state-transfer copy, which this
  *   member asked for, by any distance (a re-sync after a long gap must not be refused);
@@ -29,6 +30,7 @@ import {
   encodeAttribute,
   type SessionLimits,
 } from './limits.ts'
+import { isWriter } from './rank.ts'
 import type { Change } from './replica-log.ts'
 import type { Session, SessionData } from './session.ts'
 import { keyOf } from './store.ts'
@@ -132,13 +134,14 @@ function futureRefusal(what: string, t: number, now: number, limits: ReplicaLimi
 }
 
 /**
- * A full copy of a session: `created` (from its creator) or a state-transfer page. `held` is the
- * copy held now under its id, `sessions` how many this context holds.
+ * A full copy of a session: `created` (from its creator), a state-transfer page, or a copy this
+ * member asked for (session-copy). `held` is the copy held now under its id, `sessions` how many this
+ * context holds.
  */
 export function checkCopy(
   d: unknown,
   o: {
-    kind: 'created' | 'all-data'
+    kind: 'created' | 'all-data' | 'session-copy'
     held: Session | undefined
     sessions: number
     now: number
@@ -154,15 +157,18 @@ export function checkCopy(
     return refuse('malformed', 'creationTime and lastAccessedTime must be times (ms)')
   if (!isOptionalString(c.principal) || !isOptionalString(c.authType))
     return refuse('malformed', 'principal and authType must be strings')
+  if (c.writer !== undefined && !isWriter(c.writer))
+    return refuse('malformed', 'the writer must be a member id (hex, at most 64 digits)')
   const attributes = c.attributes ?? []
   if (!Array.isArray(attributes) || !attributes.every((a) => Array.isArray(a) && a.length === 2))
     return refuse('malformed', 'attributes must be a list of [name, value] pairs')
   const version = c.version ?? CREATED_VERSION
   if (o.kind === 'created' && version !== CREATED_VERSION)
     return refuse('version', `a created session has version ${CREATED_VERSION}, not ${String(version)}`)
-  // A state-transfer copy was asked for (a join, or a re-sync after a gap of any length): it may be
-  // any distance ahead of the copy held. Only unasked changes are bound by maxVersionStep.
-  const v = versionRefusal(version, o.kind === 'all-data' ? undefined : o.held?.version, limits)
+  // A state-transfer copy or a session-copy was asked for (a join, a re-sync after a gap of any
+  // length, a fetch): it may be any distance ahead of the copy held. Only unasked changes are bound
+  // by maxVersionStep.
+  const v = versionRefusal(version, o.kind === 'created' ? o.held?.version : undefined, limits)
   if (v) return v
   const future =
     futureRefusal('creationTime', c.creationTime, o.now, limits) ??

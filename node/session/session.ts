@@ -1,8 +1,9 @@
 /**
  * One HTTP session. Every change a request makes is recorded in the session's DeltaRequest, so the
  * manager can replicate exactly that at the end of the request; a replica applies the same actions.
- * `version` counts replicated changes: a replica applies a change only when it is newer than what it
- * holds, so nothing is applied twice or out of date (no wall clocks involved).
+ * `version` counts replicated changes and `writer` names the member that made the last one: together
+ * they rank the session's state (rank.ts), so a replica applies only what follows what it holds and
+ * every member ends on the same state (no wall clocks involved).
  */
 import { randomBytes } from 'node:crypto'
 import { encode } from '../tribes/codec.ts'
@@ -37,6 +38,8 @@ export interface SessionData {
   principal: string | undefined
   authType: string | undefined
   version: number
+  /** The member that made this version (rank.ts); absent from members that predate the rule. */
+  writer?: string
   attributes: Array<[string, unknown]>
 }
 
@@ -55,6 +58,8 @@ export class Session {
   isNew = true
   valid = true
   version: number
+  /** The member that made this version (its uniqueId in hex): with `version`, the state's rank (rank.ts). */
+  writer: string
   /** This node served the last request for it (it replicates its expiry). */
   primary = false
   /** When this node last sent anything about it (to decide on an 'accessed' message). */
@@ -81,6 +86,7 @@ export class Session {
     this.principal = d?.principal
     this.authType = d?.authType
     this.version = d?.version ?? 1
+    this.writer = d?.writer ?? ''
     this.#attributes = new AttributeMap(d?.attributes)
     if (d) this.isNew = false
   }
@@ -228,6 +234,7 @@ export class Session {
       principal: this.principal,
       authType: this.authType,
       version: this.version,
+      writer: this.writer,
       attributes,
     }
   }

@@ -6,6 +6,7 @@ import { EventEmitter } from 'node:events'
 import { DEFAULT_LIMITS } from '../../node/session/limits.ts'
 import type { ManagerSettings } from '../../node/session/managers.ts'
 import type { Channel } from '../../node/tribes/channel-types.ts'
+import { createLocalMember } from '../../node/tribes/member.ts'
 
 export function managerSettings(
   overrides: Partial<Omit<ManagerSettings, 'policy'>> & { policy?: Partial<ManagerSettings['policy']> } = {},
@@ -39,6 +40,7 @@ export function managerSettings(
 /** A channel with nobody in the view: sends go nowhere. */
 export function lonelyChannel(): Channel {
   return Object.assign(new EventEmitter(), {
+    localMember: createLocalMember({ host: '127.0.0.1', port: 0, name: 'n1' }),
     members: () => [],
     asyncWriteInterval: 10,
     send: async () => {},

@@ -16,6 +16,7 @@ function alone(view: Member[] = []) {
   let listener: ChannelListener | undefined
   const sent: Array<{ to: Member; m: SessionMessage }> = []
   const channel = Object.assign(new EventEmitter(), {
+    localMember: createLocalMember({ host: '127.0.0.1', port: 0, name: 'n1' }),
     members: () => view,
     asyncWriteInterval: 10,
     addChannelListener: (l: ChannelListener) => {

@@ -8,10 +8,11 @@ import { createLocalMember } from '../../../node/tribes/member.ts'
 
 const peer = createLocalMember({ host: '127.0.0.1', port: 1, name: 'p1' })
 
-/** A copy of a session as the log sees it: its id, version, and the changes applied to it, in order. */
+/** A copy of a session as the log sees it: its id, rank, and the changes applied to it, in order. */
 interface Copy {
   id: string
   version: number
+  writer: string
   applied: string[]
 }
 
@@ -19,11 +20,14 @@ interface Copy {
 function replicas(options: Partial<ReplicaLogOptions<Copy>> = {}) {
   const copies = new Map<string, Copy>()
   const warnings: string[] = []
+  /** Copies the log asked for: `<id> <version>.<writer> from <sender>`. */
+  const fetched: string[] = []
   const log = new ReplicaLog<Copy>({
     replicas: {
       find: (id) => copies.get(keyOf(id)),
       apply: (copy, change) => {
         copy.version = change.v
+        copy.writer = change.w ?? ''
         copy.applied.push(change.type === 'delta' ? `v${change.v}` : `id ${change.newId}`)
         if (change.type === 'change-id') {
           copies.delete(keyOf(change.id))
@@ -31,29 +35,33 @@ function replicas(options: Partial<ReplicaLogOptions<Copy>> = {}) {
           copies.set(keyOf(copy.id), copy)
         }
       },
+      fetch: (id, want, from) => void fetched.push(`${id} ${want.version}.${want.writer} from ${from.name}`),
     },
     logger: pino({ level: 'warn' }, { write: (line: string) => void warnings.push(line) }),
     transferring: () => false,
     ...options,
   })
   /** A full copy arrives (creation or state transfer), installed when the log admits it. */
-  const copy = (id: string, version: number) => {
+  const copy = (id: string, version: number, writer = '') => {
     const have = copies.get(keyOf(id))
-    if (!log.admits(id, version, have)) return false
-    copies.set(keyOf(id), { id, version, applied: [] })
+    if (!log.admits(id, { version, writer }, have)) return false
+    copies.set(keyOf(id), { id, version, writer, applied: [] })
     log.installed(id)
     return true
   }
   const applied = (id: string) => copies.get(keyOf(id))?.applied
-  return { log, copies, copy, applied, warnings }
+  return { log, copies, copy, applied, warnings, fetched }
 }
 
-const delta = (id: string, v: number): Change => ({
+/** A delta to version v; with `w` and `b`, made by w on a version made by b (rank.ts). */
+const delta = (id: string, v: number, w?: string, b?: string): Change => ({
   k: SESSION_MESSAGE,
   type: 'delta',
   ctx: '/app',
   id,
   v,
+  ...(w === undefined ? {} : { w }),
+  ...(b === undefined ? {} : { b }),
   a: 0,
   actions: [],
 })
@@ -153,14 +161,15 @@ test('only the last maxTombstones tombstones are kept, the oldest goes first', (
   assert.equal(r.copy('S3', 1), false)
 })
 
-test('after the hold timeout a change still missing its predecessor is applied anyway, in version order', () => {
+test('after the hold timeout a change still missing its predecessor is never applied out of order: the copy is fetched from its writer', () => {
   const r = replicas({ holdTimeoutMs: 0 })
   r.copy('S1.a', 1)
-  r.log.change(delta('S1.a', 5), peer)
-  r.log.change(delta('S1.a', 3), peer)
+  r.log.change(delta('S1.a', 5, 'bb', 'bb'), peer)
+  r.log.change(delta('S1.a', 3, 'bb', 'bb'), peer)
   assert.equal(r.log.held, 2)
   r.log.sweep()
-  assert.deepEqual(r.applied('S1.a'), ['v3', 'v5'])
+  assert.deepEqual(r.applied('S1.a'), [])
+  assert.deepEqual(r.fetched, ['S1.a 3.bb from p1', 'S1.a 5.bb from p1'])
   assert.equal(r.log.held, 0)
 })
 
@@ -185,13 +194,14 @@ test('changes whose session never came are dropped after the hold timeout, unles
   assert.equal(r.log.counters.heldDropped, 1)
 })
 
-test('settling after a state transfer applies every held change it can and drops the rest, however young', () => {
+test('settling after a state transfer settles every held change (a gap fetches the copy) and drops those without a session, however young', () => {
   const r = replicas({ holdTimeoutMs: 60_000, transferring: () => true })
   r.copy('S1.a', 1)
   r.log.change(delta('S1.a', 3), peer)
   r.log.change(delta('S2.a', 2), peer)
   r.log.settle()
-  assert.deepEqual(r.applied('S1.a'), ['v3'])
+  assert.deepEqual(r.applied('S1.a'), [])
+  assert.deepEqual(r.fetched, ['S1.a 3. from p1'])
   assert.equal(r.log.held, 0)
   assert.equal(r.log.counters.heldDropped, 1)
 })
@@ -232,12 +242,13 @@ test('changes held past the hold timeout ask for a re-sync from their sender and
   assert.equal(r.log.counters.heldDropped, 0)
 })
 
-test('when no re-sync can be had, held changes are applied anyway or dropped after the hold timeout', () => {
+test('when no re-sync can be had, held changes fetch their session copy, or are dropped without a session, after the hold timeout', () => {
   const r = replicas({ holdTimeoutMs: 0, resync: () => false })
   r.copy('S1.a', 1)
   r.log.change(delta('S1.a', 3), peer)
   r.log.change(delta('S2.a', 2), peer)
   r.log.sweep()
-  assert.deepEqual(r.applied('S1.a'), ['v3'])
+  assert.deepEqual(r.applied('S1.a'), [])
+  assert.deepEqual(r.fetched, ['S1.a 3. from p1'])
   assert.equal(r.log.counters.heldDropped, 1)
 })

@@ -4,6 +4,7 @@ import { test } from 'node:test'
 import pino from 'pino'
 import { RELAY_GRACE_MS } from '../../../node/session/donor-relay.ts'
 import { newMessageCounts, SESSION_MESSAGE, type SessionMessage } from '../../../node/session/messages.ts'
+import type { Rank } from '../../../node/session/rank.ts'
 import { ReplicaLog } from '../../../node/session/replica-log.ts'
 import type { SessionData } from '../../../node/session/session.ts'
 import { StateTransfer, type StateTransferOptions } from '../../../node/session/state-transfer.ts'
@@ -188,9 +189,9 @@ test('changes arriving during the transfer are applied after the page that bring
   const a = member('a', 1)
   const j = member('j', 2)
   // The joiner's copies go through a replica log, as in a manager.
-  const copies = new Map<string, SessionData>()
+  const copies = new Map<string, SessionData & Rank>()
   let transferring = () => true
-  const log = new ReplicaLog<SessionData>({
+  const log = new ReplicaLog<SessionData & Rank>({
     replicas: {
       find: (id) => copies.get(keyOf(id)),
       apply: (s, change) => {
@@ -199,14 +200,15 @@ test('changes arriving during the transfer are applied after the page that bring
           for (const action of change.actions)
             if (action[0] === 'set') s.attributes = [[action[1], action[2]]]
       },
+      fetch: () => {},
     },
     logger: pino({ level: 'silent' }),
     transferring: () => transferring(),
     holdTimeoutMs: 0,
   })
   const install = (s: SessionData) => {
-    if (!log.admits(s.id, s.version, copies.get(keyOf(s.id)))) return
-    copies.set(keyOf(s.id), { ...s })
+    if (!log.admits(s.id, { version: s.version, writer: '' }, copies.get(keyOf(s.id)))) return
+    copies.set(keyOf(s.id), { ...s, writer: '' })
     log.installed(s.id)
   }
   let joining: ReturnType<typeof joiner> | undefined

@@ -1,0 +1,43 @@
+/**
+ * The convergence rule of replicated sessions: a session's state is ranked by (version, writer).
+ * The higher version wins; equal versions are ordered by the writer's id (the uniqueId, in hex, of
+ * the member that made that version; plain string order). A member only ever makes a version one
+ * above the state it holds, and the rank of what it holds never goes down, so one (version, writer)
+ * names one state: every member that holds it holds the same session. See docs/sessions.md,
+ * _Order, duplicates and conflicts_.
+ *
+ * Also the form of the version cookie (`<version>.<writer>`) that read-your-writes sends the client.
+ */
+
+/** A session state's place in the convergence order. */
+export interface Rank {
+  readonly version: number
+  /** The member that made this version (its uniqueId in hex); '' for a state of unknown origin. */
+  readonly writer: string
+}
+
+/** Negative when a ranks below b, 0 when they are the same state, positive when a ranks above. */
+export function compareRank(a: Rank, b: Rank): number {
+  if (a.version !== b.version) return a.version - b.version
+  return a.writer < b.writer ? -1 : a.writer > b.writer ? 1 : 0
+}
+
+/** Writers are member ids: hex, at most 64 digits ('' for unknown). */
+const WRITER = /^[0-9a-f]{0,64}$/
+
+export const isWriter = (w: unknown): w is string => typeof w === 'string' && WRITER.test(w)
+
+/** The version cookie's value: `<version>.<writer>`. */
+export const formatRank = (r: Rank): string => `${r.version}.${r.writer}`
+
+const COOKIE = /^([1-9][0-9]{0,15})\.([0-9a-f]{1,64})$/
+
+/** Parses a version cookie's value; undefined when it is not one (it is then ignored). */
+export function parseRank(value: string | undefined): Rank | undefined {
+  if (value === undefined) return undefined
+  const m = COOKIE.exec(value)
+  if (!m) return undefined
+  const version = Number(m[1])
+  if (!Number.isSafeInteger(version)) return undefined
+  return { version, writer: m[2] as string }
+}
