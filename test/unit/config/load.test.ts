@@ -137,6 +137,13 @@ describe('configuration loading', () => {
     assert.equal(load(['--name', 'n1', '--jvm-route-binder', 'false']).config.jvmRouteBinder.enabled, false)
   })
 
+  it('has read-your-writes on by default (1000 ms at most), off with --read-your-writes false', () => {
+    const { config } = load(['--name', 'n1'])
+    assert.equal(config.manager.readYourWrites, true)
+    assert.equal(config.manager.readYourWritesTimeout, 1000)
+    assert.equal(load(['--name', 'n1', '--read-your-writes', 'false']).config.manager.readYourWrites, false)
+  })
+
   it('reads the file named by CATTERY_CONFIG and lists from --members', () => {
     const { channelOptions } = load(['--members', 'h1:4000, h2:4001'], { CATTERY_CONFIG: 'base.yaml' })
     assert.deepEqual(channelOptions.membership, {
