@@ -25,22 +25,41 @@ export const versionCookieName = (sessionCookieName: string): string =>
 
 /**
  * Before the session `id` is looked up: the state the client saw (undefined without a valid version
- * cookie), once the copy held here is at least that new or the wait is over.
+ * cookie) and, only when the copy held here is older (or missing), the wait for it.
  */
-export async function catchUpWithClient(
+export function catchUpWithClient(
   manager: SessionManager,
   id: string,
   versionCookie: string | undefined,
-): Promise<{ seen: Rank | undefined; outcome: CatchUp | undefined }> {
+): { seen: Rank | undefined; wait?: Promise<CatchUp> } {
   const seen = parseRank(versionCookie)
-  if (!seen) return { seen, outcome: undefined }
+  if (!seen) return { seen }
   const held = manager.peekSession(id)
-  if (held && compareRank(held, seen) >= 0) return { seen, outcome: 'current' }
-  return { seen, outcome: await manager.catchUp(id, seen) }
+  if (held && compareRank(held, seen) >= 0) return { seen }
+  return { seen, wait: manager.catchUp(id, seen) }
 }
 
 /** After the request: the version cookie's new value, or undefined when the client has seen it. */
 export function versionCookieValue(session: Rank, seen: Rank | undefined): string | undefined {
   if (seen && seen.version === session.version && seen.writer === session.writer) return undefined
   return formatRank(session)
+}
+
+/**
+ * The Set-Cookie header of the version cookie, with the session cookie's attributes (built once:
+ * the value is digits, a dot and hex, so it needs no encoding).
+ */
+export function versionCookieHeader(cookie: {
+  name: string
+  path?: string | undefined
+  httpOnly: boolean
+  secure: boolean
+  sameSite?: 'lax' | 'strict' | 'none' | undefined
+}): (value: string) => string {
+  const sameSite = cookie.sameSite
+    ? `; SameSite=${cookie.sameSite[0]?.toUpperCase()}${cookie.sameSite.slice(1)}`
+    : ''
+  const suffix = `; Path=${cookie.path ?? '/'}${cookie.httpOnly ? '; HttpOnly' : ''}${cookie.secure ? '; Secure' : ''}${sameSite}`
+  const name = versionCookieName(cookie.name)
+  return (value) => `${name}=${value}${suffix}`
 }

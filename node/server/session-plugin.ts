@@ -12,7 +12,12 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { sessionCodes } from '../session/errors.ts'
 import type { SessionManager } from '../session/manager.ts'
-import { catchUpWithClient, versionCookieName, versionCookieValue } from './read-your-writes.ts'
+import {
+  catchUpWithClient,
+  versionCookieHeader,
+  versionCookieName,
+  versionCookieValue,
+} from './read-your-writes.ts'
 import { type RequestSessionState, SessionHandle } from './session-handle.ts'
 
 /** Tomcat's example ReplicationValve filter: static resources do not change sessions. */
@@ -89,6 +94,7 @@ async function sessionPlugin(app: FastifyInstance, o: SessionPluginOptions): Pro
   // The manager says whether read-your-writes is on (replicated, and manager.readYourWrites).
   const ryw = o.manager.readYourWrites
   const versionName = versionCookieName(o.cookie.name)
+  const versionCookie = versionCookieHeader({ ...o.cookie, path: o.cookie.path ?? '/' })
   const cookieOptions = {
     path: o.cookie.path ?? '/',
     httpOnly: o.cookie.httpOnly,
@@ -121,7 +127,11 @@ async function sessionPlugin(app: FastifyInstance, o: SessionPluginOptions): Pro
       request.log.debug({ cookie: o.cookie.name }, 'ignoring a malformed session cookie')
       return
     }
-    if (ryw) state.seen = (await catchUpWithClient(o.manager, raw, request.cookies[versionName])).seen
+    if (ryw) {
+      const client = catchUpWithClient(o.manager, raw, request.cookies[versionName])
+      state.seen = client.seen
+      if (client.wait) await client.wait
+    }
     const session = await o.manager.findSession(raw)
     if (!session) return
     session.lastAccessedTime = Date.now()
@@ -155,7 +165,7 @@ async function sessionPlugin(app: FastifyInstance, o: SessionPluginOptions): Pro
     if (state.cookie && session.valid) reply.setCookie(o.cookie.name, session.id, cookieOptions)
     if (ryw && session.valid) {
       const version = versionCookieValue(session, state.seen)
-      if (version) reply.setCookie(versionName, version, cookieOptions)
+      if (version) reply.header('set-cookie', versionCookie(version))
     }
     return payload
   })

@@ -11,7 +11,7 @@
  */
 import type { Channel } from '../tribes/channel-types.ts'
 import type { CatteryError } from '../tribes/errors.ts'
-import { describeMember, type Member, memberId } from '../tribes/member.ts'
+import { describeMember, type Member } from '../tribes/member.ts'
 import { isAsync } from '../tribes/send-options.ts'
 import type { ClusterManager, ManagerMessage } from './cluster-manager.ts'
 import type { DeltaAction } from './delta-request.ts'
@@ -24,7 +24,7 @@ import {
   type SessionMessage,
   type SessionMessageType,
 } from './messages.ts'
-import { compareRank, isWriter, type Rank } from './rank.ts'
+import { compareRank, isWriter, type Rank, writerOf } from './rank.ts'
 import { type Change, ReplicaLog } from './replica-log.ts'
 import {
   CREATED_VERSION,
@@ -161,7 +161,7 @@ export class DeltaManager extends BaseManager implements ClusterManager {
 
   override async start(): Promise<void> {
     // The channel is started first (its local member exists from then on).
-    this.writer = memberId(this.#o.channel.localMember)
+    this.writer = writerOf(this.#o.channel.localMember)
     await super.start()
     this.#log.start()
     await this.#transfer.fetch()
@@ -411,7 +411,7 @@ export class DeltaManager extends BaseManager implements ClusterManager {
     // This member wrote it and holds no such copy (the session ended here): nothing is coming.
     let end: string = 'nothing in flight'
     if (want.writer !== this.writer) {
-      const writerHere = this.#o.channel.members().some((m) => memberId(m) === want.writer)
+      const writerHere = this.#o.channel.members().some((m) => writerOf(m) === want.writer)
       // A writer that left has nothing in flight any more: ask the others for the copy at once.
       if (!writerHere && !this.#fetch.request(id, want)) end = 'no member to ask'
       else

@@ -1,20 +1,28 @@
 /**
  * The convergence rule of replicated sessions: a session's state is ranked by (version, writer).
- * The higher version wins; equal versions are ordered by the writer's id (the uniqueId, in hex, of
- * the member that made that version; plain string order). A member only ever makes a version one
- * above the state it holds, and the rank of what it holds never goes down, so one (version, writer)
- * names one state: every member that holds it holds the same session. See docs/sessions.md,
+ * The higher version wins; equal versions are ordered by the writer's id (writerOf: from the
+ * uniqueId of the member that made that version; plain string order). A member only ever makes a
+ * version one above the state it holds, and the rank of what it holds never goes down, so one
+ * (version, writer) names one state: every member that holds it holds the same session. See docs/sessions.md,
  * _Order, duplicates and conflicts_.
  *
  * Also the form of the version cookie (`<version>.<writer>`) that read-your-writes sends the client.
  */
+import { type Member, memberId } from '../tribes/member.ts'
 
 /** A session state's place in the convergence order. */
 export interface Rank {
   readonly version: number
-  /** The member that made this version (its uniqueId in hex); '' for a state of unknown origin. */
+  /** The member that made this version (writerOf: its uniqueId, in hex); '' when unknown. */
   readonly writer: string
 }
+
+/**
+ * A member's writer id: the first 64 bits of its uniqueId (16 random bytes, new at each start), in
+ * hex — unique among the members of a cluster but for a 2^-64 chance, and half the bytes on every
+ * change and version cookie.
+ */
+export const writerOf = (m: Pick<Member, 'uniqueId'>): string => memberId(m).slice(0, 16)
 
 /** Negative when a ranks below b, 0 when they are the same state, positive when a ranks above. */
 export function compareRank(a: Rank, b: Rank): number {

@@ -23,7 +23,7 @@ import type { Channel } from '../tribes/channel-types.ts'
 import { type Member, memberId } from '../tribes/member.ts'
 import { SendOption } from '../tribes/send-options.ts'
 import { type MessageCounts, SESSION_MESSAGE, type SessionMessage } from './messages.ts'
-import { compareRank, type Rank } from './rank.ts'
+import { compareRank, type Rank, writerOf } from './rank.ts'
 import type { SessionData } from './session.ts'
 import { keyOf } from './store.ts'
 
@@ -93,7 +93,7 @@ export class SessionFetch {
       }
     }
     const members = this.#o.channel.members()
-    const writer = members.find((m) => memberId(m) === want.writer)
+    const writer = members.find((m) => writerOf(m) === want.writer)
     const to = writer ? [writer] : via && members.includes(via) ? [via] : members
     if (to.length === 0) return false
     this.#outstanding.set(key, { want, waiting: new Set(to.map(memberId)), at: now })

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import {
   catchUpWithClient,
+  versionCookieHeader,
   versionCookieName,
   versionCookieValue,
 } from '../../../node/server/read-your-writes.ts'
@@ -45,17 +46,14 @@ function manager(held: { version: number; writer: string } | undefined) {
 
 test('the sticky path (the copy held is as new as the cookie) does not wait', async () => {
   const { m, calls } = manager({ version: 7, writer: 'bb' })
-  assert.deepEqual(await catchUpWithClient(m, 'S1.a', '7.aa'), {
-    seen: { version: 7, writer: 'aa' },
-    outcome: 'current',
-  })
+  assert.deepEqual(catchUpWithClient(m, 'S1.a', '7.aa'), { seen: { version: 7, writer: 'aa' } })
   assert.deepEqual(calls, [])
 })
 
 test('a copy older than the cookie, or none, waits for the manager to catch up', async () => {
   for (const held of [{ version: 6, writer: 'ff' }, undefined]) {
     const { m, calls } = manager(held)
-    assert.equal((await catchUpWithClient(m, 'S1.a', '7.aa')).outcome, 'caught-up')
+    assert.equal(await catchUpWithClient(m, 'S1.a', '7.aa').wait, 'caught-up')
     assert.deepEqual(calls, ['catchUp'])
   }
 })
@@ -64,4 +62,19 @@ test('a response sets the version cookie only when the client has not seen that 
   assert.equal(versionCookieValue({ version: 7, writer: 'aa' }, { version: 7, writer: 'aa' }), undefined)
   assert.equal(versionCookieValue({ version: 8, writer: 'bb' }, { version: 7, writer: 'aa' }), '8.bb')
   assert.equal(versionCookieValue({ version: 1, writer: 'aa' }, undefined), '1.aa')
+})
+
+test('the version cookie carries the session cookie attributes', () => {
+  const header = versionCookieHeader({
+    name: 'SID',
+    path: '/shop',
+    httpOnly: true,
+    secure: true,
+    sameSite: 'strict',
+  })
+  assert.equal(header('3.ab'), 'SID_V=3.ab; Path=/shop; HttpOnly; Secure; SameSite=Strict')
+  assert.equal(
+    versionCookieHeader({ name: 'SID', httpOnly: false, secure: false })('1.a'),
+    'SID_V=1.a; Path=/',
+  )
 })

@@ -4,8 +4,9 @@ import { test } from 'node:test'
 import pino from 'pino'
 import { DeltaManager } from '../../../node/session/delta-manager.ts'
 import { SESSION_MESSAGE, type SessionMessage } from '../../../node/session/messages.ts'
+import { writerOf } from '../../../node/session/rank.ts'
 import type { Channel } from '../../../node/tribes/channel-types.ts'
-import { createLocalMember, type Member, memberId } from '../../../node/tribes/member.ts'
+import { createLocalMember, type Member } from '../../../node/tribes/member.ts'
 import { managerSettings } from '../../helpers/managers.ts'
 
 const writer = createLocalMember({ host: '127.0.0.1', port: 2, name: 'n2' })
@@ -38,7 +39,7 @@ const created = (id: string): SessionMessage & { type: 'created' } => ({
     principal: undefined,
     authType: undefined,
     version: 1,
-    writer: memberId(writer),
+    writer: writerOf(writer),
     attributes: [],
   },
 })
@@ -46,7 +47,7 @@ const created = (id: string): SessionMessage & { type: 'created' } => ({
 test('a request waiting for its client last write goes on as soon as the change arrives', async () => {
   const { m } = await manager()
   m.receive(created('S1.n2'), writer)
-  const w = memberId(writer)
+  const w = writerOf(writer)
   const waiting = m.catchUp('S1.n2', { version: 2, writer: w })
   m.receive(
     {
@@ -68,7 +69,7 @@ test('a request waiting for its client last write goes on as soon as the change 
 
 test('when the change has not come after 2 × asyncWriteInterval, the copy is asked of its writer, and its answer ends the wait', async () => {
   const { m, sent } = await manager()
-  const w = memberId(writer)
+  const w = writerOf(writer)
   const waiting = m.catchUp('S1.n2', { version: 3, writer: w })
   await new Promise((r) => setTimeout(r, 50))
   assert.deepEqual(
@@ -85,7 +86,7 @@ test('past readYourWritesTimeout the request is served what the node holds, and 
   const { m } = await manager()
   m.receive(created('S1.n2'), writer)
   const started = Date.now()
-  assert.equal(await m.catchUp('S1.n2', { version: 5, writer: memberId(writer) }), 'stale')
+  assert.equal(await m.catchUp('S1.n2', { version: 5, writer: writerOf(writer) }), 'stale')
   assert.ok(Date.now() - started >= 250)
   assert.equal(m.stats().readYourWrites?.staleReads, 1)
 })
@@ -93,7 +94,7 @@ test('past readYourWritesTimeout the request is served what the node holds, and 
 test('a writer no longer in the view and nobody else to ask: served at once, not after the bound', async () => {
   const { m } = await manager([])
   const started = Date.now()
-  assert.equal(await m.catchUp('S1.n2', { version: 5, writer: memberId(writer) }), 'stale')
+  assert.equal(await m.catchUp('S1.n2', { version: 5, writer: writerOf(writer) }), 'stale')
   assert.ok(Date.now() - started < 100)
 })
 
@@ -101,5 +102,5 @@ test('a session known to be gone is not waited for', async () => {
   const { m } = await manager()
   m.receive(created('S1.n2'), writer)
   m.receive({ k: SESSION_MESSAGE, type: 'expired', ctx: '/app', id: 'S1.n2' }, writer)
-  assert.equal(await m.catchUp('S1.n2', { version: 5, writer: memberId(writer) }), 'gone')
+  assert.equal(await m.catchUp('S1.n2', { version: 5, writer: writerOf(writer) }), 'gone')
 })

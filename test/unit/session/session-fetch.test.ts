@@ -4,10 +4,11 @@ import { test } from 'node:test'
 import pino from 'pino'
 import { newMessageCounts, SESSION_MESSAGE, type SessionMessage } from '../../../node/session/messages.ts'
 import type { Rank } from '../../../node/session/rank.ts'
+import { writerOf } from '../../../node/session/rank.ts'
 import type { SessionData } from '../../../node/session/session.ts'
 import { SessionFetch } from '../../../node/session/session-fetch.ts'
 import type { Channel } from '../../../node/tribes/channel-types.ts'
-import { createLocalMember, type Member, memberId } from '../../../node/tribes/member.ts'
+import { createLocalMember, type Member } from '../../../node/tribes/member.ts'
 
 const a = createLocalMember({ host: '127.0.0.1', port: 1, name: 'a' })
 const b = createLocalMember({ host: '127.0.0.1', port: 2, name: 'b' })
@@ -48,9 +49,9 @@ const copy = (session?: SessionData): SessionMessage & { type: 'session-copy' } 
 
 test('asks the writer named by the rank when it is in the view, else every member; one request per session at a time', () => {
   const { f, sent } = fetcher()
-  assert.equal(f.request('S1.a', { version: 3, writer: memberId(b) }), true)
+  assert.equal(f.request('S1.a', { version: 3, writer: writerOf(b) }), true)
   assert.equal(
-    f.request('S1.b', { version: 3, writer: memberId(b) }),
+    f.request('S1.b', { version: 3, writer: writerOf(b) }),
     true,
     'the same session: not asked again',
   )
@@ -69,7 +70,7 @@ test('takes only a copy it asked for, from a member it asked', () => {
   const { f } = fetcher()
   const session = { id: 'S1.a', version: 3 } as SessionData
   assert.equal(f.answered(copy(session), b), undefined, 'not asked')
-  f.request('S1.a', { version: 3, writer: memberId(b) })
+  f.request('S1.a', { version: 3, writer: writerOf(b) })
   assert.equal(f.answered(copy(session), a), undefined, 'asked of another member')
   assert.equal(f.answered(copy(session), b), session)
   assert.equal(f.pending('S1.a'), false)
@@ -82,7 +83,7 @@ test('gives up when every member asked has nothing that new, cannot be reached, 
   f.answered(copy(), b)
   return new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
     assert.deepEqual(gaveUp, ['S1'])
-    f.request('S2.a', { version: 3, writer: memberId(b) })
+    f.request('S2.a', { version: 3, writer: writerOf(b) })
     channel.emit('memberDisappeared', b)
     assert.deepEqual(gaveUp, ['S1', 'S2'])
   })
@@ -91,16 +92,16 @@ test('gives up when every member asked has nothing that new, cannot be reached, 
 test('answers with its copy only when it ranks at least as asked', () => {
   const low = fetcher({ held: { version: 2, writer: 'ff' } })
   low.f.answer({ k: SESSION_MESSAGE, type: 'session-request', ctx: '/app', id: 'S1.a', v: 3, w: 'aa' }, a)
-  assert.equal((low.sent[0]?.m as { session?: unknown }).session, undefined)
+  assert.equal((low.sent[0] as { m: { session?: unknown } }).m.session, undefined)
   const high = fetcher({ held: { version: 3, writer: 'bb' } })
   high.f.answer({ k: SESSION_MESSAGE, type: 'session-request', ctx: '/app', id: 'S1.a', v: 3, w: 'aa' }, a)
-  assert.equal((high.sent[0]?.m as { session?: SessionData }).session?.version, 3)
+  assert.equal((high.sent[0] as { m: { session?: SessionData } }).m.session?.version, 3)
 })
 
 test('bounds: requests outstanding and answers being sent', () => {
   const { f } = fetcher({ maxOutstanding: 1, maxAnswering: 1, held: { version: 3, writer: 'bb' } })
-  assert.equal(f.request('S1.a', { version: 3, writer: memberId(b) }), true)
-  assert.equal(f.request('S2.a', { version: 3, writer: memberId(b) }), false)
+  assert.equal(f.request('S1.a', { version: 3, writer: writerOf(b) }), true)
+  assert.equal(f.request('S2.a', { version: 3, writer: writerOf(b) }), false)
   assert.equal(f.counters.requestsRefused, 1)
   const ask = { k: SESSION_MESSAGE, type: 'session-request', ctx: '/app', id: 'S1.a', v: 1, w: 'aa' } as const
   f.answer(ask, a)
