@@ -64,7 +64,7 @@ export const SessionClusterSpecSchema = T.Object(
     jvmRouteBinder: T.Boolean({
       default: true,
       description:
-        "Tomcat's JvmRouteBinderValve: a request whose cookie names another pod's route gets this pod's route (the change of id is replicated). Turn off with sessionAffinity None to keep ids stable when every request may land on another pod.",
+        "Tomcat's JvmRouteBinderValve: a request whose cookie names another pod's route gets this pod's route (the change of id is replicated). Correct on or off; with sessionAffinity None, turning it off saves a change of id and a new cookie on most requests.",
     }),
     resources: T.Optional(
       T.Object(
@@ -101,7 +101,7 @@ export const SessionClusterSpecSchema = T.Object(
         sessionAffinity: T.Union([T.Literal('None'), T.Literal('ClientIP')], {
           default: 'None',
           description:
-            'The client Service: None spreads requests over the pods (each hop to another pod rebinds the id when jvmRouteBinder is on); ClientIP keeps a client on one pod (breaks behind NAT and proxies that share an address).',
+            "The client Service: None spreads requests over the pods; correctness does not need affinity (read-your-writes: a request sees its client's last write on any pod). ClientIP keeps a client on one pod: fewer id rebinds, less cross-node traffic, no waits for changes in flight (breaks behind NAT and proxies that share an address).",
         }),
       },
       { additionalProperties: false, default: {} },
