@@ -62,6 +62,7 @@ describe('admin server with a token', () => {
       'maxInactiveInterval',
       'principal',
       'version',
+      'writer',
     ])
     assert.deepEqual(before.attributes, { colour: { size: 5 } })
     assert.equal(before.maxInactiveInterval, 1800)
