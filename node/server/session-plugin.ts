@@ -162,8 +162,17 @@ async function sessionPlugin(app: FastifyInstance, o: SessionPluginOptions): Pro
       stats.sendTimeMs += performance.now() - started
       if (!filtered) stats.replicated++
     }
-    if (state.cookie && session.valid) reply.setCookie(o.cookie.name, session.id, cookieOptions)
-    if (ryw && session.valid) {
+    if (!session.valid) {
+      // Invalidated by this request (a logout): the client forgets the id, so a member that has not
+      // yet heard of the invalidation cannot serve the session to its next request.
+      if (request.cookies?.[o.cookie.name] !== undefined) {
+        reply.clearCookie(o.cookie.name, cookieOptions)
+        if (ryw) reply.clearCookie(versionName, cookieOptions)
+      }
+      return payload
+    }
+    if (state.cookie) reply.setCookie(o.cookie.name, session.id, cookieOptions)
+    if (ryw) {
       const version = versionCookieValue(session, state.seen)
       if (version) reply.header('set-cookie', versionCookie(version))
     }

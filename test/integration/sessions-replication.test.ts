@@ -83,6 +83,21 @@ describe('replicated sessions on 3 node processes (DeltaManager, asynchronous)',
       )
   })
 
+  it('an invalidation clears the session cookies, so the next request on another member starts a new session', async () => {
+    const [a, b] = nodes as [HttpNode, HttpNode]
+    const cookie = cookieOf((await getJson(url(a, '/set?k=user&v=alice'))).setCookie)
+    const out = await getJson(url(a, '/invalidate'), cookie)
+    assert.equal(out.body.invalidated, true)
+    const cleared = out.setCookie ?? ''
+    assert.match(cleared, /JSESSIONID=;.*Expires=Thu, 01 Jan 1970/)
+    assert.match(cleared, /JSESSIONID_V=;.*Expires=Thu, 01 Jan 1970/)
+    // A browser now sends no session cookie: the next member serves a new, empty session.
+    const next = await getJson(url(b, '/whoami'))
+    assert.equal(next.body.sessionId, null)
+    const fresh = await getJson(url(b, '/get?k=user'))
+    assert.equal(fresh.body.v, null)
+  })
+
   it('a storm of creates and increments loses nothing', async () => {
     const [a, b] = nodes as [HttpNode, HttpNode]
     const sessions = 200
