@@ -10,8 +10,8 @@ import { parse as parseYaml } from 'yaml'
 import { codes } from '../tribes/errors.ts'
 import type { ChannelOptions, InterceptorConfig } from '../tribes/options.ts'
 import type { SecurityOptions } from '../tribes/security/channel-security.ts'
-import { MIN_SECRET_CHARS } from '../tribes/security/keys.ts'
 import { HOW_TO_MAKE_A_SECRET, securityMode } from '../tribes/security/policy.ts'
+import { parseSecretFile } from '../tribes/security/secret-file.ts'
 import { parseSendOptions } from '../tribes/send-options.ts'
 import { ConfigError, type ConfigProblem } from './errors.ts'
 import { explain } from './explain.ts'
@@ -178,8 +178,9 @@ export function loadConfig(input: LoadInput): Loaded {
 }
 
 /**
- * The cluster secret from `cluster.secretFile` (trimmed, at least MIN_SECRET_CHARS characters), and
- * the refusal of a reachable node without one (security/policy.ts). The secret is never echoed.
+ * The cluster secrets from `cluster.secretFile` (one per line, the primary first:
+ * security/secret-file.ts), and the refusal of a reachable node without one (security/policy.ts).
+ * A secret is never echoed.
  */
 function clusterSecurity(
   c: NodeConfig,
@@ -188,19 +189,12 @@ function clusterSecurity(
   problems: ConfigProblem[],
 ): SecurityOptions | undefined {
   const file = c.cluster.secretFile
-  let secret: string | undefined
+  let secrets: string[] | undefined
   if (file !== undefined) {
     const key = 'cluster.secretFile'
+    let content: string | undefined
     try {
-      secret = (input.readFile ?? ((p) => readFileSync(p, 'utf8')))(file).trim()
-      if (secret.length < MIN_SECRET_CHARS) {
-        problems.push({
-          key,
-          source: sourceOf(key),
-          value: file,
-          problem: `${codes.CLUSTER_SECRET}: the secret in ${file} has ${secret.length} characters; at least ${MIN_SECRET_CHARS} are needed (${HOW_TO_MAKE_A_SECRET})`,
-        })
-      }
+      content = (input.readFile ?? ((p) => readFileSync(p, 'utf8')))(file)
     } catch (err) {
       problems.push({
         key,
@@ -208,6 +202,18 @@ function clusterSecurity(
         value: file,
         problem: `${codes.CLUSTER_SECRET}: cannot read the cluster secret: ${(err as Error).message}`,
       })
+    }
+    if (content !== undefined) {
+      try {
+        secrets = parseSecretFile(content)
+      } catch (err) {
+        problems.push({
+          key,
+          source: sourceOf(key),
+          value: file,
+          problem: `${codes.CLUSTER_SECRET}: the secret file ${file}: ${(err as Error).message}`,
+        })
+      }
     }
   }
   const mode = securityMode({
@@ -224,7 +230,7 @@ function clusterSecurity(
       problem: `${codes.INSECURE_CHANNEL}: the receiver ${c.receiver.host} (${c.membership.type} membership) is reachable from the network and no cluster secret is set: ${HOW_TO_MAKE_A_SECRET}`,
     })
   }
-  if (secret !== undefined) return { secret }
+  if (secrets !== undefined) return { secret: secrets }
   return c.cluster.insecure ? { insecure: true } : undefined
 }
 

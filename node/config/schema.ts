@@ -393,7 +393,7 @@ export const NodeConfigSchema = T.Object(
           T.String({
             minLength: 1,
             description:
-              'file whose content (whitespace trimmed, at least 32 characters) is the cluster secret every member shares; required unless the receiver is on loopback (docs/security.md)',
+              'file holding the cluster secret every member shares (whitespace trimmed, at least 32 characters), or during a rotation up to 4, one per line: the first is used, all are accepted; required unless the receiver is on loopback (docs/security.md)',
           }),
         ),
         insecure: T.Boolean({

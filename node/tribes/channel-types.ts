@@ -30,6 +30,11 @@ export interface ChannelStats {
   framesRefused: Record<string, number>
   /** 'secret' (authenticated, encrypted), 'insecure' (--insecure-cluster) or 'none (loopback)'. */
   security: 'secret' | 'insecure' | 'none (loopback)'
+  /**
+   * With a secret: the key ids (hex) of the secrets this member holds, the one it uses first. Not
+   * secret; during a rotation every member's first id must be in every member's list.
+   */
+  secretKeyIds?: string[]
   interceptors: Record<string, Record<string, number>>
 }
 

@@ -150,6 +150,7 @@ class GroupChannel extends EventEmitter implements Channel {
         member: { name: o.name, host: this.#local.host, port },
         membership: o.membership.type,
         security: this.#security.mode,
+        secretKeyIds: this.#security.keyIds(),
       },
       'channel started',
     )
@@ -226,6 +227,7 @@ class GroupChannel extends EventEmitter implements Channel {
       sendFailures: t?.sendFailures ?? 0,
       framesRefused: { ...this.#security.refused },
       security: this.#security.mode,
+      ...(this.#security.keys ? { secretKeyIds: this.#security.keyIds() } : {}),
       interceptors,
     }
   }

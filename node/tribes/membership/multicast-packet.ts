@@ -2,7 +2,10 @@
  * The multicast heartbeat: 'CTRM', version, kind (1 alive, 2 shutdown), then the member (msgpack).
  * Version 1 is plain. Version 2 is tagged with the cluster secret (security/packet-tag.ts):
  * 'CTRM' | 2 | kind | stamp (8) | member | HMAC-SHA256 tag (32). A packet stays under 1400 bytes so
- * it fits one Ethernet frame.
+ * it fits one Ethernet frame. A sender tags with its primary secret's key; during a rotation a
+ * receiver accepts a tag made with any secret it holds, so it computes at most MAX_SECRETS (4,
+ * security/keys.ts) HMACs per packet (the packet names no key: its format is the same with one
+ * secret or several).
  */
 import { decodePlain, encodePlain } from '../codec.ts'
 import { CatteryError, codes } from '../errors.ts'
@@ -53,11 +56,12 @@ export function encodePacket(kind: PacketKindValue, member: Member, key?: Buffer
 }
 
 /**
- * Decodes a heartbeat (never throws). Without `key`: a plain packet, or undefined. With `key`: a
- * tagged packet whose tag is right, else a refusal code (PACKET_UNAUTHENTICATED for a plain packet or
- * a wrong tag); undefined for anything that is not a Cattery heartbeat at all.
+ * Decodes a heartbeat (never throws). Without `keys`: a plain packet, or undefined. With `keys` (the
+ * multicast keys of the secrets held, one or up to MAX_SECRETS): a tagged packet whose tag one of them
+ * made, else a refusal code (PACKET_UNAUTHENTICATED for a plain packet or a wrong tag); undefined for
+ * anything that is not a Cattery heartbeat at all.
  */
-export function decodePacket(bytes: Buffer, key?: Buffer): Packet | string | undefined {
+export function decodePacket(bytes: Buffer, keys?: Buffer | readonly Buffer[]): Packet | string | undefined {
   if (bytes.length < 7 || bytes.length > MAX_PACKET_BYTES) return undefined
   if (bytes.readUInt32BE(0) !== PACKET_MAGIC) return undefined
   const version = bytes[4]
@@ -66,8 +70,10 @@ export function decodePacket(bytes: Buffer, key?: Buffer): Packet | string | und
   if (kind !== PacketKind.ALIVE && kind !== PacketKind.SHUTDOWN) return undefined
   let body = bytes.subarray(6)
   let stamp: number | undefined
-  if (key) {
-    if (version !== TAGGED_PACKET_VERSION || !tagValid(key, bytes)) return codes.PACKET_UNAUTHENTICATED
+  if (keys) {
+    const list = Buffer.isBuffer(keys) ? [keys] : keys
+    if (version !== TAGGED_PACKET_VERSION || !list.some((k) => tagValid(k, bytes)))
+      return codes.PACKET_UNAUTHENTICATED
     if (bytes.length < 6 + STAMP_BYTES + PACKET_TAG_BYTES + 1) return codes.PACKET_UNAUTHENTICATED
     stamp = readStamp(bytes, 6)
     body = bytes.subarray(6 + STAMP_BYTES, bytes.length - PACKET_TAG_BYTES)

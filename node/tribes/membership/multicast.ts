@@ -10,8 +10,9 @@
  * announces itself JOIN_ANNOUNCEMENTS times, JOIN_STEP_MS apart, so it hears every member within a
  * few milliseconds and is done after JOIN_WAIT_MS, even if some of those packets are lost.
  *
- * With a cluster secret every packet is stamped and tagged (security/packet-tag.ts); a packet with a
- * wrong or missing tag, a stale stamp or a replayed one is dropped and counted. At most MAX_MEMBERS
+ * With a cluster secret every packet is stamped and tagged with the primary secret
+ * (security/packet-tag.ts), and a packet tagged with any secret this member holds is accepted; a packet
+ * with a wrong or missing tag, a stale stamp or a replayed one is dropped and counted. At most MAX_MEMBERS
  * members are known at once; heartbeats of more are dropped and counted (MEMBERS_LIMIT).
  */
 import dgram from 'node:dgram'
@@ -49,7 +50,10 @@ export class MulticastMembership extends EventEmitter implements MembershipServi
   #local: Member | undefined
   #lastAnswer = 0
   readonly #security: ChannelSecurity
+  /** Tags what this member sends: the primary secret's multicast key. */
   readonly #key: Buffer | undefined
+  /** Accepted tags: the multicast keys of every secret held. */
+  readonly #accepted: Buffer[] | undefined
   readonly #replays = new ReplayGuard()
   foreignPackets = 0
 
@@ -58,7 +62,8 @@ export class MulticastMembership extends EventEmitter implements MembershipServi
     this.#options = options
     this.#logger = logger
     this.#security = security
-    this.#key = security.keys?.multicast
+    this.#key = security.keys?.[0].multicast
+    this.#accepted = security.keys?.map((k) => k.multicast)
   }
 
   async start(local: Member): Promise<void> {
@@ -164,7 +169,7 @@ export class MulticastMembership extends EventEmitter implements MembershipServi
   }
 
   #onPacket(data: Buffer): void {
-    const packet = decodePacket(data, this.#key)
+    const packet = decodePacket(data, this.#accepted)
     const local = this.#local
     if (typeof packet === 'string') {
       this.#refuse(packet)

@@ -2,11 +2,14 @@
  * The authenticated handshake that opens every TCP connection of a channel with a cluster secret
  * (docs/protocol.md, "Handshake"). Three AUTH frames, in clear:
  *
- *   1. connecting side -> accepting side: nonceC (32) | idC (16)
+ *   1. connecting side -> accepting side: nonceC (32) | idC (16) | keyId (8)
  *   2. accepting side -> connecting side: nonceS (32) | idS (16) | proofS (32)
  *   3. connecting side -> accepting side: proofC (32)
  *
- * transcript = 'cattery-auth' | protocol version | nonceC | nonceS | idC | idS;
+ * keyId names the connecting side's primary secret (keys.ts); the accepting side uses the secret of
+ * its key ring with that id for the whole connection, or refuses (AUTH_FAILED) when it holds none —
+ * so members whose rings share the other's primary meet during a rotation.
+ * transcript = 'cattery-auth' | protocol version | nonceC | nonceS | idC | idS | keyId;
  * proofS = HMAC-SHA256(authKey, 'S' | transcript), proofC = HMAC-SHA256(authKey, 'C' | transcript).
  * Each side proves it holds the secret over a nonce the other just chose, so neither proof can be
  * replayed. Traffic keys: HKDF-SHA256(secret, salt nonceC | nonceS, info 'cattery v1 c2s|s2c' | idC |
@@ -16,13 +19,13 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
 import { CatteryError, codes } from '../errors.ts'
 import { VERSION } from '../transport/frame.ts'
-import { aesKey, type ClusterKeys, derive } from './keys.ts'
+import { aesKey, type ClusterKeys, derive, KEY_ID_BYTES, type KeyRing, keysWithId } from './keys.ts'
 import { RecordOpener, RecordSealer } from './record-cipher.ts'
 
 const NONCE = 32
 const ID = 16
 const MAC = 32
-export const AUTH1_BYTES = NONCE + ID
+export const AUTH1_BYTES = NONCE + ID + KEY_ID_BYTES
 export const AUTH2_BYTES = NONCE + ID + MAC
 export const AUTH3_BYTES = MAC
 const LABEL = Buffer.from('cattery-auth')
@@ -35,8 +38,8 @@ export interface Session {
   peerId: Buffer
 }
 
-function transcript(nonceC: Buffer, nonceS: Buffer, idC: Buffer, idS: Buffer): Buffer {
-  return Buffer.concat([LABEL, Buffer.from([VERSION]), nonceC, nonceS, idC, idS])
+function transcript(nonceC: Buffer, nonceS: Buffer, idC: Buffer, idS: Buffer, keyId: Buffer): Buffer {
+  return Buffer.concat([LABEL, Buffer.from([VERSION]), nonceC, nonceS, idC, idS, keyId])
 }
 
 const proof = (keys: ClusterKeys, role: 'C' | 'S', t: Buffer): Buffer =>
@@ -55,7 +58,7 @@ function failed(message: string): CatteryError {
   return new CatteryError(codes.AUTH_FAILED, message)
 }
 
-/** The connecting side. */
+/** The connecting side: proves its primary secret. */
 export class ClientHandshake {
   readonly #keys: ClusterKeys
   readonly #id: Buffer
@@ -67,7 +70,7 @@ export class ClientHandshake {
 
   /** Body of AUTH frame 1. */
   start(): Buffer {
-    return Buffer.concat([this.#nonce, this.#id])
+    return Buffer.concat([this.#nonce, this.#id, this.#keys.id])
   }
 
   /** Checks AUTH frame 2; returns the body of AUTH frame 3 and the session. Throws AUTH_FAILED. */
@@ -76,7 +79,7 @@ export class ClientHandshake {
       throw failed(`AUTH answer of ${body.length} bytes (${AUTH2_BYTES} expected)`)
     const nonceS = body.subarray(0, NONCE)
     const idS = Buffer.from(body.subarray(NONCE, NONCE + ID))
-    const t = transcript(this.#nonce, nonceS, this.#id, idS)
+    const t = transcript(this.#nonce, nonceS, this.#id, idS, this.#keys.id)
     if (!timingSafeEqual(proof(this.#keys, 'S', t), body.subarray(NONCE + ID))) {
       throw failed('the member answering does not hold this cluster secret')
     }
@@ -88,15 +91,16 @@ export class ClientHandshake {
   }
 }
 
-/** The accepting side. */
+/** The accepting side: accepts any secret of its key ring. */
 export class ServerHandshake {
-  readonly #keys: ClusterKeys
+  readonly #ring: KeyRing
   readonly #id: Buffer
+  #keys: ClusterKeys | undefined
   #t: Buffer | undefined
   #keysOf: ReturnType<typeof trafficKeys> | undefined
   #peer: Buffer | undefined
-  constructor(keys: ClusterKeys, localId: Uint8Array) {
-    this.#keys = keys
+  constructor(ring: KeyRing, localId: Uint8Array) {
+    this.#ring = ring
     this.#id = Buffer.from(localId)
   }
 
@@ -110,19 +114,28 @@ export class ServerHandshake {
     if (body.length !== AUTH1_BYTES)
       throw failed(`AUTH start of ${body.length} bytes (${AUTH1_BYTES} expected)`)
     const nonceC = Buffer.from(body.subarray(0, NONCE))
-    const idC = Buffer.from(body.subarray(NONCE))
+    const idC = Buffer.from(body.subarray(NONCE, NONCE + ID))
+    const keyId = Buffer.from(body.subarray(NONCE + ID))
+    const keys = keysWithId(this.#ring, keyId)
+    if (!keys) {
+      throw failed(
+        `the connecting member uses a cluster secret this member does not hold (key id ${keyId.toString('hex')}); during a rotation every member must hold every member's first secret (docs/security.md)`,
+      )
+    }
     const nonceS = randomBytes(NONCE)
-    this.#t = transcript(nonceC, nonceS, idC, this.#id)
-    this.#keysOf = trafficKeys(this.#keys, nonceC, nonceS, idC, this.#id)
+    this.#keys = keys
+    this.#t = transcript(nonceC, nonceS, idC, this.#id, keyId)
+    this.#keysOf = trafficKeys(keys, nonceC, nonceS, idC, this.#id)
     this.#peer = idC
-    return Buffer.concat([nonceS, this.#id, proof(this.#keys, 'S', this.#t)])
+    return Buffer.concat([nonceS, this.#id, proof(keys, 'S', this.#t)])
   }
 
   /** Checks AUTH frame 3 (the connecting side's proof); returns the session. Throws AUTH_FAILED. */
   finish(body: Buffer): Session {
     const t = this.#t
-    if (!t || !this.#keysOf || !this.#peer) throw failed('AUTH proof before AUTH start')
-    if (body.length !== AUTH3_BYTES || !timingSafeEqual(proof(this.#keys, 'C', t), body)) {
+    const keys = this.#keys
+    if (!t || !keys || !this.#keysOf || !this.#peer) throw failed('AUTH proof before AUTH start')
+    if (body.length !== AUTH3_BYTES || !timingSafeEqual(proof(keys, 'C', t), body)) {
       throw failed('the connecting member does not hold this cluster secret')
     }
     return {

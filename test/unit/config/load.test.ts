@@ -10,6 +10,7 @@ const files: Record<string, string> = {
   'bad.yaml': 'receiver: [unclosed\n',
   'cluster-secret': 'c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA==\n',
   'short-secret': '  too-short  \n',
+  'rotation-secret': `\n${'n'.repeat(40)}\n\n  ${'o'.repeat(40)}  \n`,
   'interceptors.yaml':
     'channel:\n  interceptors:\n    - type: Gzip\n      minsize: 10\n    - type: Teleport\n',
 }
@@ -43,17 +44,25 @@ describe('the cluster secret', () => {
   it('reads the secret from --cluster-secret-file, trimmed, into the channel options', () => {
     const { config, channelOptions } = bare(['--name', 'n', '--cluster-secret-file', 'cluster-secret'])
     assert.equal(config.cluster.secretFile, 'cluster-secret')
-    assert.deepEqual(channelOptions.security, { secret: files['cluster-secret']?.trim() })
+    assert.deepEqual(channelOptions.security, { secret: [files['cluster-secret']?.trim()] })
   })
 
   it('reads the file named by CATTERY_CLUSTER_SECRET_FILE (what the operator sets)', () => {
     const { channelOptions } = bare(['--name', 'n'], { CATTERY_CLUSTER_SECRET_FILE: 'cluster-secret' })
-    assert.equal(typeof channelOptions.security?.secret, 'string')
+    assert.deepEqual(channelOptions.security?.secret, [files['cluster-secret']?.trim()])
   })
 
-  it('refuses a secret shorter than 32 characters, naming the file and not echoing the secret', () => {
+  it('reads every secret of a rotation file, one per line, the primary first', () => {
+    const { channelOptions } = bare(['--name', 'n', '--cluster-secret-file', 'rotation-secret'])
+    assert.deepEqual(channelOptions.security?.secret, ['n'.repeat(40), 'o'.repeat(40)])
+  })
+
+  it('refuses a secret shorter than 32 characters, naming the file and line and not echoing the secret', () => {
     const msg = problems(() => bare(['--name', 'n', '--cluster-secret-file', 'short-secret']))
-    assert.match(msg, /CATTERY_ERR_CLUSTER_SECRET: the secret in short-secret has 9 characters; at least 32/)
+    assert.match(
+      msg,
+      /CATTERY_ERR_CLUSTER_SECRET: the secret file short-secret: line 1 holds a secret of 9 characters; at least 32/,
+    )
     assert.doesNotMatch(msg, /too-short/)
   })
 

@@ -2,18 +2,25 @@ import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { describe, it } from 'node:test'
 import { codes } from '../../../../node/tribes/errors.ts'
-import { ClientHandshake, ServerHandshake } from '../../../../node/tribes/security/handshake.ts'
-import { clusterKeys } from '../../../../node/tribes/security/keys.ts'
+import { AUTH1_BYTES, ClientHandshake, ServerHandshake } from '../../../../node/tribes/security/handshake.ts'
+import {
+  type ClusterKeys,
+  clusterKeys,
+  KEY_ID_BYTES,
+  keyRing,
+} from '../../../../node/tribes/security/keys.ts'
 import { encodeFrame, type Frame, FrameDecoder, FrameKind } from '../../../../node/tribes/transport/frame.ts'
 
-const keys = clusterKeys('a-cluster-secret-of-at-least-32-characters')
-const other = clusterKeys('another-secret-of-at-least-32-characters!!')
+const OLD = 'a-cluster-secret-of-at-least-32-characters'
+const NEW = 'another-secret-of-at-least-32-characters!!'
+const keys = clusterKeys(OLD)
+const other = clusterKeys(NEW)
 const idC = randomBytes(16)
 const idS = randomBytes(16)
 
-function handshake(clientKeys = keys, serverKeys = keys) {
+function handshake(clientKeys: ClusterKeys = keys, serverRing = keyRing(OLD)) {
   const client = new ClientHandshake(clientKeys, idC)
-  const server = new ServerHandshake(serverKeys, idS)
+  const server = new ServerHandshake(serverRing, idS)
   const challenge = server.challenge(client.start())
   const { reply, session: c } = client.answer(challenge)
   const s = server.finish(reply)
@@ -57,34 +64,42 @@ describe('the cluster-secret handshake', () => {
   })
 
   it('refuses a member with another secret on both sides', () => {
+    // The accepting side refuses at AUTH 1: the key id names a secret it does not hold.
     const client = new ClientHandshake(other, idC)
-    const server = new ServerHandshake(keys, idS)
-    assert.throws(() => client.answer(server.challenge(client.start())), { code: codes.AUTH_FAILED })
-    // A hostile client that ignores the server's proof cannot produce its own.
-    const server2 = new ServerHandshake(keys, idS)
-    const hostile = new ClientHandshake(other, idC)
-    const challenge = server2.challenge(hostile.start())
-    const forged = new ClientHandshake(other, idC)
+    const server = new ServerHandshake([keys], idS)
+    assert.throws(() => server.challenge(client.start()), { code: codes.AUTH_FAILED })
+    // A hostile client that copies this secret's (public) key id gets a challenge, but cannot produce
+    // a proof of its own nor check the server's.
+    const server2 = new ServerHandshake([keys], idS)
+    const challenge = server2.challenge(Buffer.concat([randomBytes(32), idC, keys.id]))
     assert.throws(() => server2.finish(randomBytes(32)), { code: codes.AUTH_FAILED })
-    assert.throws(() => forged.answer(challenge), { code: codes.AUTH_FAILED })
+    assert.throws(() => new ClientHandshake(other, idC).answer(challenge), { code: codes.AUTH_FAILED })
+    // The connecting side checks proofS with the secret it used: a server claiming its key id while
+    // holding another secret is refused.
+    const liar = new ServerHandshake([{ ...other, id: keys.id }], idS)
+    const honest = new ClientHandshake(keys, idC)
+    assert.throws(() => honest.answer(liar.challenge(honest.start())), {
+      code: codes.AUTH_FAILED,
+      message: /the member answering does not hold this cluster secret/,
+    })
   })
 
   it('refuses a proof replayed from another connection (fresh nonces each time)', () => {
     const client = new ClientHandshake(keys, idC)
     const start = client.start()
-    const first = new ServerHandshake(keys, idS)
+    const first = new ServerHandshake([keys], idS)
     const { reply } = client.answer(first.challenge(start))
-    const second = new ServerHandshake(keys, idS)
+    const second = new ServerHandshake([keys], idS)
     second.challenge(start) // the same AUTH 1 recorded and sent again
     assert.throws(() => second.finish(reply), { code: codes.AUTH_FAILED })
   })
 
   it('refuses malformed AUTH bodies of the wrong size', () => {
-    assert.throws(() => new ServerHandshake(keys, idS).challenge(randomBytes(10)), {
+    assert.throws(() => new ServerHandshake([keys], idS).challenge(randomBytes(10)), {
       code: codes.AUTH_FAILED,
     })
     assert.throws(() => new ClientHandshake(keys, idC).answer(randomBytes(10)), { code: codes.AUTH_FAILED })
-    assert.throws(() => new ServerHandshake(keys, idS).finish(randomBytes(32)), { code: codes.AUTH_FAILED })
+    assert.throws(() => new ServerHandshake([keys], idS).finish(randomBytes(32)), { code: codes.AUTH_FAILED })
   })
 
   it('refuses a replayed, reordered, altered or foreign-key frame', () => {
@@ -159,6 +174,53 @@ describe('the cluster-secret handshake', () => {
 
   it('refuses a secret shorter than 32 characters', () => {
     assert.throws(() => clusterKeys('short'), { code: codes.CLUSTER_SECRET })
+  })
+})
+
+describe('the handshake during a secret rotation (key rings)', () => {
+  it('lets a member on its primary old connect to a member holding [new, old], with matching keys', () => {
+    const { c, s } = handshake(clusterKeys(OLD), keyRing([NEW, OLD]))
+    const sealed = Buffer.concat(
+      c.seal.seal(encodeFrame(FrameKind.MESSAGE, 8, 7, undefined, Buffer.from('hi'))),
+    )
+    assert.equal(through((h, d) => s.open.open(h, d), sealed)[0]?.body.toString(), 'hi')
+    const back = Buffer.concat(s.seal.seal(encodeFrame(FrameKind.ACK, 0, 7, undefined, new Uint8Array(0))))
+    assert.equal(through((h, d) => c.open.open(h, d), back)[0]?.kind, FrameKind.ACK)
+  })
+
+  it('lets a member on its primary new connect to a member holding [old, new]', () => {
+    const { c, s } = handshake(clusterKeys(NEW), keyRing([OLD, NEW]))
+    assert.ok(c.peerId.equals(idS))
+    assert.ok(s.peerId.equals(idC))
+  })
+
+  it('refuses a member on new only at a member on old only, saying it does not hold that secret', () => {
+    const client = new ClientHandshake(keyRing(NEW)[0], idC)
+    const server = new ServerHandshake(keyRing(OLD), idS)
+    assert.throws(() => server.challenge(client.start()), {
+      code: codes.AUTH_FAILED,
+      message: /uses a cluster secret this member does not hold \(key id [0-9a-f]{16}\)/,
+    })
+  })
+
+  it('names a secret in AUTH 1 by a key id that is derived from it, not the secret itself', () => {
+    const start = new ClientHandshake(clusterKeys(OLD), idC).start()
+    assert.equal(start.length, AUTH1_BYTES)
+    assert.equal(AUTH1_BYTES, 32 + 16 + KEY_ID_BYTES)
+    assert.deepEqual(start.subarray(48), clusterKeys(OLD).id)
+    assert.equal(start.indexOf(Buffer.from(OLD).subarray(0, 8)), -1)
+    assert.notDeepEqual(clusterKeys(OLD).id, clusterKeys(NEW).id)
+  })
+
+  it('holds 1 to 4 secrets, naming a short one by its place', () => {
+    const five = [1, 2, 3, 4, 5].map((i) => `${i}${OLD}`)
+    assert.equal(keyRing(five.slice(0, 4)).length, 4)
+    assert.throws(() => keyRing(five), { code: codes.CLUSTER_SECRET, message: /5 cluster secrets given/ })
+    assert.throws(() => keyRing([]), { code: codes.CLUSTER_SECRET })
+    assert.throws(() => keyRing([OLD, 'short']), {
+      code: codes.CLUSTER_SECRET,
+      message: /^cluster secret 2 has 5/,
+    })
   })
 })
 

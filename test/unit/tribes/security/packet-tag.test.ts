@@ -34,6 +34,17 @@ describe('the multicast packet tag', () => {
     assert.equal(decodePacket(altered, key), codes.PACKET_UNAUTHENTICATED)
   })
 
+  it('accepts a tag made with any secret of a key ring (a rotation), and refuses one made with none', () => {
+    const third = clusterKeys('a-third-secret-of-at-least-32-characters!!').multicast
+    const ring = [wrong, key]
+    for (const sender of ring)
+      assert.equal((decodePacket(encodePacket(PacketKind.ALIVE, member, sender), ring) as Packet).kind, 1)
+    assert.equal(
+      decodePacket(encodePacket(PacketKind.ALIVE, member, third), ring),
+      codes.PACKET_UNAUTHENTICATED,
+    )
+  })
+
   it('is ignored by a node without a secret (another cluster)', () => {
     assert.equal(decodePacket(encodePacket(PacketKind.ALIVE, member, key)), undefined)
   })
