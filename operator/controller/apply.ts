@@ -54,8 +54,9 @@ export class Applier {
     }
   }
 
-  async create(obj: Record<string, unknown>): Promise<void> {
-    await this.#objects.create(obj as KubernetesObject, undefined, undefined, FIELD_MANAGER)
+  /** Creates the object; returns it as the API stored it. */
+  async create(obj: Record<string, unknown>): Promise<KubernetesObject> {
+    return await this.#objects.create(obj as KubernetesObject, undefined, undefined, FIELD_MANAGER)
   }
 
   async delete(obj: KubernetesObject): Promise<void> {

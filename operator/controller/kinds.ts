@@ -28,8 +28,11 @@ export const OWNED_KINDS: WatchedKind[] = [
     plural: 'poddisruptionbudgets',
     labelSelector: MANAGED,
   },
-  // Watched so that the ownership check before each apply reads a cache, not the API. Secrets are
-  // not watched (that would need list/watch on every Secret): the reconciler reads its one Secret.
+  // Watched so that a user's edit of the cluster's Secret (a secret rotation) reconciles at once and
+  // rolls the pods. Only the operator's own (labelled) Secrets are listed and cached, but RBAC cannot
+  // narrow list/watch by label: the operator may read every Secret of a watched namespace.
+  { apiVersion: 'v1', kind: 'Secret', plural: 'secrets', labelSelector: MANAGED },
+  // Watched so that the ownership check before each apply reads a cache, not the API.
   { apiVersion: 'v1', kind: 'ServiceAccount', plural: 'serviceaccounts', labelSelector: MANAGED },
   { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', plural: 'roles', labelSelector: MANAGED },
   {

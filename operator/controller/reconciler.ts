@@ -1,6 +1,7 @@
 /**
  * Level-based reconcile of one SessionCluster: create its Secret when missing (random, never
- * rewritten), apply every object it should own (server-side apply) — refusing, with an event, to take
+ * rewritten; a user's edit of it is taken as it is, its checksum goes into the pod template so the
+ * pods roll), apply every object it should own (server-side apply) — refusing, with an event, to take
  * over an object of the same name that it does not own — remove the PodDisruptionBudget when it is
  * switched off, then compute the status from what the caches show and write it only when it changed.
  * Events tell the user what happened.
@@ -10,8 +11,8 @@ import type { KubernetesObject } from '@kubernetes/client-node'
 import type { Logger } from 'pino'
 import { type SessionCluster, withDefaults } from '../api/session-cluster.ts'
 import { desiredResources } from '../resources/build.ts'
-import { names } from '../resources/meta.ts'
-import { clusterSecrets } from '../resources/secrets.ts'
+import { names, podAnnotations } from '../resources/meta.ts'
+import { clusterSecrets, secretsChecksum } from '../resources/secrets.ts'
 import { type Applier, apiErrorMessage } from './apply.ts'
 import type { EventRecorder } from './events.ts'
 import { computeStatus, type PodView, type StatefulSetView, statusChanged } from './status.ts'
@@ -27,9 +28,7 @@ export class ReconcileError extends Error {
   readonly code = 'CATTERY_ERR_RECONCILE'
 }
 
-const CONFIG_HASH = 'cattery.dev/config-hash'
-
-/** A StatefulSet as far as the events read it: replicas and the pod template's config hash. */
+/** A StatefulSet as far as the events read it: replicas and the pod template's hashes. */
 type TemplatedSet = StatefulSetView & {
   spec?: { template?: { metadata?: { annotations?: Record<string, string> } } }
 }
@@ -53,38 +52,29 @@ export class Reconciler {
     if (!found || (found.metadata as { deletionTimestamp?: unknown }).deletionTimestamp) return
     const sc: SessionCluster = { ...found, spec: withDefaults(found.spec) }
     const n = names(sc)
-    const desired = desiredResources(sc)
-    this.#announceChanges(
-      sc,
-      this.#state.owned('StatefulSet', namespace, n.statefulSet) as TemplatedSet | undefined,
-      desired.find((o) => o.kind === 'StatefulSet') as TemplatedSet,
-    )
-    let error: string | undefined
-    // The Secret first (pods mount it), made once: its random content is never rewritten.
-    const secret = { apiVersion: 'v1', kind: 'Secret', metadata: { name: n.secrets, namespace } }
-    for (const obj of [secret, ...desired]) {
-      const meta = obj.metadata as { name: string }
-      try {
-        // Owned objects come from the informers' caches; what they do not hold (a Secret, a
-        // foreign object of the same name, one not created yet) is read from the API.
-        const existing =
-          this.#state.owned(obj.kind as string, namespace, meta.name) ?? (await this.#applier.read(obj))
-        if (existing && !ownedBy(existing, sc)) {
-          error = `${obj.kind as string} ${meta.name} exists and is not owned by SessionCluster ${name}: refusing to take it over (delete or rename it)`
-          this.#events.record(sc, 'Warning', 'NotOwned', error)
+    // The Secret first (pods mount it, the pod template carries its checksum), made once.
+    const secret = await this.#secret(sc)
+    let error = secret.error
+    if (secret.checksum !== undefined) {
+      const desired = desiredResources(sc, { secretsChecksum: secret.checksum })
+      this.#announceChanges(
+        sc,
+        this.#state.owned('StatefulSet', namespace, n.statefulSet) as TemplatedSet | undefined,
+        desired.find((o) => o.kind === 'StatefulSet') as TemplatedSet,
+      )
+      for (const obj of desired) {
+        const meta = obj.metadata as { name: string }
+        try {
+          const existing = await this.#existing(obj)
+          if (existing && !ownedBy(existing, sc)) {
+            error = this.#notOwned(sc, obj)
+            break
+          }
+          await this.#applier.apply(obj)
+        } catch (err) {
+          error = `applying ${obj.kind as string} ${meta.name}: ${apiErrorMessage(err)}`
           break
         }
-        if (obj === secret) {
-          if (!existing)
-            await this.#applier.create(
-              clusterSecrets(sc, { clusterSecret: randomBytes(32), adminToken: randomBytes(32) }),
-            )
-          continue
-        }
-        await this.#applier.apply(obj)
-      } catch (err) {
-        error = `applying ${obj.kind as string} ${meta.name}: ${apiErrorMessage(err)}`
-        break
       }
     }
     if (!error && !sc.spec.podDisruptionBudget.enabled) {
@@ -109,6 +99,40 @@ export class Reconciler {
     if (error) throw new ReconcileError(error)
   }
 
+  /**
+   * The cluster's Secret: created when missing (random bytes drawn only then), never rewritten; its
+   * checksum, or why there is none (not ours, an API error).
+   */
+  async #secret(sc: SessionCluster): Promise<{ checksum?: string; error?: string }> {
+    const name = names(sc).secrets
+    const ref = { apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace: sc.metadata.namespace } }
+    try {
+      let secret = await this.#existing(ref)
+      if (secret && !ownedBy(secret, sc)) return { error: this.#notOwned(sc, ref) }
+      secret ??= await this.#applier.create(
+        clusterSecrets(sc, { clusterSecret: randomBytes(32), adminToken: randomBytes(32) }),
+      )
+      return { checksum: secretsChecksum((secret as { data?: Record<string, string> }).data) }
+    } catch (err) {
+      return { error: `applying Secret ${name}: ${apiErrorMessage(err)}` }
+    }
+  }
+
+  /**
+   * The object as it is now: owned objects from the informers' caches; what they do not hold (a
+   * foreign object of the same name, one not created yet) from the API.
+   */
+  async #existing(obj: Record<string, unknown>): Promise<KubernetesObject | undefined> {
+    const meta = obj.metadata as { name: string; namespace: string }
+    return this.#state.owned(obj.kind as string, meta.namespace, meta.name) ?? (await this.#applier.read(obj))
+  }
+
+  #notOwned(sc: SessionCluster, obj: Record<string, unknown>): string {
+    const error = `${obj.kind as string} ${(obj.metadata as { name: string }).name} exists and is not owned by SessionCluster ${sc.metadata.name}: refusing to take it over (delete or rename it)`
+    this.#events.record(sc, 'Warning', 'NotOwned', error)
+    return error
+  }
+
   #announceChanges(sc: SessionCluster, current: TemplatedSet | undefined, desired: TemplatedSet): void {
     const want = sc.spec.replicas
     if (!current) {
@@ -118,9 +142,17 @@ export class Reconciler {
     const had = current.spec?.replicas ?? 0
     if (had !== want)
       this.#events.record(sc, 'Normal', want > had ? 'ScalingUp' : 'ScalingDown', `${had} → ${want} nodes`)
-    const hash = (s: TemplatedSet) => s.spec?.template?.metadata?.annotations?.[CONFIG_HASH]
-    if (hash(current) && hash(current) !== hash(desired))
+    const hash = (s: TemplatedSet, key: string) => s.spec?.template?.metadata?.annotations?.[key]
+    const changed = (key: string) => hash(current, key) && hash(current, key) !== hash(desired, key)
+    if (changed(podAnnotations.configHash))
       this.#events.record(sc, 'Normal', 'RollingOut', 'the node configuration changed; rolling the pods')
+    if (changed(podAnnotations.secretsChecksum))
+      this.#events.record(
+        sc,
+        'Normal',
+        'RollingOut',
+        `the Secret ${names(sc).secrets} changed; rolling the pods (docs/security.md, "Rotating the secret")`,
+      )
   }
 
   #announceTransitions(

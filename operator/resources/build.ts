@@ -3,11 +3,12 @@
  * a StatefulSet (stable pod names are the jvmRoutes), a headless Service for peers that publishes
  * not-ready addresses, a client Service, the node ConfigMap, a NetworkPolicy, a PodDisruptionBudget,
  * and for the nodes a ServiceAccount with the least RBAC they need (read their own SessionCluster,
- * where the peer list is). The random Secret the pods mount is made apart (secrets.ts).
+ * where the peer list is). The random Secret the pods mount is made apart (secrets.ts); what the
+ * builders know of it is its checksum, an input, so that editing the Secret rolls the pods.
  */
 import { createHash } from 'node:crypto'
 import { GROUP, PLURAL, type SessionCluster } from '../api/session-cluster.ts'
-import { labels, metadata, names, ports, secretFiles, selectorLabels } from './meta.ts'
+import { labels, metadata, names, podAnnotations, ports, secretFiles, selectorLabels } from './meta.ts'
 import { networkPolicy } from './network-policy.ts'
 import { nodeConfigYaml } from './node-config.ts'
 
@@ -24,10 +25,16 @@ export function configMap(sc: SessionCluster) {
   }
 }
 
-export function statefulSet(sc: SessionCluster) {
+/** What the builders are given besides the SessionCluster: what the reconciler read of the Secret. */
+export interface BuildInputs {
+  /** secretsChecksum of the Secret `<name>-secrets` (secrets.ts). */
+  secretsChecksum: string
+}
+
+export function statefulSet(sc: SessionCluster, inputs: BuildInputs) {
   const n = names(sc)
   const pod = sc.spec.pod ?? {}
-  // A change of configuration rolls the pods: the template carries its hash.
+  // A change of configuration or of the Secret rolls the pods: the template carries their hashes.
   const configHash = createHash('sha256').update(nodeConfigYaml(sc)).digest('hex').slice(0, 16)
   return {
     apiVersion: 'apps/v1',
@@ -42,7 +49,11 @@ export function statefulSet(sc: SessionCluster) {
       template: {
         metadata: {
           labels: { ...pod.labels, ...labels(sc) },
-          annotations: { ...pod.annotations, 'cattery.dev/config-hash': configHash },
+          annotations: {
+            ...pod.annotations,
+            [podAnnotations.configHash]: configHash,
+            [podAnnotations.secretsChecksum]: inputs.secretsChecksum,
+          },
         },
         spec: {
           serviceAccountName: n.serviceAccount,
@@ -185,14 +196,14 @@ export function nodeRbac(sc: SessionCluster) {
 }
 
 /** Everything a SessionCluster should own, in apply order. */
-export function desiredResources(sc: SessionCluster): Array<Record<string, unknown>> {
+export function desiredResources(sc: SessionCluster, inputs: BuildInputs): Array<Record<string, unknown>> {
   const pdb = podDisruptionBudget(sc)
   return [
     ...nodeRbac(sc),
     configMap(sc),
     peerService(sc),
     clientService(sc),
-    statefulSet(sc),
+    statefulSet(sc, inputs),
     networkPolicy(sc),
     ...(pdb ? [pdb] : []),
   ]

@@ -22,6 +22,14 @@ export const secretFiles = {
   adminToken: 'admin-token',
 } as const
 
+/** Pod template annotations whose change rolls the pods (the StatefulSet's rolling update). */
+export const podAnnotations = {
+  /** A hash of the node configuration (the ConfigMap). */
+  configHash: 'cattery.dev/config-hash',
+  /** SHA-256 of the Secret's data (secrets.ts, secretsChecksum). */
+  secretsChecksum: 'cattery.dev/secrets-checksum',
+} as const
+
 /** Labels that select the pods of one SessionCluster (also its status.selector). */
 export function selectorLabels(sc: SessionCluster): Record<string, string> {
   return { 'app.kubernetes.io/name': 'cattery-node', 'app.kubernetes.io/instance': sc.metadata.name }

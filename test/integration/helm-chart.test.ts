@@ -67,8 +67,11 @@ describe('the Helm chart', () => {
       ['pods', 'watch'],
       ['roles', 'create'],
       ['events', 'create'],
+      ['secrets', 'watch'],
     ])
       assert.ok(can(res as string, verb as string), `ClusterRole allows ${verb} ${res}`)
+    // The cluster Secrets are created and watched, never rewritten.
+    assert.ok(!can('secrets', 'update') && !can('secrets', 'patch') && !can('secrets', 'delete'))
     assert.ok(objs.some((o) => o.kind === 'Role' && o.rules[0].apiGroups.includes('coordination.k8s.io')))
     assert.ok(!objs.some((o) => o.kind === 'ServiceMonitor' || o.kind === 'PodDisruptionBudget'))
   })

@@ -291,6 +291,26 @@ spec: {replicas: 1, channel: {receiverPort: ${receiverPort}}}
     assert.match((await get('configmap', 'shop-config')).data['node.yaml'], /maxActiveSessions: 500/)
   })
 
+  it('editing the Secret (a rotation step) changes the pod template’s checksum, so the pods roll', async () => {
+    const checksum = async () =>
+      (await get('statefulset', 'shop')).spec.template.metadata.annotations['cattery.dev/secrets-checksum']
+    const before = await checksum()
+    const data = (await get('secret', 'shop-secrets')).data
+    const [token, old] = [data['admin-token'], data['cluster-secret']].map((b) => Buffer.from(b, 'base64'))
+    const lines = `${old}\n${'n'.repeat(43)}`
+    // docs/security.md's recipe: kubectl create secret --dry-run=client -o yaml | kubectl apply -f -
+    await apply(
+      await cp.kubectl(
+        ...['-n', NS, 'create', 'secret', 'generic', 'shop-secrets', '--dry-run=client', '-o', 'yaml'],
+        ...[`--from-literal=admin-token=${token}`, `--from-literal=cluster-secret=${lines}`],
+      ),
+    )
+    await eventually('a new checksum in the pod template', async () => (await checksum()) !== before)
+    const secret = await get('secret', 'shop-secrets')
+    assert.equal(Buffer.from(secret.data['cluster-secret'], 'base64').toString(), lines, 'rewritten')
+    assert.equal(secret.metadata.ownerReferences[0].kind, 'SessionCluster')
+  })
+
   it('kubectl scale goes through the scale subresource', async () => {
     await cp.kubectl('-n', NS, 'scale', 'sessioncluster/shop', '--replicas=4')
     const scale = await cp

@@ -9,7 +9,7 @@ import {
 } from '../../../operator/api/session-cluster.ts'
 import { desiredResources, statefulSet } from '../../../operator/resources/build.ts'
 import { nodeConfig } from '../../../operator/resources/node-config.ts'
-import { clusterSecrets } from '../../../operator/resources/secrets.ts'
+import { clusterSecrets, secretsChecksum } from '../../../operator/resources/secrets.ts'
 
 const cluster = (spec: Partial<SessionClusterSpec> = {}): SessionCluster => ({
   apiVersion: 'cattery.dev/v1alpha1',
@@ -21,8 +21,12 @@ const cluster = (spec: Partial<SessionClusterSpec> = {}): SessionCluster => ({
 // biome-ignore lint/suspicious/noExplicitAny: built objects are read freely
 type Obj = Record<string, any>
 
+const b64 = (s: string) => Buffer.from(s).toString('base64')
+const SECRET_DATA = { 'cluster-secret': b64('o'.repeat(43)), 'admin-token': b64('t'.repeat(43)) }
+const inputs = { secretsChecksum: secretsChecksum(SECRET_DATA) }
+
 const find = (sc: SessionCluster, kind: string, name?: string) =>
-  desiredResources(sc).find((o: Obj) => o.kind === kind && (!name || o.metadata.name === name)) as
+  desiredResources(sc, inputs).find((o: Obj) => o.kind === kind && (!name || o.metadata.name === name)) as
     | Obj
     | undefined
 
@@ -162,7 +166,7 @@ describe('resources of a SessionCluster', () => {
       'every object is owned by the SessionCluster (garbage collection)',
       {},
       (sc) => {
-        for (const o of desiredResources(sc) as Obj[]) {
+        for (const o of desiredResources(sc, inputs) as Obj[]) {
           assert.deepEqual(o.metadata.ownerReferences[0], {
             apiVersion: 'cattery.dev/v1alpha1',
             kind: 'SessionCluster',
@@ -212,16 +216,38 @@ describe('resources of a SessionCluster', () => {
 
   it('a change of configuration changes the pod template (rolling the pods); scaling does not', () => {
     const hash = (sc: SessionCluster) =>
-      (statefulSet(sc) as Obj).spec.template.metadata.annotations['cattery.dev/config-hash']
+      (statefulSet(sc, inputs) as Obj).spec.template.metadata.annotations['cattery.dev/config-hash']
     const base = hash(cluster())
     assert.equal(hash(cluster({ replicas: 7 })), base)
     assert.notEqual(hash(cluster({ domain: 'other' })), base)
   })
 
+  it('a change of the Secret’s cluster secret or admin token changes the pod template’s checksum', () => {
+    const checksum = (data: Record<string, string>) =>
+      (statefulSet(cluster(), { secretsChecksum: secretsChecksum(data) }) as Obj).spec.template.metadata
+        .annotations['cattery.dev/secrets-checksum']
+    const base = checksum(SECRET_DATA)
+    assert.match(base, /^[0-9a-f]{64}$/)
+    assert.equal(checksum({ ...SECRET_DATA }), base)
+    const rotations: Array<[string, Record<string, string>]> = [
+      [
+        'a second cluster secret',
+        { ...SECRET_DATA, 'cluster-secret': b64(`${'o'.repeat(43)}\n${'n'.repeat(43)}`) },
+      ],
+      ['another cluster secret', { ...SECRET_DATA, 'cluster-secret': b64('n'.repeat(43)) }],
+      ['another admin token', { ...SECRET_DATA, 'admin-token': b64('u'.repeat(43)) }],
+    ]
+    for (const [what, data] of rotations) assert.notEqual(checksum(data), base, what)
+    // Other keys of the Secret are not what the pods read.
+    assert.equal(checksum({ ...SECRET_DATA, note: b64('hello') }), base)
+  })
+
   it('renders a node configuration the node accepts', () => {
     const sc = cluster({ membership: withDefaults({}).membership })
     sc.spec.membership.type = 'multicast'
-    const yaml = (desiredResources(sc).find((o: Obj) => o.kind === 'ConfigMap') as Obj).data['node.yaml']
+    const yaml = (desiredResources(sc, inputs).find((o: Obj) => o.kind === 'ConfigMap') as Obj).data[
+      'node.yaml'
+    ]
     assert.deepEqual(parse(yaml), nodeConfig(sc))
     // The pod gets the cluster secret as a mounted file named by CATTERY_CLUSTER_SECRET_FILE.
     const loaded = loadConfig({
