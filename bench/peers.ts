@@ -6,7 +6,9 @@
  * ceiling). Load: wrk, one thread, 8 connections, one session (its cookie), all requests to the
  * first node: `/demo/inc` (a replicated write) and `/demo/get` (a read on a clustered node). Every
  * system starts first and stays up; after a warm-up each round runs every scenario once, in the same
- * order, and the report gives medians and per-round ratios. Peers are installed from Debian
+ * order, and the report gives medians and per-round ratios. Then the many-sessions rounds
+ * (peers/many-sessions.ts): thousands of sessions of 1 KB, round-robin over the 3 nodes, 90/10 and
+ * 50/50 reads/writes, and a count of lost updates after each write-heavy round. Peers are installed from Debian
  * (tomcat10, redis-server) and npm (devDependencies) when missing.
  *   node bench/peers.ts [--quick]
  * Results: bench/RESULTS.md ("Peers").
@@ -18,6 +20,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { startCattery } from './lib/cattery.ts'
 import { freePorts } from './lib/ports.ts'
 import { ensureWrk, median, type WrkResult, wrk } from './lib/wrk.ts'
+import { manySessions } from './peers/many-sessions.ts'
 import { startRedisPeer } from './peers/redis.ts'
 import { startTomcatCluster } from './peers/tomcat.ts'
 
@@ -134,6 +137,21 @@ try {
   ratio('catRead', 'redisRead', '≥ 3x')
   ratio('catLone', 'bare', '≥ 0.75x')
   ratio('catLone', 'tomLone', '> 1x')
+  console.log()
+  const nodesOf = (c: { nodes: Array<{ http: number }> }) => c.nodes.map((n) => url(n.http))
+  await manySessions(
+    [
+      { label: 'Cattery, async (8)', nodes: nodesOf(catAsync) },
+      { label: 'Tomcat, DeltaManager async (8)', nodes: nodesOf(tomAsync) },
+      { label: 'fastify + connect-redis', nodes: nodesOf(redis) },
+    ],
+    {
+      sessions: quick ? 2000 : 10_000,
+      rounds: quick ? 2 : 3,
+      durationMs: quick ? 3000 : 5000,
+      concurrency: 16,
+    },
+  )
 } finally {
   bare.child.kill()
   await Promise.all([lone, catAsync, catSync, tomLone, tomAsync, tomSync, redis].map((c) => c.stop()))
