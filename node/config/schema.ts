@@ -267,6 +267,54 @@ export const AppsSchema = T.Object(
   { additionalProperties: false, default: {}, description: 'Applications: the app base and archive bounds.' },
 )
 
+/** `farm`: Tomcat's FarmWarDeployer, with its attribute names (docs/applications.md, "Farm deployment"). */
+export const FarmSchema = T.Object(
+  {
+    watchDir: T.Optional(
+      T.String({
+        minLength: 1,
+        description:
+          'archives (.tgz) dropped here are deployed on every member; replaced: redeployed; deleted: undeployed (unset: no watching)',
+      }),
+    ),
+    deployDir: T.Optional(
+      T.String({
+        minLength: 1,
+        description: 'where farm applications are unpacked (default: <tmp>/cattery-<name>/farm/deploy)',
+      }),
+    ),
+    tempDir: T.Optional(
+      T.String({
+        minLength: 1,
+        description:
+          'where archives are staged while they arrive and kept while deployed (default: <tmp>/cattery-<name>/farm/temp)',
+      }),
+    ),
+    watchEnabled: T.Boolean({
+      default: true,
+      description:
+        'watch watchDir (when it is set); Tomcat defaults to false, here setting watchDir is the switch',
+    }),
+    processDeployFrequency: T.Integer({
+      minimum: 1,
+      default: 2,
+      description:
+        'watchDir is looked at every processDeployFrequency x manager.backgroundProcessorDelay seconds (as in Tomcat)',
+    }),
+    catchUpTimeout: T.Integer({
+      minimum: 1,
+      default: 60,
+      description:
+        "seconds a starting member waits for the cluster's farm applications before it reports ready without the missing ones",
+    }),
+  },
+  {
+    additionalProperties: false,
+    default: {},
+    description: 'Farm deployment of applications across the cluster.',
+  },
+)
+
 export const NodeConfigSchema = T.Object(
   {
     name: T.String({
@@ -405,6 +453,7 @@ export const NodeConfigSchema = T.Object(
       { additionalProperties: false, default: {} },
     ),
     apps: AppsSchema,
+    farm: FarmSchema,
     manager: ManagerSchema,
     session: SessionSchema,
     jvmRouteBinder: T.Object(

@@ -4,7 +4,9 @@
  * - with a token (admin.token, or admin.tokenFile re-read when the file changes): only requests with
  *   `Authorization: Bearer <token>`, compared in constant time;
  * - without one: everyone when the server listens on loopback (only this machine reaches it) or when
- *   admin.open says so explicitly; on any other address nobody (401 naming how to set a token).
+ *   admin.open says so explicitly; on any other address nobody (401 naming how to set a token);
+ * - a write (deploying or undeploying an application: it runs code) only with the token, on loopback
+ *   and with admin.open too.
  *
  * `decide` is a pure function of what is configured and what the request carries; the hook in
  * admin.ts only answers what it decided.
@@ -32,8 +34,13 @@ export interface AdminAccess {
 export const HOW_TO_SET_A_TOKEN =
   'set a token: admin.token (--admin-token, CATTERY_ADMIN_TOKEN) or admin.tokenFile (--admin-token-file, CATTERY_ADMIN_TOKEN_FILE); or listen on loopback only (--admin-host 127.0.0.1); or open it to everyone who reaches it with admin.open (--admin-open)'
 
-export function decide(path: string, authorization: string | undefined, a: AdminAccess): AdminDecision {
-  if (OPEN_PATHS.has(path)) return { allow: true }
+export function decide(
+  path: string,
+  authorization: string | undefined,
+  a: AdminAccess,
+  write = false,
+): AdminDecision {
+  if (OPEN_PATHS.has(path) && !write) return { allow: true }
   if (a.token !== undefined) {
     if (bearerMatches(authorization, a.token)) return { allow: true }
     return {
@@ -42,6 +49,12 @@ export function decide(path: string, authorization: string | undefined, a: Admin
       message: 'this needs the admin token: Authorization: Bearer <admin.token>',
     }
   }
+  if (write)
+    return {
+      allow: false,
+      reason: 'no-token-configured',
+      message: `deploying or undeploying applications needs the admin token, and none is configured: ${HOW_TO_SET_A_TOKEN.replace(/; or listen on loopback.*$/, '')}`,
+    }
   if (a.open || isLoopback(a.address)) return { allow: true }
   return {
     allow: false,

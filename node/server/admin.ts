@@ -8,8 +8,10 @@
 import Fastify, { type FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import type { Cluster } from '../cluster/cluster.ts'
+import type { FarmWarDeployer } from '../farm/farm-war-deployer.ts'
 import { encode } from '../tribes/codec.ts'
 import { codes } from '../tribes/errors.ts'
+import { farmRoutes } from './admin-apps.ts'
 import { decide, isLoopback } from './admin-auth.ts'
 import type { RefusedApp } from './app-base.ts'
 import type { ContextInfo } from './contexts.ts'
@@ -22,6 +24,10 @@ export interface AdminOptions {
   valves: Map<string, ValveStats>
   /** The deployed applications and those refused (with their code and reason). */
   applications?: () => { deployed: ContextInfo[]; refused: RefusedApp[] }
+  /** The farm: its /status section, and PUT / DELETE /apps/<name> (admin-apps.ts). */
+  farm?: FarmWarDeployer
+  /** The largest archive PUT /apps/<name> takes (apps.maxArchiveBytes). */
+  maxArchiveBytes?: number
   /** The configured token now (admin.token or admin.tokenFile), if any. */
   token: () => string | undefined
   /** Without a token, answer everyone on a non-loopback address too (admin.open). */
@@ -41,7 +47,8 @@ export function createAdmin(o: AdminOptions): FastifyInstance {
   app.addHook('onRequest', async (req, reply) => {
     const address = (app.server.address() as { address?: string } | null)?.address
     const path = req.url.split('?', 1)[0] as string
-    const d = decide(path, req.headers.authorization, { token: o.token(), address, open: !!o.open })
+    const write = req.method !== 'GET' && req.method !== 'HEAD'
+    const d = decide(path, req.headers.authorization, { token: o.token(), address, open: !!o.open }, write)
     if (d.allow) return
     return reply
       .code(401)
@@ -86,10 +93,12 @@ export function createAdmin(o: AdminOptions): FastifyInstance {
         valve: o.valves.get(m.contextPath),
       })),
       refusedApplications: applications.refused,
+      ...(o.farm ? { farm: o.farm.status() } : {}),
       channel: channel.stats(),
       memory: process.memoryUsage(),
     }
   })
+  if (o.farm) app.register(farmRoutes(o.farm, o.maxArchiveBytes ?? 64 * 1024 * 1024))
   app.get('/metrics', async (_req, reply) => {
     reply.type(metrics.contentType)
     return metrics.metrics()

@@ -11,6 +11,7 @@ import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import { Cluster } from '../cluster/cluster.ts'
 import type { NodeConfig } from '../config/schema.ts'
+import { FarmWarDeployer } from '../farm/farm-war-deployer.ts'
 import type { Channel } from '../tribes/channel-types.ts'
 import { createAdmin } from './admin.ts'
 import { tokenSource } from './admin-auth.ts'
@@ -23,6 +24,7 @@ export interface NodeHost {
   readonly admin: FastifyInstance
   readonly cluster: Cluster
   readonly contexts: Contexts
+  readonly farm: FarmWarDeployer
   start(): Promise<{ httpPort: number; adminPort: number }>
   stop(): Promise<void>
 }
@@ -43,6 +45,24 @@ export function createNodeHost(config: NodeConfig, channel: Channel, logger: Log
     jvmRouteBinder: config.jvmRouteBinder.enabled,
     valves,
   })
+  const { maxArchiveBytes, maxUnpackedBytes, maxEntries } = config.apps
+  const limits = { maxArchiveBytes, maxUnpackedBytes, maxEntries }
+  const farmBase = path.join(os.tmpdir(), `cattery-${config.name}`, 'farm')
+  const farm = new FarmWarDeployer({
+    channel,
+    contexts,
+    config,
+    logger: logger.child({ component: 'farm' }),
+    deployDir: config.farm.deployDir ?? path.join(farmBase, 'deploy'),
+    tempDir: config.farm.tempDir ?? path.join(farmBase, 'temp'),
+    watchDir: config.farm.watchEnabled ? config.farm.watchDir : undefined,
+    watchIntervalMs: Math.max(
+      50,
+      Math.round(config.farm.processDeployFrequency * config.manager.backgroundProcessorDelay * 1000),
+    ),
+    limits,
+    catchUpTimeoutMs: config.farm.catchUpTimeout * 1000,
+  })
   const server = http.createServer(contexts.handle)
   server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS
   const admin = createAdmin({
@@ -50,6 +70,8 @@ export function createNodeHost(config: NodeConfig, channel: Channel, logger: Log
     cluster,
     valves,
     applications: () => ({ deployed: contexts.list(), refused }),
+    farm,
+    maxArchiveBytes,
     token: tokenSource(config.admin, (problem) =>
       logger.warn({ event: 'admin-token-file', problem }, 'admin token file'),
     ),
@@ -64,20 +86,24 @@ export function createNodeHost(config: NodeConfig, channel: Channel, logger: Log
     admin,
     cluster,
     contexts,
+    farm,
     async start() {
       await admin.listen({ host: config.admin.host, port: config.admin.port })
-      const { dir, workDir, maxArchiveBytes, maxUnpackedBytes, maxEntries } = config.apps
+      const { dir, workDir } = config.apps
       if (dir) {
         refused = await loadAppBase({
           dir,
           workDir: workDir ?? path.join(os.tmpdir(), `cattery-${config.name}`, 'apps'),
-          limits: { maxArchiveBytes, maxUnpackedBytes, maxEntries },
+          limits,
           config,
           contexts,
           logger,
         })
       }
+      await farm.init()
       await channel.start()
+      // The cluster's farm applications, before their managers start (and fetch their sessions).
+      await farm.catchUp()
       contexts.markStarted()
       await cluster.start()
       channel.setReady(true)
@@ -95,6 +121,7 @@ export function createNodeHost(config: NodeConfig, channel: Channel, logger: Log
     async stop() {
       serving = false
       channel.setReady(false)
+      await farm.stop()
       // Stop taking requests (idle keep-alive connections close), then let those in flight finish.
       const closed = new Promise<void>((resolve) => server.close(() => resolve()))
       server.closeIdleConnections()

@@ -92,6 +92,23 @@ export const codes = {
   ARCHIVE_UNSAFE: 'CATTERY_ERR_ARCHIVE_UNSAFE',
   /** An archive over its bounds (compressed size, unpacked size, entries). */
   ARCHIVE_TOO_LARGE: 'CATTERY_ERR_ARCHIVE_TOO_LARGE',
+  // Farm deployment (docs/applications.md, "Farm deployment"): Tomcat's FarmWarDeployer.
+  /** A staged archive whose SHA-256 is not the one announced (or given with PUT /apps/<name>). */
+  FARM_DIGEST_MISMATCH: 'CATTERY_ERR_FARM_DIGEST_MISMATCH',
+  /** An archive could not be received: its sender left or stalled, or no member holds it. */
+  FARM_TRANSFER_FAILED: 'CATTERY_ERR_FARM_TRANSFER_FAILED',
+  /** A chunk that is malformed, lies outside its archive, or comes for no transfer under way. */
+  FARM_BAD_CHUNK: 'CATTERY_ERR_FARM_BAD_CHUNK',
+  /** More archives arriving at once than the farm stages (farm bounds, docs/limits.md). */
+  FARM_BUSY: 'CATTERY_ERR_FARM_BUSY',
+  /** More applications (deployed and remembered undeploys) than the farm keeps. */
+  FARM_TOO_MANY: 'CATTERY_ERR_FARM_TOO_MANY',
+  /** A joining member did not receive every application within the bound; it serves without them. */
+  FARM_CATCH_UP_INCOMPLETE: 'CATTERY_ERR_FARM_CATCH_UP_INCOMPLETE',
+  /** The watch directory (farm.watchDir) cannot be read; the watcher retries on its next check. */
+  FARM_WATCH_DIR: 'CATTERY_ERR_FARM_WATCH_DIR',
+  /** A request to the farm's admin API that is not an archive upload (no body, bad content). */
+  FARM_BAD_REQUEST: 'CATTERY_ERR_FARM_BAD_REQUEST',
 } as const
 
 /** Rejection of `channel.send`: names every member the message did not reach, each with its cause. */
