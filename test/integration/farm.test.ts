@@ -189,6 +189,33 @@ describe('farm deployment on 3 node processes (and a 4th that joins)', () => {
     assert.equal(((await missing.json()) as { code: string }).code, 'CATTERY_ERR_APP_NOT_DEPLOYED')
   })
 
+  it('converges every member on one digest when two members deploy one name at once', async () => {
+    const [x, y] = [await archive(root, 'x'), await archive(root, 'y')]
+    const put = (n: HttpNode, body: Buffer) =>
+      fetch(`http://127.0.0.1:${n.admin}/apps/race`, { method: 'PUT', body, headers: auth })
+    const answers = await Promise.all([put(nodes[0] as HttpNode, x), put(nodes[1] as HttpNode, y)])
+    for (const r of answers) assert.ok([200, 201].includes(r.status), `PUT answered ${r.status}`)
+    const settled = await until(
+      'one digest of race on every member, run by all four',
+      async () => {
+        const all = await Promise.all(nodes.map(statusOf))
+        const apps = all.map((s) => s.farm.applications.find((a: { name: string }) => a.name === 'race'))
+        const digests = new Set(apps.map((a) => a?.digest))
+        return digests.size === 1 && apps[0]?.members.length === nodes.length && apps[0]
+      },
+      20_000,
+    )
+    assert.ok([sha256(x), sha256(y)].includes(settled.digest))
+    const want = settled.digest === sha256(x) ? 'x' : 'y'
+    await everywhere(`race ${want}`, '/race', want)
+    const del = await fetch(`http://127.0.0.1:${nodes[2]?.admin}/apps/race`, {
+      method: 'DELETE',
+      headers: auth,
+    })
+    assert.equal(del.status, 200)
+    await everywhere('race gone', '/race', undefined)
+  })
+
   it('undeploys everywhere when the watched archive is deleted', async () => {
     rmSync(path.join(dirs(0).watch, 'shop.tgz'))
     await everywhere('shop gone', '/shop', undefined)

@@ -135,3 +135,29 @@ describe('admin access', () => {
     assert.equal(tokenSource({})(), undefined)
   })
 })
+
+describe('admin writes (deploying applications)', () => {
+  const cases: Array<[string, string | undefined, Parameters<typeof decide>[2], string]> = [
+    ['the right token', `Bearer ${T}`, { token: T, address: '127.0.0.1', open: false }, 'allow'],
+    ['a wrong token', 'Bearer nope-nope-nope', { token: T, address: '127.0.0.1', open: false }, 'bad-token'],
+    [
+      'no token configured, on loopback',
+      undefined,
+      { token: undefined, address: '127.0.0.1', open: false },
+      'no-token-configured',
+    ],
+    [
+      'no token configured, opened explicitly',
+      undefined,
+      { token: undefined, address: '0.0.0.0', open: true },
+      'no-token-configured',
+    ],
+  ]
+  for (const [name, authorization, access, want] of cases)
+    it(`${name}: ${want}`, () => {
+      const d = decide('/apps/shop', authorization, access, true)
+      assert.equal(d.allow ? 'allow' : d.reason, want)
+      if (!d.allow && want === 'no-token-configured')
+        assert.match(d.message, /needs the admin token.*admin\.token/)
+    })
+})
