@@ -106,6 +106,34 @@ export const SessionClusterSpecSchema = T.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    applications: T.Array(
+      T.Object(
+        {
+          name: T.String({
+            pattern: '^[A-Za-z0-9._~-]+(#[A-Za-z0-9._~-]+)*$',
+            allowed: 'a context name: ROOT, shop, shop#v2',
+            description: 'The application (context) name: ROOT → /, shop → /shop, shop#v2 → /shop/v2.',
+          }),
+          configMap: T.String({
+            minLength: 1,
+            maxLength: 253,
+            description: "A ConfigMap in the SessionCluster's namespace holding the application archive.",
+          }),
+          key: T.String({
+            minLength: 1,
+            default: 'app.tgz',
+            description: 'The binaryData key of that ConfigMap that holds the .tgz.',
+          }),
+        },
+        { additionalProperties: false },
+      ),
+      {
+        default: [],
+        maxItems: 100,
+        description:
+          'Applications deployed through the farm: each ConfigMap\'s archive is projected into every node\'s farm watch directory (docs/applications.md, "On Kubernetes"). Updating a ConfigMap redeploys; deleting it undeploys.',
+      },
+    ),
     podDisruptionBudget: T.Object(
       {
         enabled: T.Boolean({ default: true }),
@@ -137,6 +165,20 @@ export const SessionClusterStatusSchema = T.Object({
     }),
   ),
   conditions: T.Optional(T.Array(Condition)),
+  applications: T.Optional(
+    T.Array(
+      T.Object({
+        name: T.String(),
+        configMap: T.String(),
+        digest: T.Optional(T.String()),
+        problem: T.Optional(T.String()),
+      }),
+      {
+        description:
+          "spec.applications as the operator reads them: the SHA-256 of each ConfigMap's archive (the digest the farm deploys it under), or why it cannot be read. Which members run it: each node's /status farm section.",
+      },
+    ),
+  ),
 })
 
 export type SessionClusterSpec = Static<typeof SessionClusterSpecSchema>

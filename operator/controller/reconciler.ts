@@ -6,11 +6,12 @@
  * switched off, then compute the status from what the caches show and write it only when it changed.
  * Events tell the user what happened.
  */
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import type { KubernetesObject } from '@kubernetes/client-node'
 import type { Logger } from 'pino'
 import { type SessionCluster, withDefaults } from '../api/session-cluster.ts'
 import { desiredResources } from '../resources/build.ts'
+import { farmApplications } from '../resources/farm.ts'
 import { names, podAnnotations } from '../resources/meta.ts'
 import { clusterSecrets, secretsChecksum } from '../resources/secrets.ts'
 import { type Applier, apiErrorMessage } from './apply.ts'
@@ -88,6 +89,7 @@ export class Reconciler {
           | StatefulSetView
           | undefined,
         pods: this.#state.pods(namespace, name),
+        applications: await this.#applications(sc),
         ...(error ? { error } : {}),
       },
       new Date(),
@@ -131,6 +133,32 @@ export class Reconciler {
     const error = `${obj.kind as string} ${(obj.metadata as { name: string }).name} exists and is not owned by SessionCluster ${sc.metadata.name}: refusing to take it over (delete or rename it)`
     this.#events.record(sc, 'Warning', 'NotOwned', error)
     return error
+  }
+
+  /** Each application's ConfigMap, read now: the SHA-256 of its archive, or why there is none. */
+  async #applications(sc: SessionCluster) {
+    const out = []
+    for (const a of farmApplications(sc)) {
+      const row = { name: a.name, configMap: a.configMap }
+      try {
+        const cm = (await this.#applier.read({
+          apiVersion: 'v1',
+          kind: 'ConfigMap',
+          metadata: { name: a.configMap, namespace: sc.metadata.namespace },
+        })) as { binaryData?: Record<string, string> } | undefined
+        const data = cm?.binaryData?.[a.key]
+        out.push(
+          !cm
+            ? { ...row, problem: `ConfigMap ${a.configMap} does not exist` }
+            : data === undefined
+              ? { ...row, problem: `ConfigMap ${a.configMap} has no binaryData key ${a.key}` }
+              : { ...row, digest: createHash('sha256').update(Buffer.from(data, 'base64')).digest('hex') },
+        )
+      } catch (err) {
+        out.push({ ...row, problem: `cannot read ConfigMap ${a.configMap}: ${apiErrorMessage(err)}` })
+      }
+    }
+    return out
   }
 
   #announceChanges(sc: SessionCluster, current: TemplatedSet | undefined, desired: TemplatedSet): void {

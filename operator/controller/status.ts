@@ -33,6 +33,8 @@ export interface ObservedState {
   pods: PodView[]
   /** The error of the last apply, when it failed. */
   error?: string
+  /** spec.applications with the digest of each ConfigMap's archive, or why it cannot be read. */
+  applications?: NonNullable<SessionClusterStatus['applications']>
 }
 
 const ordinal = (name: string) => Number(name.slice(name.lastIndexOf('-') + 1)) || 0
@@ -119,6 +121,7 @@ export function computeStatus(sc: SessionCluster, seen: ObservedState, now: Date
     selector: selectorString(sc),
     members: membersOf(sc, seen.pods),
     conditions,
+    ...(seen.applications?.length ? { applications: seen.applications } : {}),
   }
 }
 
@@ -137,6 +140,7 @@ function normalize(s: SessionClusterStatus): unknown {
     readyReplicas: s.readyReplicas ?? 0,
     selector: s.selector ?? '',
     members: s.members ?? [],
+    applications: s.applications ?? [],
     conditions: (s.conditions ?? []).map((c) => ({ ...c, observedGeneration: c.observedGeneration ?? 0 })),
   }
 }

@@ -8,6 +8,7 @@
  */
 import { createHash } from 'node:crypto'
 import { GROUP, PLURAL, type SessionCluster } from '../api/session-cluster.ts'
+import { farmVolumeMounts, farmVolumes } from './farm.ts'
 import { labels, metadata, names, podAnnotations, ports, secretFiles, selectorLabels } from './meta.ts'
 import { networkPolicy } from './network-policy.ts'
 import { nodeConfigYaml } from './node-config.ts'
@@ -107,6 +108,7 @@ export function statefulSet(sc: SessionCluster, inputs: BuildInputs) {
               volumeMounts: [
                 { name: 'config', mountPath: '/etc/cattery/config', readOnly: true },
                 { name: 'secrets', mountPath: secretFiles.dir, readOnly: true },
+                ...farmVolumeMounts(sc),
               ],
               securityContext: {
                 allowPrivilegeEscalation: false,
@@ -118,6 +120,7 @@ export function statefulSet(sc: SessionCluster, inputs: BuildInputs) {
           volumes: [
             { name: 'config', configMap: { name: n.config } },
             { name: 'secrets', secret: { secretName: n.secrets, defaultMode: 0o440 } },
+            ...farmVolumes(sc),
           ],
         },
       },

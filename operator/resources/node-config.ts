@@ -5,6 +5,7 @@
  */
 import { stringify } from 'yaml'
 import type { SessionCluster } from '../api/session-cluster.ts'
+import { farmConfig } from './farm.ts'
 import { ports } from './meta.ts'
 
 export function nodeConfig(sc: SessionCluster): Record<string, unknown> {
@@ -30,6 +31,7 @@ export function nodeConfig(sc: SessionCluster): Record<string, unknown> {
     session: s.session,
     channel: { sendOptions: s.channel.sendOptions, interceptors: s.channel.interceptors },
     jvmRouteBinder: { enabled: s.jvmRouteBinder },
+    farm: farmConfig(sc),
   }
 }
 

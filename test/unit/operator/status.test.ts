@@ -129,3 +129,23 @@ describe('SessionCluster status', () => {
     assert.equal(cond(lost, 'Degraded')?.lastTransitionTime, cond(first, 'Degraded')?.lastTransitionTime)
   })
 })
+
+describe('SessionCluster status: applications', () => {
+  it("lists each application's ConfigMap digest or problem, and a changed digest is a change to write", () => {
+    const applications = [
+      { name: 'shop', configMap: 'shop-app', digest: 'a'.repeat(64) },
+      { name: 'cart', configMap: 'cart', problem: 'ConfigMap cart has no binaryData key app.tgz' },
+    ]
+    const seen = { statefulSet: sts(1), pods: [pod('shop-0', '10.0.0.1', true)], applications }
+    const s = computeStatus(sc(1), seen, now)
+    assert.deepEqual(s.applications, applications)
+    assert.equal(statusChanged(s, computeStatus(sc(1), seen, now)), false)
+    const next = computeStatus(
+      sc(1),
+      { ...seen, applications: [{ ...applications[0], digest: 'b'.repeat(64) } as (typeof applications)[0]] },
+      now,
+    )
+    assert.equal(statusChanged(s, next), true)
+    assert.equal(computeStatus(sc(1), { statefulSet: sts(1), pods: [] }, now).applications, undefined)
+  })
+})
