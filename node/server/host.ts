@@ -1,8 +1,9 @@
 /**
  * The node's application server: its contexts (each application with its own session manager,
  * contexts.ts) on the HTTP port, and the admin server on its own port. The app base (apps.dir) is
- * loaded first; as in Tomcat, the HTTP port opens only after every context holds the cluster's
- * sessions, so no request reaches a node that would not find its session.
+ * loaded first, then the farm's applications (from a ready member, node/farm/); as in Tomcat, the HTTP
+ * port opens only after every context holds the cluster's sessions, so no request reaches a node that
+ * would not find its session or its application.
  */
 import http from 'node:http'
 import os from 'node:os'
