@@ -100,10 +100,10 @@ export interface NodeContainer {
 export async function startNodeContainer(
   network: string,
   name: string,
-  o: { args?: string[]; wait?: 'live' | 'ready' } = {},
+  o: { args?: string[]; wait?: 'live' | 'ready'; image?: string } = {},
 ): Promise<NodeContainer> {
   const probe = o.wait === 'live' ? '/livez' : '/readyz'
-  const container = await new GenericContainer(NODE_IMAGE)
+  const container = await new GenericContainer(o.image ?? NODE_IMAGE)
     .withPullPolicy(PullPolicy.neverPull())
     .withLabels({ [LABEL]: 'true' })
     .withNetworkMode(network)
@@ -169,6 +169,46 @@ async function followed(
     }
   }
   return { name, container, http, admin, lines, waitFor }
+}
+
+/**
+ * Builds an application image as a user does (examples/Dockerfile.app: FROM the node image, the
+ * application copied into /apps/<app>), labelled so removeImages() finds it; returns its name.
+ */
+export function buildAppImage(appDir: string, app: string): string {
+  const tag = `cattery-test-${app}:${process.pid}`
+  const dockerfile = path.join(ROOT, 'examples/Dockerfile.app')
+  execFileSync(
+    ENGINE.CATTERY_ENGINE ?? 'podman',
+    [
+      'build',
+      '--network',
+      'host',
+      '--build-arg',
+      `CATTERY_IMAGE=${NODE_IMAGE}`,
+      '--build-arg',
+      `APP=${app}`,
+      '--label',
+      LABEL,
+      '-f',
+      dockerfile,
+      '-t',
+      tag,
+      appDir,
+    ],
+    { env: { ...process.env, ...ENGINE }, stdio: ['ignore', 'ignore', 'inherit'] },
+  )
+  return `${PREFIX}${tag}`
+}
+
+/** Removes the images buildAppImage made. */
+export async function removeAppImages(): Promise<void> {
+  const d = await docker()
+  for (const i of await d.listImages({ filters: { label: [LABEL] } }))
+    await d
+      .getImage(i.Id)
+      .remove({ force: true })
+      .catch(() => {})
 }
 
 /** `podman kill -s SIGKILL`. */

@@ -1,19 +1,22 @@
 /**
  * The images in containers (issue 5), through podman's API: a multicast cluster with no peer list on a
  * user-defined network, fail-over after SIGKILL, a joiner's state transfer, a clean stop on SIGTERM,
- * and the operator image's health endpoint. The images come from `make image` (built from the working
+ * an application image built FROM the node image, and the operator image's health endpoint. The images come from `make image` (built from the working
  * tree: rebuild them after a change, `make test-integration` does).
  */
 import assert from 'node:assert/strict'
+import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { defaults } from '../../node/tribes/options.ts'
 import {
   ADMIN_HEADERS,
+  buildAppImage,
   createNetwork,
   killContainer,
   NODE_IMAGE,
   type NodeContainer,
   OPERATOR_IMAGE,
+  removeAppImages,
   removeLabelled,
   requireImages,
   startNodeContainer,
@@ -155,6 +158,39 @@ describe('node containers on a user-defined network, multicast membership, no pe
     const stopping = await node('c3').waitFor((l) => l.event === 'stopping')
     t.diagnostic(`c2 logged c3's departure ${gone.time - stopping.time} ms after c3 began to stop`)
     assert.ok(gone.time - stopping.time < 500)
+  })
+})
+
+describe('an application image built FROM cattery-node (examples/Dockerfile.app)', () => {
+  const network = `cattery-test-app-${process.pid}`
+  let image = ''
+  before(async () => {
+    await requireImages(NODE_IMAGE)
+    image = buildAppImage(path.join(import.meta.dirname, '../fixtures/apps/shop'), 'shop')
+    await createNetwork(network)
+  })
+  after(async () => {
+    await removeLabelled()
+    await removeAppImages()
+  })
+
+  it('serves the application from /apps on every member, with its sessions replicated, beside the demo', async () => {
+    const [a, b] = await Promise.all(
+      ['shop1', 'shop2'].map((name) =>
+        startNodeContainer(network, name, { image, args: ['--membership', 'multicast'] }),
+      ),
+    )
+    const [n1, n2] = [a as NodeContainer, b as NodeContainer]
+    await untilMembers([n1, n2], ['shop1', 'shop2'])
+    const first = await getJson(`http://127.0.0.1:${n1.http}/shop/cart/add`)
+    assert.deepEqual(first.body, { app: 'shop', node: 'shop1', items: 1 })
+    const cookie = cookieOf(first.setCookie)
+    await until('the cart on shop2', async () => {
+      const second = await getJson(`http://127.0.0.1:${n2.http}/shop/cart/add`, cookie)
+      return second.body.items === 2
+    })
+    const demo = await getJson(`http://127.0.0.1:${n2.http}/demo/whoami`)
+    assert.equal(demo.status, 200)
   })
 })
 
