@@ -12,7 +12,7 @@ import { execFile, execFileSync, spawnSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { EXAMPLE_APPS, freePorts, NodeProcess } from '../test/helpers/node-process.ts'
+import { EXAMPLE_APPS, freePorts, NodeProcess } from '../scripts/lib/node-process.ts'
 
 const ROOT = path.resolve(import.meta.dirname, '..')
 const quick = process.argv.includes('--quick')

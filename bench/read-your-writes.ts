@@ -11,7 +11,7 @@
 import { execFileSync, spawnSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { freePorts, loopbackNodeArgs, NodeProcess } from '../test/helpers/node-process.ts'
+import { freePorts, loopbackNodeArgs, NodeProcess } from '../scripts/lib/node-process.ts'
 
 const quick = process.argv.includes('--quick')
 const ROUNDS = quick ? 3 : 5

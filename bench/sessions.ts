@@ -16,7 +16,7 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { EXAMPLE_APPS, freePorts, loopbackNodeArgs, MAIN, NodeProcess } from '../test/helpers/node-process.ts'
+import { EXAMPLE_APPS, freePorts, loopbackNodeArgs, MAIN, NodeProcess } from '../scripts/lib/node-process.ts'
 
 const quick = process.argv.includes('--quick')
 const withSecret = process.argv.includes('--with-secret')

@@ -8,7 +8,7 @@ import { writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { freePorts, loopbackNodeArgs, NodeProcess } from '../test/helpers/node-process.ts'
+import { freePorts, loopbackNodeArgs, NodeProcess } from './lib/node-process.ts'
 
 const once = process.argv.includes('--once')
 const BIN = path.resolve(import.meta.dirname, '../dist/node/main.js')
