@@ -2,7 +2,17 @@
 import { spawnSync } from 'node:child_process'
 import path from 'node:path'
 
-const benches = ['channel.ts', 'sessions.ts', 'images.ts', 'kube.ts']
+const benches = [
+  'channel.ts',
+  'transport-crypto.ts',
+  'sessions.ts',
+  'read-your-writes.ts',
+  'app-context.ts',
+  'farm.ts',
+  'peers.ts',
+  'images.ts',
+  'kube.ts',
+]
 const extra = process.argv.slice(2)
 for (const b of benches) {
   const r = spawnSync(process.execPath, [path.join(import.meta.dirname, b), ...extra], { stdio: 'inherit' })
