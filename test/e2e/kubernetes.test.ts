@@ -210,18 +210,23 @@ describe('Cattery on a real single-node Kubernetes', { timeout: 1_200_000 }, () 
     const victim = (await readyPods('shop'))[0] as Obj
     const ids = await createSessions(`http://${victim.status.podIP}:8080`, 50)
     const load = counterLoad(() => clientUrl, 8)
-    await cp.kubectl('delete', 'pod', victim.metadata.name, '--force', '--grace-period=0')
-    await new Promise((r) => setTimeout(r, 1_000))
-    const others = (await readyPods('shop')).filter((p) => p.metadata.uid !== victim.metadata.uid)
-    assert.ok(others.length >= 2)
-    for (const id of ids) {
-      for (const p of others) {
-        const r = await getOnce(`http://${p.status.podIP}:8080/demo/get?k=i`, `JSESSIONID=${id}`)
-        assert.equal(r.status, 200)
-        assert.notEqual(r.body.v, null, `${p.metadata.name} serves session ${id}`)
+    let r: Awaited<ReturnType<typeof load.stop>>
+    try {
+      await cp.kubectl('delete', 'pod', victim.metadata.name, '--force', '--grace-period=0')
+      await new Promise((r) => setTimeout(r, 1_000))
+      const others = (await readyPods('shop')).filter((p) => p.metadata.uid !== victim.metadata.uid)
+      assert.ok(others.length >= 2)
+      for (const id of ids) {
+        for (const p of others) {
+          const got = await getOnce(`http://${p.status.podIP}:8080/demo/get?k=i`, `JSESSIONID=${id}`)
+          assert.equal(got.status, 200)
+          assert.notEqual(got.body.v, null, `${p.metadata.name} serves session ${id}`)
+        }
       }
+    } finally {
+      // Stopped whatever happened: a load left running would keep the test process alive.
+      r = await load.stop()
     }
-    const r = await load.stop()
     assert.deepEqual(r.staleReads, [])
     await eventually('READY 3 again', async () => (await readyCount('shop')) === 3, 120_000)
   })
