@@ -1,5 +1,5 @@
 /**
- * The DeltaManager's messages (Tomcat's SessionMessage types), as channel payloads. `ctx` names the
+ * The replicated managers' messages (Tomcat's SessionMessage types), as channel payloads. `ctx` names the
  * context (application) whose manager handles it; `v` is the session version after the change, `w`
  * the member that made it (absent: '') and `b` the member that made the version it was based on (rank.ts: a
  * member applies a change only when `b` made the copy it holds; absent `b`: a member that predates
@@ -79,6 +79,12 @@ export type SessionMessage =
   | { k: typeof SESSION_MESSAGE; type: 'session-request'; ctx: string; id: string; v: number; w: string }
   /** The answer: the copy held here when it ranks at least as asked, else no session. */
   | { k: typeof SESSION_MESSAGE; type: 'session-copy'; ctx: string; id: string; session?: SessionData }
+  /**
+   * BackupManager (backup-manager.ts): full copies pushed to the members that own them now (repair
+   * after a membership change, a stopping member's hand-off). Sent with a synchronous ACK: its
+   * success means the receiver holds each copy at least at that rank.
+   */
+  | { k: typeof SESSION_MESSAGE; type: 'backup'; ctx: string; sessions: SessionData[] }
   /** Asynchronous messages of one event-loop turn (see replication-batch.ts). */
   | { k: typeof SESSION_MESSAGE; type: 'batch'; ctx: string; messages: unknown[] }
 
@@ -101,6 +107,7 @@ export const newMessageCounts = (): MessageCounts => ({
   'resync-request': 0,
   'session-request': 0,
   'session-copy': 0,
+  backup: 0,
   batch: 0,
 })
 

@@ -77,10 +77,11 @@ export class SessionFetch {
 
   /**
    * Asks for a copy of session `id` ranking at least `want`, from its writer or (unknown) from every
-   * member; `via` also holds it when the writer is not in the view (it sent the change). False when
+   * member; `via` also holds it when the writer is not in the view (it sent the change); `only`:
+   * these members and no others (the BackupManager asks a session's owners). False when
    * no request could be sent (no member to ask, or the bound), so nothing is coming.
    */
-  request(id: string, want: Rank, via?: Member): boolean {
+  request(id: string, want: Rank, via?: Member, only?: Member[]): boolean {
     const key = keyOf(id)
     const now = Date.now()
     const current = this.#outstanding.get(key)
@@ -94,7 +95,7 @@ export class SessionFetch {
     }
     const members = this.#o.channel.members()
     const writer = members.find((m) => writerOf(m) === want.writer)
-    const to = writer ? [writer] : via && members.includes(via) ? [via] : members
+    const to = only ?? (writer ? [writer] : via && members.includes(via) ? [via] : members)
     if (to.length === 0) return false
     this.#outstanding.set(key, { want, waiting: new Set(to.map(memberId)), at: now })
     const { contextPath: ctx, channel, sent } = this.#o

@@ -20,6 +20,10 @@
  * reassembled session, at most maxSessionBytes) on both sides; `transfer-complete` carries the number
  * of sessions sent and skipped, and the joiner checks it received as many.
  *
+ * With fromEveryDonor (the BackupManager) the joiner needs a complete transfer from every ready
+ * member, one after the other, each giving what it holds of the joiner's share; it starts once each
+ * ready member completed (or left).
+ *
  * Re-sync: a member that comes back into the view after a gap (it was cut off and dropped), or whose
  * changes stay held past the hold timeout (replica-log.ts), may hold sessions this one missed. Then
  * this member fetches every session from it again, with the same transfer, installing only the
@@ -45,8 +49,8 @@ import { chunksOf, PageCutter, pageBudget, Reassembly } from './transfer-pages.t
 
 /** Where a donor's sessions come from and where a joiner's go. */
 export interface TransferredSessions {
-  /** Donor: the ids of the sessions to send, taken when the transfer starts. */
-  ids(): string[]
+  /** Donor: the ids of the sessions to send to joiner `to`, taken when the transfer starts. */
+  ids(to: Member): string[]
   /** Donor: a copy of a session, or undefined when it is gone since. */
   data(id: string): SessionData | undefined
   /** Joiner: a session received from the donor (may throw to refuse it: counted, not fatal). */
@@ -74,6 +78,11 @@ export interface StateTransferOptions {
   retryPauseMs?: number
   /** A re-sync for held changes is not repeated for the same member within this time (30 s). */
   resyncCooldownMs?: number
+  /**
+   * The joiner needs a complete transfer from every ready member, not one (the BackupManager: each
+   * member gives the sessions it holds that the joiner owns).
+   */
+  fromEveryDonor?: boolean
 }
 
 /** What a joiner's state transfer is doing, for /status. */
@@ -307,7 +316,7 @@ export class StateTransfer {
       await sleep(10)
     }
     this.#relay.serving(to)
-    const ids = this.#o.sessions.ids()
+    const ids = this.#o.sessions.ids(to)
     const cutter = new PageCutter(this.#budget, this.#o.pageSize)
     let pages = 0
     let sessions = 0
@@ -414,6 +423,8 @@ export class StateTransfer {
     const deadline = started + timeoutSeconds * 1000
     let overdue = false
     const tried = new Set<string>()
+    /** Donors whose transfer completed (fromEveryDonor). */
+    const done = new Set<string>()
     this.#status = { state: 'waiting', received: 0, skipped: 0, attempts: 0, since: started }
     while (!this.#stopped) {
       const ready = channel
@@ -438,7 +449,11 @@ export class StateTransfer {
         }
         break
       }
-      const donor = ready.find((m) => !tried.has(memberId(m)))
+      if (this.#o.fromEveryDonor && ready.every((m) => done.has(memberId(m)))) {
+        this.#status.reason = undefined
+        break
+      }
+      const donor = ready.find((m) => !tried.has(memberId(m)) && !done.has(memberId(m)))
       if (!donor) {
         // Every ready member was asked and none completed: round again, after a pause.
         tried.clear()
@@ -450,7 +465,9 @@ export class StateTransfer {
       const reason = await this.#fetchFrom(donor)
       if (reason === undefined) {
         this.#status.reason = undefined
-        break
+        if (!this.#o.fromEveryDonor) break
+        done.add(memberId(donor))
+        continue
       }
       if (reason === NOT_YET_KNOWN && Date.now() - started < NOT_YET_KNOWN_WAIT_MS) {
         // The donor has not taken this member into its view yet (it pings back within a round
