@@ -88,6 +88,13 @@ export function contextConfig(
   }
   const valid = merged as AppConfig
   const problems: ConfigProblem[] = []
+  try {
+    parseSendOptions(valid.manager.mapSendOptions)
+  } catch (err) {
+    problems.push(
+      problem(`${prefix}manager.mapSendOptions`, valid.manager.mapSendOptions, (err as Error).message),
+    )
+  }
   let sendOptions = 8
   try {
     sendOptions = parseSendOptions(valid.channel.sendOptions)

@@ -62,6 +62,8 @@ export const SETTINGS = [
     key: 'farm.processDeployFrequency',
   },
   { flag: 'manager', env: 'CATTERY_MANAGER', key: 'manager.type' },
+  { flag: 'backups', env: 'CATTERY_BACKUPS', key: 'manager.backups' },
+  { flag: 'map-send-options', env: 'CATTERY_MAP_SEND_OPTIONS', key: 'manager.mapSendOptions' },
   { flag: 'session-timeout', env: 'CATTERY_SESSION_TIMEOUT', key: 'session.timeout' },
   { flag: 'cookie-name', env: 'CATTERY_COOKIE_NAME', key: 'session.cookie.name' },
   { flag: 'jvm-route-binder', env: 'CATTERY_JVM_ROUTE_BINDER', key: 'jvmRouteBinder.enabled', bool: true },
@@ -127,6 +129,16 @@ export function loadConfig(input: LoadInput): Loaded {
   }
   const valid = config as NodeConfig
   const problems: ConfigProblem[] = []
+  try {
+    parseSendOptions(valid.manager.mapSendOptions)
+  } catch (err) {
+    problems.push({
+      key: 'manager.mapSendOptions',
+      source: sourceOf('manager.mapSendOptions'),
+      value: valid.manager.mapSendOptions,
+      problem: (err as Error).message,
+    })
+  }
   let sendOptions = 8
   try {
     sendOptions = parseSendOptions(valid.channel.sendOptions)

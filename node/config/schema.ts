@@ -84,9 +84,30 @@ export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', '
 /** `manager`: shared with the SessionCluster resource (operator/api), so the two cannot drift. */
 export const ManagerSchema = T.Object(
   {
-    type: T.Union([T.Literal('delta'), T.Literal('standard')], {
+    type: T.Union([T.Literal('delta'), T.Literal('backup'), T.Literal('standard')], {
       default: 'delta',
-      description: 'delta: every node holds every session (DeltaManager); standard: no replication.',
+      description:
+        'delta: every node holds every session (DeltaManager); backup: a primary and `backups` backups per session (BackupManager); standard: no replication.',
+    }),
+    backups: T.Integer({
+      minimum: 1,
+      maximum: 16,
+      default: 1,
+      description:
+        'BackupManager: backups of each session (k); 1 + k nodes hold it, and it survives the loss of any k nodes at once.',
+    }),
+    mapSendOptions: T.Union([T.Integer({ minimum: 0, maximum: 31 }), T.String({ minLength: 1 })], {
+      default: 6,
+      description:
+        "BackupManager: Tribes' send flags of its replication (Tomcat's mapSendOptions; 6: synchronous ACK). The DeltaManager uses channel.sendOptions.",
+      allowed: 'a number 0-31 or names such as "async", "ack,sync"',
+    }),
+    rpcTimeout: T.Integer({
+      minimum: 1,
+      maximum: 600_000,
+      default: 15_000,
+      description:
+        "BackupManager: milliseconds a request waits for the copy of a session this node does not hold from the session's owners (Tomcat's rpcTimeout).",
     }),
     expireSessionsOnShutdown: T.Boolean({
       default: false,

@@ -7,6 +7,7 @@ import { contextConfig } from '../config/app-config.ts'
 import type { NodeConfig } from '../config/schema.ts'
 import type { ManagerSettings } from '../session/managers.ts'
 import { codes } from '../tribes/errors.ts'
+import { parseSendOptions } from '../tribes/send-options.ts'
 
 export interface ContextConfig {
   manager: NodeConfig['manager']
@@ -20,6 +21,9 @@ export function managerSettings(jvmRoute: string, c: ContextConfig): ManagerSett
   const s = c.session
   return {
     type: m.type,
+    backups: m.backups,
+    mapSendOptions: parseSendOptions(m.mapSendOptions),
+    rpcTimeout: m.rpcTimeout,
     jvmRoute,
     sessionTimeout: s.timeout < 0 ? -1 : Math.round(s.timeout * 60),
     maxActiveSessions: m.maxActiveSessions,

@@ -21,6 +21,19 @@ export function createMetrics(cluster: Cluster, valves: Map<string, ValveStats>)
   gauge('cattery_sessions_active', 'Sessions held, per context', ['context'], (g) =>
     each((m) => g.set({ context: m.contextPath }, m.sessionCount())),
   )
+  gauge(
+    'cattery_sessions_held',
+    'Session copies held, by role (BackupManager: primary, backup, proxy)',
+    ['context', 'role'],
+    (g) =>
+      each((m) => {
+        const { primary, backup, proxy } = m.stats()
+        if (primary === undefined) return
+        g.set({ context: m.contextPath, role: 'primary' }, primary)
+        g.set({ context: m.contextPath, role: 'backup' }, backup ?? 0)
+        g.set({ context: m.contextPath, role: 'proxy' }, proxy ?? 0)
+      }),
+  )
   gauge('cattery_sessions_created_total', 'Sessions created on this node', ['context'], (g) =>
     each((m) => g.set({ context: m.contextPath }, m.stats().created)),
   )

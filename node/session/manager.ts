@@ -15,7 +15,7 @@ import { newSessionIdBase, Session, type SessionData, type SessionPolicy } from 
 import type { TransferStatus } from './state-transfer.ts'
 import { SessionStore } from './store.ts'
 
-export type ManagerKind = 'standard' | 'delta'
+export type ManagerKind = 'standard' | 'delta' | 'backup'
 
 /**
  * How a read-your-writes wait ended: the copy held already ranked as high ('current'), the change
@@ -58,6 +58,13 @@ export interface ManagerStats {
    * an older copy than their version cookie names (`staleReads`), requests waiting now (`waiting`).
    */
   readYourWrites?: { caughtUp: number; staleReads: number; waiting: number }
+  /** BackupManager: backups per session (k), and the copies held here by role in the current view. */
+  backups?: number
+  primary?: number
+  backup?: number
+  proxy?: number
+  /** BackupManager: fetches on a miss, repair passes, copies pushed, dropped and handed over. */
+  placement?: Record<string, number>
   /** Session copies asked of other members, requests not sent (bound), answers not sent (bound). */
   sessionFetch?: {
     requestsSent: number
@@ -168,7 +175,7 @@ export abstract class BaseManager extends EventEmitter implements SessionManager
       )
     }
     const session = new Session({
-      id: `${newSessionIdBase()}.${this.options.jvmRoute}`,
+      id: `${this.newIdBase()}.${this.options.jvmRoute}`,
       maxInactiveInterval: this.options.sessionTimeout,
       policy: this.options.policy,
     })
@@ -219,6 +226,11 @@ export abstract class BaseManager extends EventEmitter implements SessionManager
 
   stats(): ManagerStats {
     return { active: this.store.size, ...this.counters }
+  }
+
+  /** The id of a new session, without its route (the BackupManager picks one this member owns). */
+  protected newIdBase(): string {
+    return newSessionIdBase()
   }
 
   /** A session created here: a replicating manager announces it. */

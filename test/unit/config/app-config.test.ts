@@ -53,7 +53,7 @@ describe("an application's cattery settings", () => {
       e.message,
       /cattery\.manager\.maxActiveSesions: unknown key .*did you mean 'maxActiveSessions'/,
     )
-    assert.match(e.message, /cattery\.manager\.type = "backupp": must be one of delta, standard/)
+    assert.match(e.message, /cattery\.manager\.type = "backupp": must be one of delta, backup, standard/)
     assert.match(e.message, /cattery\.session\.timeout = "long"/)
   })
 

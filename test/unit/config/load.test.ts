@@ -153,6 +153,28 @@ describe('configuration loading', () => {
     assert.equal(load(['--name', 'n1', '--read-your-writes', 'false']).config.manager.readYourWrites, false)
   })
 
+  it("takes the BackupManager's settings: backups (1), Tomcat's mapSendOptions (6) and rpcTimeout (15000)", () => {
+    const { config } = load(['--name', 'n1', '--manager', 'backup'])
+    assert.equal(config.manager.type, 'backup')
+    assert.equal(config.manager.backups, 1)
+    assert.equal(config.manager.mapSendOptions, 6)
+    assert.equal(config.manager.rpcTimeout, 15_000)
+    const more = load([
+      '--name',
+      'n1',
+      '--manager',
+      'backup',
+      '--backups',
+      '2',
+      '--map-send-options',
+      'async',
+    ])
+    assert.equal(more.config.manager.backups, 2)
+    assert.equal(more.config.manager.mapSendOptions, 'async')
+    assert.throws(() => load(['--name', 'n1', '--map-send-options', 'sometimes']), /manager\.mapSendOptions/)
+    assert.throws(() => load(['--name', 'n1', '--backups', '0']), /manager\.backups/)
+  })
+
   it('reads the file named by CATTERY_CONFIG and lists from --members', () => {
     const { channelOptions } = load(['--members', 'h1:4000, h2:4001'], { CATTERY_CONFIG: 'base.yaml' })
     assert.deepEqual(channelOptions.membership, {

@@ -1,0 +1,520 @@
+/**
+ * Tomcat's BackupManager: each session is held by 1 + k members (`backups: k`, default 1) — its
+ * owners, placed by rendezvous hashing over the member view (placement.ts), the first being its
+ * primary — instead of by every member, so memory and replication traffic per member stop growing
+ * with the cluster. Replication, ranks, the replica log and read-your-writes are the DeltaManager's
+ * (replicated-manager.ts); what differs:
+ *
+ * - **Placement**: any member computes a session's owners from its view; no proxy entries or
+ *   messages (Tomcat's LazyReplicatedMap keeps a proxy entry per session on every member and sends
+ *   proxy messages to keep them). A new session's id is chosen so that its creator is its primary.
+ * - **Messages about a session** go to its other owners only, with `manager.mapSendOptions`
+ *   (Tomcat's name; default 6, synchronous ACK).
+ * - **A request on a member that holds no copy** fetches it from the owners (`session-request` /
+ *   `session-copy`, session-fetch.ts), waiting at most `rpcTimeout`, and serves it; its writes go to
+ *   the owners as any member's. The fetched copy stays as a proxy for PROXY_TTL_MS after its last use
+ *   (at most MAX_PROXIES per context, the least recently used dropped first), so a client whose
+ *   balancer keeps it on this member does not fetch on every request; the version cookie catches a
+ *   proxy that is older than what its client saw (askAtOnce: the owners are asked at once).
+ * - **Repair** (repair.ts): after a membership change, and for proxies past their lifetime, each
+ *   member sends copies to owners that may lack them and drops copies it does not own once every
+ *   owner confirmed them (ownership-transfer.ts), paced every REPAIR_DELAY_MS.
+ * - **Join**: a joiner gets, from every ready member, the sessions it owns (state-transfer.ts with
+ *   fromEveryDonor; stateIds filters by ownership), and is ready only then.
+ * - **Stop**: a stopping member first hands over the sessions it owns to the members that own them
+ *   without it, then leaves.
+ * - **Expiry**: every holder expires an idle copy; only the primary announces it.
+ */
+
+import { CatteryError } from '../tribes/errors.ts'
+import { describeMember, type Member } from '../tribes/member.ts'
+import { SendOption } from '../tribes/send-options.ts'
+import { sessionCodes } from './errors.ts'
+import type { ManagerStats } from './manager.ts'
+import type { SessionMessage } from './messages.ts'
+import { CopyPusher } from './ownership-transfer.ts'
+import { PlacementView } from './placement.ts'
+import { compareRank, writerOf } from './rank.ts'
+import { type HeldCopy, planRepair, type RepairAction } from './repair.ts'
+import { ReplicatedManager, type ReplicatedManagerOptions } from './replicated-manager.ts'
+import { newSessionIdBase, type Session, type SessionData } from './session.ts'
+import { keyOf } from './store.ts'
+
+export interface BackupManagerOptions extends ReplicatedManagerOptions {
+  /** Backups of each session (k): 1 + k members hold it. */
+  backups: number
+  /** How long a request waits for the copy of a session this member does not hold, ms (Tomcat's rpcTimeout). */
+  rpcTimeout?: number
+}
+
+/** A proxy copy is kept this long after its last use. */
+export const PROXY_TTL_MS = 5_000
+/** Proxy copies per context, at most (the least recently used is dropped first, through repair). */
+export const MAX_PROXIES = 10_000
+/** A repair pass runs at most this often, and this long after a membership change. */
+export const REPAIR_DELAY_MS = 250
+/**
+ * A view is taken as the base of the next pass's comparison only once it held this long: a member
+ * that left and was the one to send copies (the lead, repair.ts) may not have been noticed gone by
+ * every member yet; until then passes compare with the last settled view, so a member whose lead
+ * died meanwhile acts as the lead.
+ */
+export const SETTLE_MS = 3_000
+/** A full pass runs at least this often (copies held against a view that changed under them). */
+const FULL_PASS_MS = 30_000
+/** How often the view's readiness and the proxies' lifetimes are checked. */
+const TICK_MS = 500
+
+type Role = 'primary' | 'backup' | 'proxy'
+
+export class BackupManager extends ReplicatedManager {
+  readonly kind = 'backup' as const
+  readonly #copies: number
+  readonly #rpcTimeout: number
+  #self = ''
+  /** The placement view, cached for the member list it was made of. */
+  #view: { sig: string; view: PlacementView; members: Map<string, Member> } | undefined
+  /** The last settled view (SETTLE_MS) whose repair pass completed: passes compare with it. */
+  #before: PlacementView | undefined
+  /** The current view's member list, and since when it holds. */
+  #viewSig = ''
+  #viewSince = 0
+  /** Copies confirmed by their new owners since #before was set (not sent twice). */
+  readonly #pushed = new Map<string, Set<string>>()
+  /** Proxy copies (held, not owned): when each was last used. Oldest use first. */
+  readonly #proxies = new Map<string, number>()
+  /** Copies whose last write here every owner acknowledged, under which view. */
+  readonly #confirmed = new Map<string, string>()
+  /** Pushes that failed: sent again at the next pass. */
+  readonly #retry = new Map<string, Set<string>>()
+  readonly #pusher: CopyPusher
+  #tick: NodeJS.Timeout | undefined
+  #pass: Promise<void> | undefined
+  #passDue = false
+  #lastFull = 0
+  #stopping = false
+  readonly #placement = {
+    fetches: 0,
+    fetchMisses: 0,
+    repairPasses: 0,
+    copiesDropped: 0,
+    proxiesEvicted: 0,
+    handedOver: 0,
+    lastRepairMs: 0,
+  }
+
+  constructor(options: BackupManagerOptions) {
+    super(options, { fromEveryDonor: true })
+    this.#copies = 1 + Math.max(0, options.backups)
+    this.#rpcTimeout = options.rpcTimeout ?? 15_000
+    this.#pusher = new CopyPusher({
+      channel: options.channel,
+      contextPath: this.contextPath,
+      sent: this.counts.sent,
+      data: (key) => this.store.get(key)?.toData(),
+      maxCount: options.sendAllSessionsSize,
+    })
+  }
+
+  override async start(): Promise<void> {
+    this.#self = writerOf(this.ro.channel.localMember)
+    await super.start()
+    if (this.transfer.stopped) return
+    this.#noteView()
+    this.#lastFull = Date.now()
+    this.ro.channel.on('memberAdded', this.#onViewChange)
+    this.ro.channel.on('memberDisappeared', this.#onViewChange)
+    this.#tick = setInterval(() => this.#onTick(), TICK_MS)
+    this.#tick.unref()
+  }
+
+  override async stop(): Promise<void> {
+    this.#stopping = true
+    clearInterval(this.#tick)
+    this.ro.channel.off('memberAdded', this.#onViewChange)
+    this.ro.channel.off('memberDisappeared', this.#onViewChange)
+    await this.#pass
+    if (!this.ro.expireSessionsOnShutdown) await this.#handOver()
+    await super.stop()
+  }
+
+  override stats(): ManagerStats {
+    const roles = { primary: 0, backup: 0, proxy: 0 }
+    const view = this.#placementView()
+    for (const key of this.store.keys()) roles[this.#roleIn(view, key)]++
+    return {
+      ...super.stats(),
+      backups: this.#copies - 1,
+      ...roles,
+      placement: { ...this.#placement, ...this.#pusher.counters, members: view.members.length },
+    }
+  }
+
+  // --- placement ------------------------------------------------------------------------------
+
+  /** The view placement uses: the members seen now and this one. */
+  #placementView(): PlacementView {
+    const members = this.ro.channel.members()
+    const ids = members.map((m) => writerOf(m))
+    const sig = ids.join(',')
+    if (this.#view?.sig !== sig) {
+      this.#view = {
+        sig,
+        view: new PlacementView([...ids, this.#self]),
+        members: new Map(members.map((m, i) => [ids[i] as string, m])),
+      }
+    }
+    return this.#view.view
+  }
+
+  #member(id: string): Member | undefined {
+    this.#placementView()
+    return this.#view?.members.get(id)
+  }
+
+  #owners(key: string): string[] {
+    return this.#placementView().owners(key, this.#copies)
+  }
+
+  #roleIn(view: PlacementView, key: string): Role {
+    const i = view.owners(key, this.#copies).indexOf(this.#self)
+    return i === 0 ? 'primary' : i > 0 ? 'backup' : 'proxy'
+  }
+
+  /** The other owners of a session, as members. */
+  #otherOwners(key: string): Member[] {
+    const out: Member[] = []
+    for (const id of this.#owners(key)) {
+      if (id === this.#self) continue
+      const m = this.#member(id)
+      if (m) out.push(m)
+    }
+    return out
+  }
+
+  protected override newIdBase(): string {
+    // The creator is the primary (as in Tomcat): the id is drawn until this member ranks first. Each
+    // draw succeeds with probability 1/N; the id keeps 128 - log2(N) bits of randomness.
+    const view = this.#placementView()
+    const tries = 64 * view.members.length
+    for (let i = 0; i < tries; i++) {
+      const id = newSessionIdBase()
+      if (view.owners(id, 1)[0] === this.#self) return id
+    }
+    return newSessionIdBase()
+  }
+
+  protected override targets(message: SessionMessage): Member[] {
+    switch (message.type) {
+      case 'created':
+        return this.#otherOwners(keyOf(message.session.id))
+      case 'delta':
+      case 'accessed':
+      case 'expired':
+        return this.#otherOwners(keyOf(message.id))
+      case 'change-id': {
+        const to = this.#otherOwners(keyOf(message.id))
+        for (const m of this.#otherOwners(keyOf(message.newId))) if (!to.includes(m)) to.push(m)
+        return to
+      }
+      default:
+        return []
+    }
+  }
+
+  protected override stateIds(to: Member): string[] {
+    const joiner = writerOf(to)
+    const view = new PlacementView([...this.#placementView().members, joiner])
+    const ids: string[] = []
+    for (const key of this.store.keys()) if (view.owners(key, this.#copies).includes(joiner)) ids.push(key)
+    return ids
+  }
+
+  protected override get relaysToJoiners(): boolean {
+    // Senders that see the joiner send it the changes of the sessions it owns; a relay would bring
+    // it changes of sessions it does not own.
+    return false
+  }
+
+  protected override announcesExpiry(session: Session): boolean {
+    return this.#owners(keyOf(session.id))[0] === this.#self
+  }
+
+  protected override askAtOnce(id: string): Member[] | undefined {
+    const key = keyOf(id)
+    if (this.#owners(key).includes(this.#self) && this.store.get(key)) return undefined
+    return this.#otherOwners(key)
+  }
+
+  // --- serving --------------------------------------------------------------------------------
+
+  override async findSession(id: string): Promise<Session | undefined> {
+    const held = await super.findSession(id)
+    const key = keyOf(id)
+    if (held) {
+      if (this.#proxies.has(key)) this.#used(key)
+      return held
+    }
+    if (this.replicaLog.isGone(id) || this.#stopping) return undefined
+    const owners = this.#otherOwners(key)
+    if (owners.length === 0) return undefined
+    this.#placement.fetches++
+    if (!this.fetcher.request(id, { version: 1, writer: '' }, undefined, owners)) return undefined
+    const end = await this.waiters.wait(
+      key,
+      { version: 1, writer: '' },
+      { timeoutMs: this.#rpcTimeout, slowMs: Number.POSITIVE_INFINITY, slow: () => {} },
+    )
+    const s = this.store.get(key)
+    if (end !== 'caught-up' || !s) {
+      this.#placement.fetchMisses++
+      return undefined
+    }
+    return s
+  }
+
+  override async changeSessionId(session: Session, newId: string): Promise<void> {
+    const oldKey = keyOf(session.id)
+    await super.changeSessionId(session, newId)
+    const newKey = keyOf(newId)
+    if (newKey === oldKey) return
+    // regenerate(): the new id may have other owners; those that did not own the old one get a copy.
+    this.#confirmed.delete(oldKey)
+    this.#proxies.delete(oldKey)
+    const old = new Set(this.#owners(oldKey))
+    for (const m of this.#otherOwners(newKey)) if (!old.has(writerOf(m))) void this.#pusher.push(m, [newKey])
+    this.#noteHeld(newKey)
+  }
+
+  protected override async replicate(message: SessionMessage): Promise<boolean> {
+    const ok = await super.replicate(message)
+    if (message.type === 'delta' || message.type === 'created' || message.type === 'change-id') {
+      const key = keyOf(
+        message.type === 'created'
+          ? message.session.id
+          : message.type === 'change-id'
+            ? message.newId
+            : message.id,
+      )
+      if (ok && (this.ro.sendOptions & SendOption.SYNCHRONIZED_ACK) !== 0)
+        this.#confirmed.set(key, this.#placementView().members.join(','))
+      else this.#confirmed.delete(key)
+    }
+    return ok
+  }
+
+  /** A copy arrived (fetched, pushed, transferred): one this member does not own is a proxy. */
+  protected override installCopy(
+    d: SessionData,
+    from: Member | undefined,
+    kind: 'created' | 'all-data' | 'session-copy' | 'backup',
+  ): boolean {
+    const ok = super.installCopy(d, from, kind)
+    if (ok && typeof d?.id === 'string' && this.store.get(d.id)) this.#noteHeld(keyOf(d.id))
+    return ok
+  }
+
+  #noteHeld(key: string): void {
+    if (!this.#owners(key).includes(this.#self)) this.#used(key)
+  }
+
+  #used(key: string): void {
+    this.#proxies.delete(key)
+    this.#proxies.set(key, Date.now())
+    if (this.#proxies.size > MAX_PROXIES) this.#schedule(0)
+  }
+
+  /** Copies pushed to this member: answered (synchronous ACK) once each is held at its rank. */
+  protected override receiveBackup(m: SessionMessage & { type: 'backup' }, from: Member): Promise<void> {
+    if (!Array.isArray(m.sessions)) return Promise.reject(new Error('malformed backup message: no sessions'))
+    const missing: string[] = []
+    for (const d of m.sessions) {
+      const id = (d as { id?: unknown } | null)?.id
+      if (typeof id !== 'string') {
+        missing.push(String(id))
+        continue
+      }
+      this.installCopy(d, from, 'backup')
+      const held = this.store.get(id)
+      const rank = { version: d.version ?? 1, writer: d.writer ?? '' }
+      if (this.replicaLog.isGone(id)) continue
+      if (!held || compareRank(held, rank) < 0) missing.push(id)
+    }
+    if (missing.length === 0) return Promise.resolve()
+    return Promise.reject(
+      new CatteryError(
+        sessionCodes.REPLICATION_REFUSED,
+        `${missing.length} pushed session copies were not taken (first: ${missing[0]})`,
+      ),
+    )
+  }
+
+  // --- repair ---------------------------------------------------------------------------------
+
+  readonly #onViewChange = () => {
+    this.#noteView()
+    this.#schedule(REPAIR_DELAY_MS)
+  }
+
+  /** The view now; notes since when it holds. */
+  #noteView(): PlacementView {
+    const view = this.#placementView()
+    const sig = view.members.join(',')
+    if (sig !== this.#viewSig) {
+      this.#viewSig = sig
+      this.#viewSince = Date.now()
+    }
+    return view
+  }
+
+  #onTick(): void {
+    // A member's readiness changes without a view event: a joiner that became ready may now
+    // confirm copies others wait to drop.
+    const now = Date.now()
+    const view = this.#noteView()
+    const unsettled = this.#before === undefined || !this.#before.equals(view)
+    let due =
+      (unsettled && now - this.#viewSince >= SETTLE_MS) ||
+      this.#retry.size > 0 ||
+      now - this.#lastFull > FULL_PASS_MS
+    const oldest = this.#proxies.values().next().value
+    if (oldest !== undefined && now - oldest > PROXY_TTL_MS) due = true
+    if (due) this.#schedule(0)
+  }
+
+  #schedule(delay: number): void {
+    if (this.#stopping) return
+    this.#passDue = true
+    if (this.#pass) return
+    this.#pass = (async () => {
+      await new Promise((r) => setTimeout(r, delay))
+      while (this.#passDue && !this.#stopping) {
+        this.#passDue = false
+        try {
+          await this.#repair()
+        } catch (err) {
+          this.logger.warn({ err: (err as Error).message }, 'repair pass failed')
+        }
+      }
+    })().finally(() => {
+      this.#pass = undefined
+    })
+  }
+
+  /** One repair pass over every copy held (repair.ts decides, this sends and drops). */
+  async #repair(): Promise<void> {
+    const started = Date.now()
+    const after = this.#noteView()
+    const before = this.#before
+    const viewKey = after.members.join(',')
+    const now = Date.now()
+    const lru = this.#proxies.size - MAX_PROXIES
+    let i = 0
+    const inUse = new Map<string, boolean>()
+    for (const [key, at] of this.#proxies) inUse.set(key, i++ >= lru && now - at <= PROXY_TTL_MS)
+    const held = (function* (manager: BackupManager, keys: IterableIterator<string>): Generator<HeldCopy> {
+      for (const key of keys)
+        yield { key, inUse: inUse.get(key) ?? false, confirmed: manager.#confirmed.get(key) === viewKey }
+    })(this, this.store.keys())
+    const actions = planRepair({ self: this.#self, before, after, copies: this.#copies }, held)
+    this.#lastFull = now
+    this.#placement.repairPasses++
+    // Failed pushes of earlier passes are sent again.
+    const byMember = new Map<string, Set<string>>()
+    const add = (member: string, key: string) => {
+      const set = byMember.get(member) ?? new Set<string>()
+      byMember.set(member, set)
+      set.add(key)
+    }
+    for (const [key, members] of this.#retry) for (const m of members) if (after.has(m)) add(m, key)
+    this.#retry.clear()
+    for (const a of actions) for (const m of a.to) if (!this.#pushed.get(a.key)?.has(m)) add(m, a.key)
+    const failed = new Set<string>()
+    await Promise.all(
+      [...byMember].map(async ([id, keys]) => {
+        const member = this.#member(id)
+        if (!member) return
+        const confirmed = await this.#pusher.push(member, keys)
+        for (const k of confirmed) {
+          const set = this.#pushed.get(k) ?? new Set<string>()
+          this.#pushed.set(k, set)
+          set.add(id)
+        }
+        for (const k of keys)
+          if (!confirmed.has(k)) {
+            failed.add(k)
+            const set = this.#retry.get(k) ?? new Set<string>()
+            this.#retry.set(k, set)
+            set.add(id)
+          }
+      }),
+    )
+    this.#drop(actions, failed)
+    if (failed.size === 0 && now - this.#viewSince >= SETTLE_MS && after.equals(this.#placementView())) {
+      this.#before = after
+      this.#pushed.clear()
+    }
+    this.#placement.lastRepairMs = Date.now() - started
+    if (actions.length > 0)
+      this.logger.info(
+        {
+          actions: actions.length,
+          members: after.members.length,
+          failed: failed.size,
+          ms: Date.now() - started,
+        },
+        'repair pass: session copies placed on their owners',
+      )
+  }
+
+  /** Drops the copies repair decided to drop, once every push of theirs was confirmed. */
+  #drop(actions: RepairAction[], failed: Set<string>): void {
+    for (const a of actions) {
+      if (!a.drop || failed.has(a.key)) continue
+      const s = this.store.get(a.key)
+      // Still not an owner, and not used again meanwhile.
+      if (!s || this.#owners(a.key).includes(this.#self)) continue
+      const at = this.#proxies.get(a.key)
+      if (at !== undefined && Date.now() - at <= PROXY_TTL_MS && this.#proxies.size <= MAX_PROXIES) continue
+      this.store.delete(a.key)
+      this.#proxies.delete(a.key)
+      this.#confirmed.delete(a.key)
+      if (at !== undefined) this.#placement.proxiesEvicted++
+      else this.#placement.copiesDropped++
+    }
+  }
+
+  /**
+   * A stopping member hands the sessions it owns to the members that own them without it (the
+   * owner that takes its place), so that stopping members one at a time loses nothing.
+   */
+  async #handOver(): Promise<void> {
+    const rest = new PlacementView(this.ro.channel.members().map((m) => writerOf(m)))
+    if (rest.members.length === 0) return
+    const now = this.#placementView()
+    const byMember = new Map<string, string[]>()
+    for (const key of this.store.keys()) {
+      const was = now.owners(key, this.#copies)
+      if (!was.includes(this.#self)) continue
+      for (const m of rest.owners(key, this.#copies)) {
+        if (was.includes(m)) continue
+        const list = byMember.get(m)
+        if (list) list.push(key)
+        else byMember.set(m, [key])
+      }
+    }
+    await Promise.all(
+      [...byMember].map(async ([id, keys]) => {
+        const member = this.#member(id)
+        if (!member) return
+        const confirmed = await this.#pusher.push(member, keys)
+        this.#placement.handedOver += confirmed.size
+        if (confirmed.size < keys.length)
+          this.logger.warn(
+            { to: describeMember(member), sessions: keys.length, confirmed: confirmed.size },
+            'stopping: not every session could be handed over',
+          )
+      }),
+    )
+  }
+}

@@ -1,0 +1,283 @@
+import assert from 'node:assert/strict'
+import { after, before, describe, it } from 'node:test'
+import {
+  cookieOf,
+  formed,
+  getJson,
+  type HttpNode,
+  planCluster,
+  started,
+  startHttpNode,
+  status,
+  until,
+} from '../helpers/http-nodes.ts'
+
+const url = (n: HttpNode, path: string) => `http://127.0.0.1:${n.http}/demo${path}`
+/** Does node `n` hold a copy of session `id` (admin API, read without touching it)? */
+const holds = async (n: HttpNode, id: string) =>
+  (await getJson(`http://127.0.0.1:${n.admin}/sessions/${encodeURIComponent(id)}?context=/demo`)).status ===
+  200
+const holders = async (nodes: HttpNode[], id: string) => {
+  const held = await Promise.all(nodes.map((n) => holds(n, id)))
+  return nodes.filter((_, i) => held[i]).map((n) => n.name)
+}
+/** Copies held by role, summed over `nodes` (each node's /status for /demo). */
+async function roles(nodes: HttpNode[]) {
+  const sum = { primary: 0, backup: 0, proxy: 0 }
+  for (const s of await Promise.all(nodes.map((n) => status(n)))) {
+    const c = s.contexts.find((x: { path: string }) => x.path === '/demo')
+    sum.primary += c.stats.primary
+    sum.backup += c.stats.backup
+    sum.proxy += c.stats.proxy
+  }
+  return sum
+}
+
+/** Waits until the copies held by role on `nodes` are `want`. */
+async function untilRoles(nodes: HttpNode[], want: Awaited<ReturnType<typeof roles>>, timeoutMs = 60_000) {
+  const deadline = Date.now() + timeoutMs
+  let last = await roles(nodes)
+  while (JSON.stringify(last) !== JSON.stringify(want)) {
+    if (Date.now() > deadline) assert.deepEqual(last, want, 'copies by role')
+    await new Promise((r) => setTimeout(r, 100))
+    last = await roles(nodes)
+  }
+}
+
+async function startCluster(size: number, backups: number): Promise<HttpNode[]> {
+  const plan = await planCluster(size, ['--manager', 'backup', '--backups', String(backups)])
+  const nodes = await Promise.all(Array.from({ length: size }, (_, i) => startHttpNode(plan, i)))
+  await Promise.all(nodes.map((n) => started(n, 60_000)))
+  await formed(nodes, 30_000)
+  return nodes
+}
+
+/** Creates `count` sessions on `n` (value v=i), returns their ids and cookies. */
+async function create(n: HttpNode, count: number) {
+  const out: Array<{ id: string; cookie: string; v: string }> = []
+  for (let i = 0; i < count; i++) {
+    const r = await getJson(url(n, `/set?k=v&v=${n.name}-${i}`))
+    assert.equal(r.status, 200)
+    out.push({ id: r.body.sessionId, cookie: cookieOf(r.setCookie), v: `${n.name}-${i}` })
+  }
+  return out
+}
+
+describe('BackupManager on 5 node processes, one backup (k=1)', () => {
+  let nodes: HttpNode[] = []
+  before(async () => {
+    nodes = await startCluster(5, 1)
+  })
+  after(() => Promise.all(nodes.map((n) => n.process.stop('SIGKILL'))))
+
+  it('a session is held by exactly 2 members, its creator first, and is readable from all five', async () => {
+    const [n1] = nodes as [HttpNode]
+    const sessions = await create(n1, 20)
+    for (const s of sessions) {
+      const h = await holders(nodes, s.id)
+      assert.equal(h.length, 2, `session ${s.id} held by ${h}`)
+      assert.ok(h.includes('n1'), 'the creator holds it')
+    }
+    assert.deepEqual(await roles(nodes), { primary: 20, backup: 20, proxy: 0 })
+    const metrics = (await getJson(`http://127.0.0.1:${n1.admin}/metrics`)).body as string
+    assert.match(metrics, /cattery_sessions_held\{context="\/demo",role="primary"\} 20/)
+    const s = sessions[0] as { id: string; cookie: string; v: string }
+    for (const n of nodes) {
+      const r = await getJson(url(n, '/get?k=v'), s.cookie)
+      assert.equal(r.body.v, s.v, `read on ${n.name}`)
+      assert.equal(r.body.node, n.name)
+    }
+    // The members that fetched it keep a proxy copy for a while, then drop it: 2 copies again.
+    await until('proxies dropped', async () => (await holders(nodes, s.id)).length === 2, 20_000)
+    assert.deepEqual(await roles(nodes), { primary: 20, backup: 20, proxy: 0 })
+  })
+
+  it('a write on a member that does not hold the session reaches its owners (read your writes)', async () => {
+    const [n1, n2, n3, n4, n5] = nodes as [HttpNode, HttpNode, HttpNode, HttpNode, HttpNode]
+    const r = await getJson(url(n1, '/inc'))
+    let cookie = cookieOf(r.setCookie)
+    const version = /JSESSIONID_V=([^;]+)/.exec(r.setCookie ?? '')
+    assert.ok(version, 'the version cookie is set')
+    let v = `JSESSIONID_V=${version[1]}`
+    let last = r.body.count as number
+    for (let i = 0; i < 20; i++) {
+      const n = [n2, n3, n4, n5, n1][i % 5] as HttpNode
+      const got = await getJson(url(n, '/inc'), `${cookie}; ${v}`)
+      assert.equal(got.status, 200)
+      assert.equal(got.body.count, last + 1, `increment ${i} on ${n.name}`)
+      last = got.body.count
+      const set = got.setCookie ?? ''
+      const sid = /JSESSIONID=([^;]+)/.exec(set)
+      if (sid) cookie = `JSESSIONID=${sid[1]}`
+      const ver = /JSESSIONID_V=([^;]+)/.exec(set)
+      if (ver) v = `JSESSIONID_V=${ver[1]}`
+    }
+  })
+
+  it('kill -9 of the primary: its sessions are still served, and are back to 2 copies', async () => {
+    const [n1, ...rest] = nodes as [HttpNode, ...HttpNode[]]
+    const sessions = await create(n1, 200)
+    const total = (await roles(nodes)).primary
+    n1.process.child.kill('SIGKILL')
+    const killed = Date.now()
+    const s = sessions[7] as { id: string; cookie: string; v: string }
+    const served = await getJson(url(rest[1] as HttpNode, '/get?k=v'), s.cookie)
+    assert.equal(served.body.v, s.v)
+    await until(
+      'every session back to 2 copies',
+      async () => {
+        const r = await roles(rest)
+        return r.primary === total && r.backup === total
+      },
+      60_000,
+    )
+    const ms = Date.now() - killed
+    // The member that served the read above drops its proxy copy after its lifetime.
+    await untilRoles(rest, { primary: total, backup: total, proxy: 0 })
+    process.stdout.write(`# back to 1+k copies ${ms} ms after kill -9 of a primary (${total} sessions)\n`)
+    for (const x of sessions.slice(0, 20)) assert.equal((await holders(rest, x.id)).length, 2)
+    nodes = rest
+  })
+
+  it('with k=1, losing the primary and the backup together loses the session (the documented loss)', async () => {
+    const [a] = nodes as [HttpNode]
+    const [s] = await create(a, 1)
+    const id = (s as { id: string }).id
+    const h = await holders(nodes, id)
+    const [p, b] = h.map((name) => nodes.find((n) => n.name === name) as HttpNode) as [HttpNode, HttpNode]
+    p.process.child.kill('SIGKILL')
+    b.process.child.kill('SIGKILL')
+    nodes = nodes.filter((n) => n !== p && n !== b)
+    await until(
+      'the view to shrink',
+      async () => (await status(nodes[0] as HttpNode)).members.length === nodes.length - 1,
+    )
+    const r = await getJson(url(nodes[0] as HttpNode, '/get?k=v'), (s as { cookie: string }).cookie)
+    assert.equal(r.body.v, null, 'a new session, without the value')
+  })
+})
+
+describe('BackupManager on 5 node processes, two backups (k=2)', () => {
+  let nodes: HttpNode[] = []
+  before(async () => {
+    nodes = await startCluster(5, 2)
+  })
+  after(() => Promise.all(nodes.map((n) => n.process.stop('SIGKILL'))))
+
+  it('a session is held by 3 members and survives the loss of two of them at once', async () => {
+    const [n1] = nodes as [HttpNode]
+    const sessions = await create(n1, 30)
+    for (const s of sessions.slice(0, 5)) assert.equal((await holders(nodes, s.id)).length, 3)
+    const s = sessions[0] as { id: string; cookie: string; v: string }
+    const h = await holders(nodes, s.id)
+    const gone = h.slice(0, 2).map((name) => nodes.find((n) => n.name === name) as HttpNode)
+    for (const g of gone) g.process.child.kill('SIGKILL')
+    const rest = nodes.filter((n) => !gone.includes(n))
+    const killed = Date.now()
+    for (const n of rest) {
+      const r = await getJson(url(n, '/get?k=v'), s.cookie)
+      assert.equal(r.body.v, s.v, `read on ${n.name}`)
+    }
+    await untilRoles(rest, { primary: 30, backup: 60, proxy: 0 })
+    process.stdout.write(`# k=2: back to 3 copies ${Date.now() - killed} ms after kill -9 of two owners\n`)
+    nodes = rest
+  })
+})
+
+/** A client that keeps both cookies (session and version), as a browser does. */
+interface Client {
+  cookies: Map<string, string>
+  acked: number
+  id?: string
+}
+const cookieHeader = (c: Client) => [...c.cookies].map(([k, v]) => `${k}=${v}`).join('; ')
+function keep(c: Client, setCookie: string | null) {
+  for (const part of (setCookie ?? '').split(/,(?=\s*JSESSIONID)/)) {
+    const m = /^\s*(JSESSIONID(?:_V)?)=([^;]*)/.exec(part)
+    if (m) c.cookies.set(m[1] as string, m[2] as string)
+  }
+}
+
+/** `clients` sessions incremented in turn on the live nodes (round robin) until stopped. */
+function load(live: () => HttpNode[], clients: Client[]) {
+  let stopped = false
+  const stats = { ok: 0, failed: 0, stale: 0 }
+  const run = async (c: Client, i: number) => {
+    let turn = i
+    while (!stopped) {
+      const nodes = live()
+      const n = nodes[turn++ % nodes.length] as HttpNode
+      try {
+        const r = await getJson(url(n, '/inc'), cookieHeader(c))
+        if (r.status !== 200) throw new Error(`HTTP ${r.status}`)
+        keep(c, r.setCookie)
+        if (r.body.count <= c.acked) stats.stale++
+        c.acked = Math.max(c.acked, r.body.count)
+        c.id = r.body.sessionId
+        stats.ok++
+      } catch {
+        stats.failed++
+        await new Promise((r) => setTimeout(r, 20))
+      }
+    }
+  }
+  const done = Promise.all(clients.map(run))
+  return {
+    stats,
+    stop: async () => {
+      stopped = true
+      await done
+    },
+  }
+}
+
+describe('BackupManager: a joiner takes its share, and SIGTERM hands sessions over (5 processes, k=1)', () => {
+  const nodes: HttpNode[] = []
+  let plan: Awaited<ReturnType<typeof planCluster>>
+  before(async () => {
+    plan = await planCluster(5, ['--manager', 'backup'])
+    nodes.push(...(await Promise.all([0, 1, 2, 3].map((i) => startHttpNode(plan, i)))))
+    await Promise.all(nodes.map((n) => started(n, 60_000)))
+    await formed(nodes, 30_000)
+  })
+  after(() => Promise.all(nodes.map((n) => n.process.stop('SIGKILL'))))
+
+  it('a joiner holds only its share, and holds it when it reports ready', async () => {
+    await create(nodes[0] as HttpNode, 150)
+    await create(nodes[1] as HttpNode, 50)
+    const joiner = await startHttpNode(plan, 4)
+    nodes.push(joiner)
+    await started(joiner, 60_000)
+    const atReady = (await status(joiner)).contexts.find((c: { path: string }) => c.path === '/demo').stats
+    await untilRoles(nodes, { primary: 200, backup: 200, proxy: 0 })
+    const settled = (await status(joiner)).contexts.find((c: { path: string }) => c.path === '/demo').stats
+    const share = settled.primary + settled.backup
+    assert.ok(share > 20 && share < 160, `the joiner's share of 400 copies: ${share}`)
+    assert.equal(atReady.primary + atReady.backup, share, 'it held its share when it reported ready')
+    assert.equal(settled.sessions ?? settled.active, share)
+  })
+
+  it('SIGTERM of each member in turn, restarted, under load: no session and no write is lost', async () => {
+    const clients: Client[] = Array.from({ length: 20 }, () => ({ cookies: new Map(), acked: 0 }))
+    const l = load(() => nodes.filter((n) => n.process.child.exitCode === null), clients)
+    await until('every client wrote', async () => clients.every((c) => c.acked >= 2), 30_000)
+    for (let i = 0; i < 5; i++) {
+      const old = nodes[i] as HttpNode
+      await old.process.stop('SIGTERM')
+      await new Promise((r) => setTimeout(r, 500))
+      const fresh = await startHttpNode(plan, i)
+      nodes[i] = fresh
+      await started(fresh, 60_000)
+    }
+    await new Promise((r) => setTimeout(r, 500))
+    await l.stop()
+    assert.equal(l.stats.stale, 0, 'no stale read')
+    for (const c of clients) {
+      const r = await getJson(url(nodes[2] as HttpNode, '/get?k=count'), cookieHeader(c))
+      assert.ok(Number(r.body.v) >= c.acked, `session ${c.id}: ${r.body.v} < ${c.acked} acknowledged`)
+    }
+    const total = (await roles(nodes)).primary
+    await untilRoles(nodes, { primary: total, backup: total, proxy: 0 })
+    process.stdout.write(`# rolling SIGTERM restart under load: ${JSON.stringify(l.stats)}\n`)
+  })
+})
