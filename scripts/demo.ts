@@ -3,6 +3,8 @@
  * a session created on A is read on B and C; A is killed (SIGKILL); the same cookie on B still has the
  * data and gets B's route; a fourth node joins and holds every session before it reports ready; a
  * session expires everywhere. Then the cluster keeps running until Ctrl-C (--once: exit after the story).
+ * --manager backup runs the same story with the BackupManager (each session on a primary and one
+ * backup; D then takes only its share): make demo ARGS="--manager backup".
  */
 import { writeFileSync } from 'node:fs'
 import os from 'node:os'
@@ -11,6 +13,9 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { freePorts, loopbackNodeArgs, NodeProcess } from './lib/node-process.ts'
 
 const once = process.argv.includes('--once')
+const managerFlag = process.argv.indexOf('--manager')
+const manager = managerFlag >= 0 ? (process.argv[managerFlag + 1] ?? 'delta') : 'delta'
+if (!['delta', 'backup'].includes(manager)) throw new Error(`--manager: delta or backup, not ${manager}`)
 const BIN = path.resolve(import.meta.dirname, '../dist/node/main.js')
 const say = (s = '') => process.stdout.write(`${s}\n`)
 const names = ['A', 'B', 'C', 'D']
@@ -28,6 +33,8 @@ const start = (i: number) => {
     [
       '--config',
       config,
+      '--manager',
+      manager,
       ...loopbackNodeArgs({
         receiver: receivers[i] as number,
         members: receivers,
@@ -66,7 +73,7 @@ async function until(fn: () => Promise<boolean>, ms = 20_000) {
 
 try {
   say(
-    `1. Starting nodes A, B and C (HTTP ports ${https.slice(0, 3).join(', ')}, static membership on loopback)`,
+    `1. Starting nodes A, B and C (HTTP ports ${https.slice(0, 3).join(', ')}, static membership on loopback, ${manager === 'backup' ? 'BackupManager: a primary and one backup per session' : 'DeltaManager: every node holds every session'})`,
   )
   for (const i of [0, 1, 2]) start(i)
   await Promise.all(nodes.map((n) => n.waitFor((l) => l.event === 'started', 20_000)))
@@ -77,6 +84,17 @@ try {
   let r = await get(0, '/set?k=user&v=alice')
   let cookie = r.cookie as string
   say(`   ${r.body.node} answered: session ${r.body.sessionId}, user=alice   (cookie ${cookie})`)
+  if (manager === 'backup') {
+    const held = await Promise.all(
+      [0, 1, 2].map((i) =>
+        fetch(`http://127.0.0.1:${admins[i]}/sessions/${r.body.sessionId}?context=/demo`).then(
+          (x) => x.status,
+        ),
+      ),
+    )
+    const holders = names.filter((_, i) => held[i] === 200)
+    say(`   held by ${holders.join(' and ')} (primary and backup); the other node fetches it when asked`)
+  }
   for (const i of [1, 2]) {
     await until(async () => (await get(i, '/get?k=user', cookie)).body.v === 'alice')
     const read = await get(i, '/get?k=user', cookie)

@@ -296,7 +296,9 @@ export class BackupManager extends ReplicatedManager {
             ? message.newId
             : message.id,
       )
-      if (ok && (this.ro.sendOptions & SendOption.SYNCHRONIZED_ACK) !== 0)
+      // Only a proxy's writes are remembered (an owner keeps its copy): no cost per owned session.
+      const proxy = !this.#owners(key).includes(this.#self)
+      if (proxy && ok && (this.ro.sendOptions & SendOption.SYNCHRONIZED_ACK) !== 0)
         this.#confirmed.set(key, this.#placementView().members.join(','))
       else this.#confirmed.delete(key)
     }

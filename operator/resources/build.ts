@@ -157,14 +157,20 @@ export function clientService(sc: SessionCluster) {
   }
 }
 
+/**
+ * Voluntary disruptions allowed at once: spec.podDisruptionBudget.maxUnavailable, and with the
+ * BackupManager at most its backups (k): a session is held by 1 + k pods, so k pods may be down.
+ */
 export function podDisruptionBudget(sc: SessionCluster) {
   if (!sc.spec.podDisruptionBudget.enabled) return undefined
+  const { maxUnavailable } = sc.spec.podDisruptionBudget
+  const { type, backups } = sc.spec.manager
   return {
     apiVersion: 'policy/v1',
     kind: 'PodDisruptionBudget',
     metadata: metadata(sc, names(sc).pdb),
     spec: {
-      maxUnavailable: sc.spec.podDisruptionBudget.maxUnavailable,
+      maxUnavailable: type === 'backup' ? Math.min(maxUnavailable, backups) : maxUnavailable,
       selector: { matchLabels: selectorLabels(sc) },
     },
   }

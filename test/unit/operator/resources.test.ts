@@ -185,6 +185,24 @@ describe('resources of a SessionCluster', () => {
       (sc) => assert.equal(find(sc, 'PodDisruptionBudget'), undefined),
     ],
     [
+      'with the BackupManager the PodDisruptionBudget allows at most its backups (k) pods down',
+      {
+        manager: { ...withDefaults({}).manager, type: 'backup', backups: 2 },
+        podDisruptionBudget: { enabled: true, maxUnavailable: 3 },
+      },
+      (sc) => {
+        assert.equal((find(sc, 'PodDisruptionBudget') as Obj).spec.maxUnavailable, 2)
+        const yaml = (find(sc, 'ConfigMap') as Obj).data['node.yaml'] as string
+        assert.match(yaml, /type: backup/)
+        assert.match(yaml, /backups: 2/)
+      },
+    ],
+    [
+      'with the BackupManager and one backup (the default), one pod down at a time',
+      { manager: { ...withDefaults({}).manager, type: 'backup' } },
+      (sc) => assert.equal((find(sc, 'PodDisruptionBudget') as Obj).spec.maxUnavailable, 1),
+    ],
+    [
       'the nodes may read only their own SessionCluster',
       {},
       (sc) => {
