@@ -1,0 +1,146 @@
+/**
+ * BackupManager against DeltaManager (issue 15):
+ *  1. memory: a 5-member cluster of each, `SESSIONS` sessions of 1 KB created round robin over the
+ *     members; each member's JS heap after a full GC (`/status?gc=1`, nodes run with --expose-gc)
+ *     minus its heap before, per session, averaged over the members. Goal: the BackupManager's ≤
+ *     (1 + k) / N of the DeltaManager's plus 100 bytes.
+ *  2. replicated /inc throughput (wrk, one session, 8 connections to the session's creator) with
+ *     3, 5 and 8 members, each manager with its default send options (DeltaManager 8 — asynchronous;
+ *     BackupManager mapSendOptions 6 — synchronous ACK) and the BackupManager asynchronous (8) too,
+ *     in interleaved rounds; medians. Goal: the BackupManager's does not fall as members are added.
+ *   node bench/backup-manager.ts [--quick]
+ */
+import { setTimeout as sleep } from 'node:timers/promises'
+import { type CatteryCluster, type CatteryNode, startCattery } from './lib/cattery.ts'
+import { ensureWrk, median, wrk } from './lib/wrk.ts'
+
+const quick = process.argv.includes('--quick')
+const SESSIONS = quick ? 20_000 : 100_000
+const ROUNDS = quick ? 3 : 5
+const DURATION = quick ? '3s' : '5s'
+const VALUE = 'x'.repeat(1024)
+
+// The nodes inherit it: /status?gc=1 collects garbage before reporting memory.
+process.env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --expose-gc`.trim()
+ensureWrk()
+
+const heap = async (n: CatteryNode): Promise<number> => {
+  const s = (await (await fetch(`http://127.0.0.1:${n.admin}/status?gc=1`)).json()) as {
+    memory: { heapUsed: number }
+  }
+  return s.memory.heapUsed
+}
+
+async function createSessions(nodes: CatteryNode[], count: number): Promise<void> {
+  let next = 0
+  await Promise.all(
+    Array.from({ length: 48 }, async () => {
+      while (next < count) {
+        const i = next++
+        const n = nodes[i % nodes.length] as CatteryNode
+        const r = await fetch(`http://127.0.0.1:${n.http}/demo/set?k=v&v=${VALUE}`)
+        if (r.status !== 200) throw new Error(`creating session ${i}: HTTP ${r.status}`)
+        await r.arrayBuffer()
+      }
+    }),
+  )
+}
+
+/** Sessions held on every member, summed, once replication settled (proxies gone). */
+async function settled(nodes: CatteryNode[], expected: number): Promise<void> {
+  const deadline = Date.now() + 120_000
+  for (;;) {
+    const held = await Promise.all(
+      nodes.map(async (n) => {
+        const s = (await (await fetch(`http://127.0.0.1:${n.admin}/status`)).json()) as {
+          contexts: Array<{ path: string; sessions: number }>
+        }
+        return s.contexts.find((c) => c.path === '/demo')?.sessions ?? 0
+      }),
+    )
+    if (held.reduce((a, b) => a + b, 0) === expected) return
+    if (Date.now() > deadline) throw new Error(`copies held: ${held.join(', ')}; expected ${expected} in all`)
+    await sleep(500)
+  }
+}
+
+async function memory(
+  kind: 'delta' | 'backup',
+  size: number,
+): Promise<{ perSession: number; copies: number }> {
+  const c = await startCattery(size, ['--manager', kind], kind[0])
+  try {
+    const before = await Promise.all(c.nodes.map(heap))
+    await createSessions(c.nodes, SESSIONS)
+    const copies = kind === 'delta' ? SESSIONS * size : SESSIONS * 2
+    await settled(c.nodes, copies)
+    const after = await Promise.all(c.nodes.map(heap))
+    const grown = after.reduce((a, b, i) => a + b - (before[i] as number), 0)
+    // Bytes per session per member: what the cluster holds for one session, divided by its members.
+    return { perSession: grown / SESSIONS / size, copies }
+  } finally {
+    await c.stop()
+  }
+}
+
+async function cookieOn(n: CatteryNode): Promise<string> {
+  const r = await fetch(`http://127.0.0.1:${n.http}/demo/inc`)
+  await r.arrayBuffer()
+  const m = /JSESSIONID=([^;]+)/.exec(r.headers.get('set-cookie') ?? '')
+  if (!m) throw new Error('no session cookie')
+  return `JSESSIONID=${m[1]}`
+}
+
+const out = (s = '') => process.stdout.write(`${s}\n`)
+
+out(
+  `# BackupManager vs DeltaManager (${quick ? 'quick' : 'full'}: ${SESSIONS.toLocaleString('en')} sessions of 1 KB)`,
+)
+out()
+const delta = await memory('delta', 5)
+const backup = await memory('backup', 5)
+const goal = (2 / 5) * delta.perSession + 100
+out('| 5 members, JS heap after GC per session per member | bytes |')
+out('| --- | --- |')
+out(`| DeltaManager (5 copies of each session) | ${Math.round(delta.perSession)} |`)
+out(`| BackupManager, k = 1 (2 copies) | ${Math.round(backup.perSession)} |`)
+out(
+  `| goal: ≤ 2/5 of the DeltaManager's + 100 | ${Math.round(goal)} (${backup.perSession <= goal ? 'met' : 'not met'}) |`,
+)
+out()
+
+const variants = [
+  { name: 'DeltaManager, async (8)', args: ['--manager', 'delta'] },
+  { name: 'BackupManager, mapSendOptions 6 (sync ACK)', args: ['--manager', 'backup'] },
+  {
+    name: 'BackupManager, mapSendOptions 8 (async)',
+    args: ['--manager', 'backup', '--map-send-options', '8'],
+  },
+]
+out(
+  `| /inc requests/s (wrk, 8 connections, one session, ${ROUNDS} interleaved rounds of ${DURATION}, median) | 3 members | 5 members | 8 members |`,
+)
+out('| --- | --- | --- | --- |')
+const table = new Map<string, string[]>(variants.map((v) => [v.name, []]))
+for (const size of [3, 5, 8]) {
+  const clusters: Array<{ name: string; c: CatteryCluster; cookie: string }> = []
+  try {
+    for (const v of variants) {
+      const c = await startCattery(size, v.args, `${v.args[1]?.[0]}${size}-`)
+      clusters.push({ name: v.name, c, cookie: await cookieOn(c.nodes[0] as CatteryNode) })
+    }
+    const rps = new Map<string, number[]>(variants.map((v) => [v.name, []]))
+    for (let r = 0; r < ROUNDS; r++)
+      for (const x of clusters) {
+        const res = wrk(`http://127.0.0.1:${(x.c.nodes[0] as CatteryNode).http}/demo/inc`, {
+          cookie: x.cookie,
+          duration: DURATION,
+        })
+        rps.get(x.name)?.push(res.rps)
+      }
+    for (const v of variants) table.get(v.name)?.push(String(Math.round(median(rps.get(v.name) ?? [0]))))
+  } finally {
+    for (const x of clusters) await x.c.stop()
+  }
+}
+for (const [name, cells] of table) out(`| ${name} | ${cells.join(' | ')} |`)
