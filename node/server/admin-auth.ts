@@ -1,5 +1,6 @@
 /**
- * Who may read the admin server beyond /livez and /readyz (status, metrics, sessions):
+ * Who may read the admin server beyond /livez, /readyz and the dashboard page's files (status,
+ * metrics, sessions, the dashboard's events):
  *
  * - with a token (admin.token, or admin.tokenFile re-read when the file changes): only requests with
  *   `Authorization: Bearer <token>`, compared in constant time;
@@ -15,9 +16,13 @@ import { createHash, timingSafeEqual } from 'node:crypto'
 import { statSync } from 'node:fs'
 import net from 'node:net'
 import { readAdminToken } from '../config/load.ts'
+import { DASHBOARD_PAGE_PATHS } from './dashboard/assets.ts'
 
-/** Paths that answer everyone: the kubelet's probes carry no token. */
-export const OPEN_PATHS: ReadonlySet<string> = new Set(['/livez', '/readyz'])
+/**
+ * Paths that answer everyone: the kubelet's probes carry no token, and the dashboard's page (its
+ * HTML, script and style: no data) must load before it can ask for the token.
+ */
+export const OPEN_PATHS: ReadonlySet<string> = new Set(['/livez', '/readyz', ...DASHBOARD_PAGE_PATHS])
 
 export type AdminDecision =
   | { allow: true }

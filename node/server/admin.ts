@@ -1,9 +1,10 @@
 /**
  * The admin server, on its own port: liveness, readiness (200 only once membership runs and every
- * context holds the cluster's sessions), status, Prometheus metrics, and sessions as Tomcat's
- * manager application shows them (read without touching them). Closed by default: everything but
- * /livez and /readyz needs the bearer token, or a loopback address, or admin.open (admin-auth.ts);
- * /sessions/<id> shows attribute names and encoded sizes, values only with showSessionValues.
+ * context holds the cluster's sessions), status, Prometheus metrics, sessions as Tomcat's
+ * manager application shows them (read without touching them), and the live dashboard (dashboard/).
+ * Closed by default: everything but /livez, /readyz and the dashboard page's files needs the bearer
+ * token, or a loopback address, or admin.open (admin-auth.ts); /sessions/<id> shows attribute names
+ * and encoded sizes, values only with showSessionValues.
  */
 import Fastify, { type FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
@@ -15,8 +16,13 @@ import { farmRoutes } from './admin-apps.ts'
 import { decide, isLoopback } from './admin-auth.ts'
 import type { RefusedApp } from './app-base.ts'
 import type { ContextInfo } from './contexts.ts'
+import { DashboardStreams } from './dashboard/event-stream.ts'
+import { MembershipLog } from './dashboard/membership-log.ts'
+import { dashboardRoutes } from './dashboard/routes.ts'
+import { Snapshots } from './dashboard/snapshot.ts'
 import { createMetrics } from './metrics.ts'
 import type { ValveStats } from './session-plugin.ts'
+import { nodeStatus, type StatusSource } from './status.ts'
 
 export interface AdminOptions {
   name: string
@@ -41,8 +47,25 @@ export interface AdminOptions {
 
 export function createAdmin(o: AdminOptions): FastifyInstance {
   const app = Fastify({ logger: false })
-  const metrics = createMetrics(o.cluster, o.valves)
   const { channel } = o.cluster
+  const ready = () => channel.started && o.serving() && o.cluster.ready
+  const statusSource: StatusSource = { ...o, ready }
+  const membershipLog = new MembershipLog(channel)
+  const snapshots = new Snapshots(() => ({
+    now: Date.now(),
+    status: nodeStatus(statusSource),
+    local: channel.started ? channel.localMember : undefined,
+    members: channel.memberDetails(),
+    events: membershipLog.recent(),
+  }))
+  const streams = new DashboardStreams({ snapshot: () => snapshots.next() })
+  const metrics = createMetrics(o.cluster, o.valves, {
+    cluster: o.cluster,
+    membershipLog,
+    status: () => nodeStatus(statusSource),
+    streams: () => streams.stats(),
+  })
+  app.addHook('onClose', async () => membershipLog.close())
 
   app.addHook('onRequest', async (req, reply) => {
     const address = (app.server.address() as { address?: string } | null)?.address
@@ -65,8 +88,6 @@ export function createAdmin(o: AdminOptions): FastifyInstance {
     }
   })
 
-  const ready = () => channel.started && o.serving() && o.cluster.ready
-
   app.get('/livez', async () => ({ status: 'ok' }))
   app.get('/readyz', async (_req, reply) => {
     const ok = ready()
@@ -74,30 +95,10 @@ export function createAdmin(o: AdminOptions): FastifyInstance {
   })
   // ?gc=1 collects garbage first when the process runs with --expose-gc (for memory measurements).
   app.get<{ Querystring: { gc?: string } }>('/status', async (req) => {
-    const applications = o.applications?.() ?? { deployed: [], refused: [] }
-    const byPath = new Map(applications.deployed.map((c) => [c.path, c]))
-    return {
-      ...collect(req.query.gc === '1'),
-      name: o.name,
-      ready: ready(),
-      members: channel.members().map((m) => ({ name: m.name, host: m.host, port: m.port, ready: m.ready })),
-      contexts: o.cluster.managers().map((m) => ({
-        name: byPath.get(m.contextPath)?.name,
-        path: m.contextPath,
-        source: byPath.get(m.contextPath)?.source,
-        version: byPath.get(m.contextPath)?.version,
-        manager: m.kind,
-        sessions: m.sessionCount(),
-        ready: m.ready,
-        stats: m.stats(),
-        valve: o.valves.get(m.contextPath),
-      })),
-      refusedApplications: applications.refused,
-      ...(o.farm ? { farm: o.farm.status() } : {}),
-      channel: channel.stats(),
-      memory: process.memoryUsage(),
-    }
+    collect(req.query.gc === '1')
+    return nodeStatus(statusSource)
   })
+  app.register(dashboardRoutes(streams))
   if (o.farm) app.register(farmRoutes(o.farm, o.maxArchiveBytes ?? 64 * 1024 * 1024))
   app.get('/metrics', async (_req, reply) => {
     reply.type(metrics.contentType)
@@ -139,10 +140,9 @@ export function createAdmin(o: AdminOptions): FastifyInstance {
   return app
 }
 
-function collect(wanted: boolean): Record<string, never> {
+function collect(wanted: boolean): void {
   const gc = (globalThis as { gc?: () => void }).gc
   if (wanted && typeof gc === 'function') gc()
-  return {}
 }
 
 /** Attribute values as JSON can show them (Map, Set, BigInt, bytes). */

@@ -1,11 +1,23 @@
-/** Prometheus metrics of a node, read from the live counters at scrape time. */
+/**
+ * Prometheus metrics of a node, read from the live counters at scrape time: sessions, replication and
+ * the channel here; the figures the dashboard adds (members, queues per member, membership events,
+ * roles, state transfers, memory) in metrics-dashboard.ts, on the same registry.
+ */
 import { Gauge, Registry } from 'prom-client'
 import type { Cluster } from '../cluster/cluster.ts'
+import { addDashboardMetrics, type DashboardMetricsSource } from './metrics-dashboard.ts'
 import type { ValveStats } from './session-plugin.ts'
 
-export function createMetrics(cluster: Cluster, valves: Map<string, ValveStats>): Registry {
-  const registry = new Registry()
-  const gauge = (name: string, help: string, labelNames: string[], collect: (g: Gauge) => void) =>
+/** A gauge on `registry` whose value `collect` sets at each scrape. */
+export type GaugeMaker = (
+  name: string,
+  help: string,
+  labelNames: string[],
+  collect: (g: Gauge) => void,
+) => Gauge
+
+export function gaugesOn(registry: Registry): GaugeMaker {
+  return (name, help, labelNames, collect) =>
     new Gauge({
       name,
       help,
@@ -15,6 +27,15 @@ export function createMetrics(cluster: Cluster, valves: Map<string, ValveStats>)
         collect(this)
       },
     })
+}
+
+export function createMetrics(
+  cluster: Cluster,
+  valves: Map<string, ValveStats>,
+  dashboard?: DashboardMetricsSource,
+): Registry {
+  const registry = new Registry()
+  const gauge = gaugesOn(registry)
   const each = (fn: (m: ReturnType<Cluster['managers']>[number]) => void) => {
     for (const m of cluster.managers()) fn(m)
   }
@@ -129,5 +150,6 @@ export function createMetrics(cluster: Cluster, valves: Map<string, ValveStats>)
       }
     },
   )
+  if (dashboard) addDashboardMetrics(gauge, dashboard)
   return registry
 }

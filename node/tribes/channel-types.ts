@@ -1,5 +1,6 @@
 import type { EventEmitter } from 'node:events'
 import type { Member } from './member.ts'
+import type { LastHeard } from './membership/service.ts'
 
 /** What a received message looks like to a channel listener. */
 export interface ReceivedMessage {
@@ -38,6 +39,18 @@ export interface ChannelStats {
   interceptors: Record<string, Record<string, number>>
 }
 
+/** A member of the view with what this node knows of it (the dashboard's and /metrics' member rows). */
+export interface MemberDetails {
+  readonly member: Member
+  /** When it entered this node's view (ms since the epoch). */
+  readonly since: number
+  /** When and how the membership service last heard from it. */
+  readonly lastHeard: LastHeard | undefined
+  /** Asynchronous messages and their bytes queued for it (MessageDispatch; 0 without it). */
+  readonly queued: number
+  readonly queuedBytes: number
+}
+
 /**
  * Events: 'memberAdded' (member), 'memberDisappeared' (member, reason), 'sendError' (CatteryError,
  * member) for asynchronous sends that failed after `send` resolved, 'error' is never emitted.
@@ -54,6 +67,8 @@ export interface Channel extends EventEmitter {
   stop(): Promise<void>
   /** The members currently seen alive, not including this one. */
   members(): Member[]
+  /** The same members, each with when it joined the view, when it was last heard from, its queue. */
+  memberDetails(): MemberDetails[]
   /**
    * Sends `payload` (any msgpackr value) to `to`. Resolves when the options' guarantee is met:
    * asynchronous — queued; no ACK — handed to TCP; USE_ACK — received; SYNCHRONIZED_ACK — handled.

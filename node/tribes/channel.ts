@@ -4,7 +4,13 @@
 import { EventEmitter } from 'node:events'
 import os from 'node:os'
 import pino, { type Logger } from 'pino'
-import type { Channel, ChannelListener, ChannelStats, ReceivedMessage } from './channel-types.ts'
+import type {
+  Channel,
+  ChannelListener,
+  ChannelStats,
+  MemberDetails,
+  ReceivedMessage,
+} from './channel-types.ts'
 import { decode, encode, encodePlain } from './codec.ts'
 import { asCatteryError, CatteryError, codes } from './errors.ts'
 import type { IncomingMessage, Interceptor, InterceptorContext, Link } from './interceptor.ts'
@@ -43,6 +49,8 @@ class GroupChannel extends EventEmitter implements Channel {
   readonly #interceptors: Interceptor[]
   readonly #listeners = new Set<ChannelListener>()
   readonly #view = new Map<string, Member>()
+  /** When each member of the view entered it. */
+  readonly #since = new Map<string, number>()
   /**
    * Members that left the view, and when: their last messages are still accepted for LEFT_GRACE_MS.
    * A stopping member writes its last replication on its connection and says goodbye on another;
@@ -164,10 +172,30 @@ class GroupChannel extends EventEmitter implements Channel {
     await this.#membership?.stop()
     await this.#transport?.stop()
     this.#view.clear()
+    this.#since.clear()
   }
 
   members(): Member[] {
     return [...this.#view.values()]
+  }
+
+  memberDetails(): MemberDetails[] {
+    return this.members().map((member) => {
+      let queued = 0
+      let queuedBytes = 0
+      for (const i of this.#interceptors) {
+        const s = i.memberStats(member)
+        queued += s.queued ?? 0
+        queuedBytes += s.queuedBytes ?? 0
+      }
+      return {
+        member,
+        since: this.#since.get(memberId(member)) ?? Date.now(),
+        lastHeard: this.#membership?.lastHeard(member),
+        queued,
+        queuedBytes,
+      }
+    })
   }
 
   send(to: Member | Member[], payload: unknown, options = this.#options.sendOptions): Promise<void> {
@@ -289,6 +317,7 @@ class GroupChannel extends EventEmitter implements Channel {
     const id = memberId(m)
     if (!this.#started || this.#view.has(id)) return
     this.#view.set(id, m)
+    this.#since.set(id, Date.now())
     this.#transport?.warm(m)
     this.emit('memberAdded', m)
   }
@@ -306,6 +335,7 @@ class GroupChannel extends EventEmitter implements Channel {
     const known = this.#view.get(id)
     if (!known) return
     this.#view.delete(id)
+    this.#since.delete(id)
     const now = Date.now()
     for (const [left, at] of this.#left) if (now - at >= LEFT_GRACE_MS) this.#left.delete(left)
     this.#left.set(id, now)

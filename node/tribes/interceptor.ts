@@ -89,4 +89,8 @@ export abstract class Interceptor implements Link {
   stats(): Record<string, number> {
     return {}
   }
+  /** Figures of one member of the view (e.g. what is queued for it), for `channel.memberDetails()`. */
+  memberStats(_member: Member): Record<string, number> {
+    return {}
+  }
 }

@@ -161,6 +161,12 @@ export class MessageDispatchInterceptor extends Interceptor {
     return { ...this.#counts, queued, queuedBytes }
   }
 
+  /** What is queued for one member now: messages and bytes. */
+  override memberStats(member: Member): Record<string, number> {
+    const q = this.#queues.get(memberId(member))
+    return q ? { queued: q.items.length - q.head, queuedBytes: q.bytes } : { queued: 0, queuedBytes: 0 }
+  }
+
   #queue(member: Member): Queue {
     const id = memberId(member)
     let q = this.#queues.get(id)

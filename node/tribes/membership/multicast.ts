@@ -24,7 +24,7 @@ import type { MulticastMembershipOptions } from '../options.ts'
 import type { ChannelSecurity } from '../security/channel-security.ts'
 import { ReplayGuard } from '../security/packet-tag.ts'
 import { decodePacket, encodePacket, PacketKind } from './multicast-packet.ts'
-import type { MembershipService } from './service.ts'
+import type { LastHeard, MembershipService } from './service.ts'
 
 const JOIN_STEP_MS = 100
 const JOIN_ANNOUNCEMENTS = 3
@@ -123,6 +123,11 @@ export class MulticastMembership extends EventEmitter implements MembershipServi
   departed(member: Member): void {
     this.#departed.set(memberId(member), Date.now())
     this.remove(member, 'shutdown')
+  }
+
+  lastHeard(member: Member): LastHeard | undefined {
+    const k = this.#known.get(memberId(member))
+    return k ? { at: k.lastSeen, via: 'heartbeat' } : undefined
   }
 
   localChanged(): void {

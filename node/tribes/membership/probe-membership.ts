@@ -21,7 +21,7 @@ import { addressOf, type Member, memberId, toWire } from '../member.ts'
 import type { ChannelSecurity } from '../security/channel-security.ts'
 import { probe, sayGoodbye } from '../transport/probe.ts'
 import type { DynamicMembershipSource, MemberAddress } from './dynamic.ts'
-import type { MembershipService } from './service.ts'
+import type { LastHeard, MembershipService } from './service.ts'
 
 export interface ProbeMembershipOptions {
   pingInterval: number
@@ -118,6 +118,13 @@ export class ProbeMembership extends EventEmitter implements MembershipService {
 
   localChanged(): void {
     // Peers read our ready flag from the PONGs they get: nothing to push.
+  }
+
+  lastHeard(member: Member): LastHeard | undefined {
+    const id = memberId(member)
+    for (const t of this.#targets.values())
+      if (t.member && memberId(t.member) === id) return { at: t.lastSeen, via: 'ping' }
+    return undefined
   }
 
   heard(member: Member): void {

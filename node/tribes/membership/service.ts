@@ -1,6 +1,15 @@
 import type { EventEmitter } from 'node:events'
 import type { Member } from '../member.ts'
 
+/** How a member was last heard from: its multicast heartbeat, or its answer to this member's TCP ping. */
+export type HeardVia = 'heartbeat' | 'ping'
+
+/** When a member was last heard from (ms since the epoch), and how. */
+export interface LastHeard {
+  at: number
+  via: HeardVia
+}
+
 /**
  * A membership service finds the other members and notices when they go.
  * Events: 'memberAdded' (member), 'memberDisappeared' (member, reason), 'memberSuspect' (member, cause)
@@ -22,4 +31,6 @@ export interface MembershipService extends EventEmitter {
   localChanged(): void
   /** A member pinged us (so it is alive, and may be new): a chance to learn of it before the next round. */
   heard?(member: Member): void
+  /** When and how a member of the view was last heard from (undefined: not known to this service). */
+  lastHeard(member: Member): LastHeard | undefined
 }
