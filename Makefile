@@ -8,6 +8,7 @@ NODE_PATH_PREFIX = export PATH="$$(scripts/ensure-node.sh):$$PATH"
 deps: node_modules/.installed
 	@command -v ip >/dev/null || { echo "installing iproute2 (network namespace tests)"; apt-get install -y iproute2; }
 	@command -v etcd >/dev/null || { echo "installing etcd-server (operator tests)"; apt-get install -y etcd-server; }
+	@scripts/chromium/ensure.sh >/dev/null
 
 # The Kubernetes binaries (apiserver, controller-manager, scheduler, kubelet, kube-proxy, kubectl) and helm
 # from the Go module proxy (cached in ~/.cache/cattery/kube; about 20 minutes on 2 cores the first time).

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
-import { formed, type HttpNode, planCluster, started, startHttpNode, until } from '../helpers/http-nodes.ts'
+import { type HttpNode, planCluster, started, startHttpNode, until } from '../helpers/http-nodes.ts'
 
 const TOKEN = 'sesame-open-please'
 const bearer = { authorization: `Bearer ${TOKEN}` }
