@@ -3,15 +3,13 @@
  * page is also in /metrics (docs/dashboard.md maps each to its metric; the page's rates are rate()
  * of the channel's counters): each member this node sees with its readiness, when it joined the view,
  * how long since it was last heard from and how; what is queued for each; failed sends; membership
- * events by reason; sessions by role (whenever a manager reports roles, session-roles.ts); state
- * transfers in progress; the node's readiness and memory; the dashboard's open streams.
+ * events by reason; state transfers in progress; the node's readiness and memory; the dashboard's open streams.
  * Read at scrape time; labels are bounded by the members in view and the contexts deployed.
  */
 import type { Cluster } from '../cluster/cluster.ts'
 import type { DashboardStreamStats } from './dashboard/event-stream.ts'
 import type { MembershipLog } from './dashboard/membership-log.ts'
 import type { GaugeMaker } from './metrics.ts'
-import { roleCounts } from './session-roles.ts'
 import type { NodeStatus } from './status.ts'
 
 export interface DashboardMetricsSource {
@@ -91,16 +89,6 @@ export function addDashboardMetrics(gauge: GaugeMaker, o: DashboardMetricsSource
     ['event', 'reason'],
     (g) => {
       for (const c of o.membershipLog.counts()) g.set({ event: c.event, reason: c.reason }, c.count)
-    },
-  )
-  gauge(
-    'cattery_sessions_by_role',
-    'Sessions held per context by role (primary, backup, proxy), for managers that report roles',
-    ['context', 'role'],
-    (g) => {
-      g.reset()
-      for (const c of o.status().contexts)
-        for (const [role, n] of Object.entries(roleCounts(c))) g.set({ context: c.path, role }, n)
     },
   )
   gauge(

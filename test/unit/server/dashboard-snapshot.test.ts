@@ -111,7 +111,7 @@ describe('dashboard snapshot', () => {
     const s = snapshotOf(
       input({
         status: status({
-          contexts: [context('/demo'), context('/shop', {}, { primary: 1, backup: 1, proxy: 1 })],
+          contexts: [context('/demo'), context('/shop', { primary: 1, backup: 1, proxy: 1 })],
         }),
       }),
       undefined,
