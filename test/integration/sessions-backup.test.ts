@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict'
+import { writeFileSync } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import {
   cookieOf,
@@ -279,5 +282,65 @@ describe('BackupManager: a joiner takes its share, and SIGTERM hands sessions ov
     const total = (await roles(nodes)).primary
     await untilRoles(nodes, { primary: total, backup: total, proxy: 0 })
     process.stdout.write(`# rolling SIGTERM restart under load: ${JSON.stringify(l.stats)}\n`)
+  })
+})
+
+describe('BackupManager: invalidation, a new id and expiry on 4 node processes (k=1)', () => {
+  let nodes: HttpNode[] = []
+  before(async () => {
+    // Sessions time out after 3 s; expiry runs every 0.2 s (Tomcat: 30 min and every 60 s).
+    const config = path.join(os.tmpdir(), `cattery-backup-expiry-${process.pid}.yaml`)
+    writeFileSync(config, 'manager:\n  processExpiresFrequency: 1\n  backgroundProcessorDelay: 0.2\n')
+    const plan = await planCluster(4, ['--manager', 'backup', '--backups', '1', '--config', config])
+    nodes = await Promise.all(Array.from({ length: 4 }, (_, i) => startHttpNode(plan, i)))
+    await Promise.all(nodes.map((n) => started(n, 60_000)))
+    await formed(nodes, 30_000)
+  })
+  after(() => Promise.all(nodes.map((n) => n.process.stop('SIGKILL'))))
+
+  /** A member that holds no copy of `id` (it would serve it from a proxy copy). */
+  const nonOwner = async (id: string) => {
+    const h = await holders(nodes, id)
+    return nodes.find((n) => !h.includes(n.name)) as HttpNode
+  }
+
+  it('an invalidation on a member that does not own the session removes it from its owners', async () => {
+    const [s] = await create(nodes[0] as HttpNode, 1)
+    const { id, cookie } = s as { id: string; cookie: string }
+    await until('2 copies', async () => (await holders(nodes, id)).length === 2)
+    const other = await nonOwner(id)
+    const out = await getJson(url(other, '/invalidate'), cookie)
+    assert.equal(out.body.invalidated, true)
+    await until('no copy left', async () => (await holders(nodes, id)).length === 0)
+    for (const n of nodes) {
+      const r = await getJson(url(n, '/get?k=v'), cookie)
+      assert.equal(r.body.v, null, `${n.name} still serves the invalidated session`)
+    }
+  })
+
+  it('a new id (regenerate) on a member that does not own the session is held by 2 members and read everywhere', async () => {
+    const [s] = await create(nodes[1] as HttpNode, 1)
+    const { id, cookie, v } = s as { id: string; cookie: string; v: string }
+    await until('2 copies', async () => (await holders(nodes, id)).length === 2)
+    const other = await nonOwner(id)
+    const regen = await getJson(url(other, '/regenerate'), cookie)
+    const newId = regen.body.sessionId as string
+    assert.notEqual(newId, id)
+    const newCookie = cookieOf(regen.setCookie)
+    await until('the new id on 2 members', async () => (await holders(nodes, newId)).length === 2)
+    assert.deepEqual(await holders(nodes, id), [], 'the old id is gone')
+    for (const n of nodes) {
+      const r = await getJson(url(n, '/get?k=v'), newCookie)
+      assert.equal(r.body.v, v, `${n.name} reads the session under its new id`)
+    }
+  })
+
+  it('a session left alone expires on its owners', async () => {
+    const r = await getJson(url(nodes[2] as HttpNode, '/set?k=v&v=x'))
+    const id = r.body.sessionId as string
+    await until('2 copies', async () => (await holders(nodes, id)).length === 2)
+    // Its timeout is set to 2 s on the member that serves it.
+    await getJson(url(nodes[2] as HttpNode, '/timeout?s=2'), cookieOf(r.setCookie))
+    await until('no copy left', async () => (await holders(nodes, id)).length === 0, 15_000)
   })
 })
