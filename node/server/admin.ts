@@ -107,8 +107,16 @@ export function createAdmin(o: AdminOptions): FastifyInstance {
   app.get<{ Params: { id: string }; Querystring: { context?: string } }>(
     '/sessions/:id',
     async (req, reply) => {
-      const context = req.query.context ?? '/demo'
-      const manager = o.cluster.managers().find((m) => m.contextPath === context)
+      // ?context= names the context; it may be left out when the node serves only one.
+      const managers = o.cluster.managers()
+      const only = managers.length === 1 ? managers[0]?.contextPath : undefined
+      const context = req.query.context ?? only
+      if (context === undefined)
+        return reply.code(400).send({
+          code: codes.ADMIN_CONTEXT_REQUIRED,
+          message: `this node serves ${managers.length} contexts: name one with ?context= (${managers.map((m) => m.contextPath).join(', ')})`,
+        })
+      const manager = managers.find((m) => m.contextPath === context)
       if (!manager)
         return reply.code(404).send({ code: codes.ADMIN_NOT_FOUND, message: `no context ${context}` })
       const s = manager.peekSession(req.params.id)

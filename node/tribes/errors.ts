@@ -59,6 +59,8 @@ export const codes = {
   /** The admin server: no or a wrong bearer token, or no token configured on a non-loopback address. */
   ADMIN_UNAUTHORIZED: 'CATTERY_ERR_ADMIN_UNAUTHORIZED',
   ADMIN_NOT_FOUND: 'CATTERY_ERR_ADMIN_NOT_FOUND',
+  /** /sessions/<id> without ?context= on a node that serves more than one context. */
+  ADMIN_CONTEXT_REQUIRED: 'CATTERY_ERR_ADMIN_CONTEXT_REQUIRED',
   /** As many dashboard event streams are open on the node as it serves at once (docs/limits.md). */
   DASHBOARD_BUSY: 'CATTERY_ERR_DASHBOARD_BUSY',
   // Applications (docs/applications.md): each refusal names the application.

@@ -92,6 +92,13 @@ describe('admin server with a token', () => {
     )
     assert.match(metrics, /cattery_members 0/)
   })
+
+  it('finds a session without ?context= when the node serves one context only', async () => {
+    const set = await getJson(`http://127.0.0.1:${node().http}/demo/set?k=colour&v=green`)
+    const shown = await admin(`/sessions/${set.body.sessionId}`, TOKEN)
+    assert.equal(shown.status, 200)
+    assert.equal(((await shown.json()) as { id: string }).id, set.body.sessionId)
+  })
 })
 
 describe('admin server on a non-loopback address without a token', () => {
