@@ -5,7 +5,7 @@
  * they rank the session's state (rank.ts), so a replica applies only what follows what it holds and
  * every member ends on the same state (no wall clocks involved).
  */
-import { randomBytes } from 'node:crypto'
+import { hash, randomBytes } from 'node:crypto'
 import { encode } from '../tribes/codec.ts'
 import { CatteryError } from '../tribes/errors.ts'
 import { AttributeMap } from './attribute-map.ts'
@@ -70,8 +70,8 @@ export class Session {
   #size = -1
   // Bookkeeping for local changes only, created on first use: a replica holding thousands of
   // sessions pays for its attributes and little else.
-  /** Encoded form of each replicated attribute as last replicated, for in-place change detection. */
-  #replicatedForm: Map<string, Buffer> | undefined
+  /** Each replicated attribute's form as last replicated, for in-place change detection (formOf). */
+  #replicatedForm: Map<string, Form> | undefined
   /** Encoded size of the attributes this node set, so a later set need not encode the old value. */
   #sizes: Map<string, number> | undefined
   #delta: DeltaRequest | undefined
@@ -133,7 +133,7 @@ export class Session {
       this.delta.set(name, value)
       if (this.policy.trackInPlaceChanges) {
         this.#replicatedForm ??= new Map()
-        this.#replicatedForm.set(name, bytes)
+        this.#replicatedForm.set(name, formOf(bytes))
       }
     }
   }
@@ -169,9 +169,9 @@ export class Session {
     this.#replicatedForm ??= new Map()
     for (const [name, value] of this.#attributes.entries()) {
       if (!this.#replicates(name) || this.#delta?.touches(name)) continue
-      const now = encode(value)
+      const now = formOf(encode(value))
       const before = this.#replicatedForm.get(name)
-      if (before?.equals(now)) continue
+      if (before !== undefined && sameForm(before, now)) continue
       this.#replicatedForm.set(name, now)
       // Its size changed without a set: forget the sizes, they are measured again when needed.
       if (before) {
@@ -266,4 +266,22 @@ export class Session {
     if (!this.valid)
       throw new CatteryError(sessionCodes.INVALID_SESSION, `session ${this.id} has been invalidated`)
   }
+}
+
+/**
+ * What in-place change detection remembers of an attribute's encoded form: a copy when it is small, a
+ * SHA-1 digest of it otherwise. Keeping the encoding itself would hold a second copy of every large
+ * value on the member that served the session — and the encoder's whole buffer it was cut from (about
+ * 2.4 KB per session of 1 KB, measured with 21,000 sessions: 50 MB of buffers on the serving member
+ * against 0.4 MB on a replica).
+ */
+type Form = Buffer | string
+const SMALL_FORM = 64
+
+function formOf(bytes: Buffer): Form {
+  return bytes.length <= SMALL_FORM ? Buffer.from(bytes) : hash('sha1', bytes, 'base64')
+}
+
+function sameForm(a: Form, b: Form): boolean {
+  return typeof a === 'string' ? a === b : typeof b !== 'string' && a.equals(b)
 }

@@ -90,6 +90,20 @@ describe('Session', () => {
     assert.deepEqual(s.delta.drain(), [])
   })
 
+  it('notices an in-place change of a large attribute too (remembered by digest, not by a copy)', () => {
+    const s = session()
+    const profile = { bio: 'x'.repeat(500), tags: ['a'] }
+    s.set('profile', profile)
+    s.delta.drain()
+    s.noticeInPlaceChanges()
+    assert.deepEqual(s.delta.drain(), [], 'unchanged: nothing to replicate')
+    profile.tags.push('b')
+    s.noticeInPlaceChanges()
+    assert.deepEqual(s.delta.drain(), [['set', 'profile', profile]])
+    s.noticeInPlaceChanges()
+    assert.deepEqual(s.delta.drain(), [])
+  })
+
   it('replicates only attributes matching sessionAttributeNameFilter', () => {
     const s = session({ attributeNameFilter: /^shared\./ })
     s.set('shared.x', 1)
