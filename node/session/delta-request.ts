@@ -1,7 +1,8 @@
 /**
  * The change log of one request (Tomcat's DeltaRequest): attribute sets and removes, max inactive
  * interval, principal and auth type. By default the last action per attribute wins; with
- * recordAllActions every action is kept in order.
+ * recordAllActions every action is kept in order. Between requests it holds nothing (its list and
+ * index are made on the first action), so a member that served many sessions keeps no empty logs.
  */
 export type DeltaAction =
   | ['set', string, unknown]
@@ -9,17 +10,20 @@ export type DeltaAction =
   | ['maxInactive', number]
   | ['principal', string | undefined, string | undefined]
 
+/** What drain() gives when nothing was recorded (shared, frozen). */
+const NONE = Object.freeze([]) as unknown as DeltaAction[]
+
 export class DeltaRequest {
   readonly #recordAll: boolean
-  #actions: DeltaAction[] = []
-  readonly #index = new Map<string, number>()
+  #actions: DeltaAction[] | undefined
+  #index: Map<string, number> | undefined
 
   constructor(recordAllActions: boolean) {
     this.#recordAll = recordAllActions
   }
 
   get empty(): boolean {
-    return this.#actions.length === 0
+    return this.#actions === undefined
   }
 
   set(name: string, value: unknown): void {
@@ -35,24 +39,26 @@ export class DeltaRequest {
     this.#record('p', ['principal', principal, authType])
   }
   touches(name: string): boolean {
-    return this.#index.has(`a:${name}`)
+    return this.#index?.has(`a:${name}`) ?? false
   }
 
   /** Takes the recorded actions and starts a new, empty log. */
   drain(): DeltaAction[] {
-    const out = this.#actions
-    this.#actions = []
-    this.#index.clear()
+    const out = this.#actions ?? NONE
+    this.#actions = undefined
+    this.#index = undefined
     return out
   }
 
   #record(key: string, action: DeltaAction): void {
-    const at = this.#index.get(key)
+    const actions = (this.#actions ??= [])
+    const index = (this.#index ??= new Map())
+    const at = index.get(key)
     if (at !== undefined && !this.#recordAll) {
-      this.#actions[at] = action
+      actions[at] = action
       return
     }
-    this.#index.set(key, this.#actions.length)
-    this.#actions.push(action)
+    index.set(key, actions.length)
+    actions.push(action)
   }
 }
