@@ -51,8 +51,10 @@ export class DeltaRequest {
   }
 
   #record(key: string, action: DeltaAction): void {
-    const actions = (this.#actions ??= [])
-    const index = (this.#index ??= new Map())
+    this.#actions ??= []
+    this.#index ??= new Map()
+    const actions = this.#actions
+    const index = this.#index
     const at = index.get(key)
     if (at !== undefined && !this.#recordAll) {
       actions[at] = action
