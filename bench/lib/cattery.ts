@@ -73,6 +73,13 @@ export async function startCattery(
         .then((r) => r.ok)
         .catch(() => false)
       if (ok) break
+      const child = children[nodes.indexOf(n)] as ChildProcess
+      if (child.exitCode !== null) {
+        for (const c of children) c.kill('SIGKILL')
+        throw new Error(
+          `Cattery node ${n.name} exited (${child.exitCode}) before it was ready; see its log above`,
+        )
+      }
       if (Date.now() > deadline) throw new Error(`Cattery node ${n.name} not ready within 60 s`)
       await sleep(50)
     }
