@@ -8,10 +8,10 @@
  *     rounds; medians and the median of the per-round ratios (goal ≥ 95%).
  *   node bench/read-your-writes.ts [--quick]
  */
-import { execFileSync, spawnSync } from 'node:child_process'
-import { readFileSync } from 'node:fs'
-import { setTimeout as sleep } from 'node:timers/promises'
-import { freePorts, loopbackNodeArgs, NodeProcess } from '../scripts/lib/node-process.ts'
+import { execFileSync } from 'node:child_process'
+import { type CatteryNode, startCattery } from './lib/cattery.ts'
+import { cpuSeconds } from './lib/processes.ts'
+import { ensureWrk, median } from './lib/wrk.ts'
 
 const quick = process.argv.includes('--quick')
 const ROUNDS = quick ? 3 : 5
@@ -19,48 +19,12 @@ const DURATION = quick ? '3s' : '5s'
 const SESSIONS = 100
 const REQUESTS = quick ? 30 : 60
 
-if (spawnSync('wrk', ['--version']).error) {
-  console.error('installing wrk (apt-get install -y wrk)')
-  execFileSync('apt-get', ['install', '-y', 'wrk'], { stdio: 'inherit' })
-}
+ensureWrk()
 
-interface Started {
-  proc: NodeProcess
-  http: number
-  admin: number
-}
-
-async function cluster(size: number, extra: string[] = []): Promise<Started[]> {
-  const receivers = await freePorts(size)
-  const out: Started[] = []
-  for (let i = 0; i < size; i++) {
-    const [http, admin] = (await freePorts(2)) as [number, number]
-    const proc = new NodeProcess(`b${i + 1}`, [
-      ...loopbackNodeArgs({ receiver: receivers[i] as number, members: receivers, http, admin }),
-      '--log-level',
-      'warn',
-      ...extra,
-    ])
-    out.push({ proc, http, admin })
-  }
-  for (const n of out) {
-    for (;;) {
-      const ok = await fetch(`http://127.0.0.1:${n.admin}/status`)
-        .then((r) => r.json() as Promise<{ ready: boolean; members: unknown[] }>)
-        .then((s) => s.ready && s.members.length === size - 1)
-        .catch(() => false)
-      if (ok) break
-      await sleep(50)
-    }
-  }
-  return out
-}
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number
 const pct = (x: number) => `${Math.round(100 * x)}%`
 
 /** The counter load: requests/s and increments lost (an answer not above the one before). */
-async function counterLoad(nodes: Started[]): Promise<{ rps: number; lost: number }> {
+async function counterLoad(nodes: CatteryNode[]): Promise<{ rps: number; lost: number }> {
   let lost = 0
   const t0 = performance.now()
   await Promise.all(
@@ -68,7 +32,7 @@ async function counterLoad(nodes: Started[]): Promise<{ rps: number; lost: numbe
       const jar = new Map<string, string>()
       let last = 0
       for (let i = 0; i < REQUESTS; i++) {
-        const n = nodes[i % nodes.length] as Started
+        const n = nodes[i % nodes.length] as CatteryNode
         const res = await fetch(`http://127.0.0.1:${n.http}/demo/inc`, {
           headers: jar.size ? { cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; ') } : {},
         })
@@ -85,16 +49,10 @@ async function counterLoad(nodes: Started[]): Promise<{ rps: number; lost: numbe
   return { rps: (SESSIONS * REQUESTS) / ((performance.now() - t0) / 1000), lost }
 }
 
-/** CPU seconds (user + system) a process has used so far. */
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
-  return (Number(fields[11]) + Number(fields[12])) / 100
-}
-
 /** wrk on node 1 of `nodes`: requests/s, and the CPU that node spent per request (µs). */
-function wrk(nodes: Started[], cookie: string, duration = DURATION): { rps: number; cpuUs: number } {
-  const n = nodes[0] as Started
-  const pid = n.proc.child.pid as number
+function wrk(nodes: CatteryNode[], cookie: string, duration = DURATION): { rps: number; cpuUs: number } {
+  const n = nodes[0] as CatteryNode
+  const pid = n.pid
   const before = cpuSeconds(pid)
   const out = execFileSync(
     'wrk',
@@ -117,8 +75,10 @@ async function cookies(http: number): Promise<string> {
 console.log(
   `# read-your-writes benchmark (${quick ? 'quick' : 'full'}), Node ${process.version}, ${new Date().toISOString()}`,
 )
-const on = await cluster(3)
-const off = await cluster(3, ['--read-your-writes', 'false'])
+const onCluster = await startCattery(3, [], 'b')
+const offCluster = await startCattery(3, ['--read-your-writes', 'false'], 'c')
+const on = onCluster.nodes
+const off = offCluster.nodes
 
 // 1. Round-robin against sticky, the same load on the same cluster (read-your-writes on).
 await counterLoad(on) // warm-up, not counted
@@ -182,5 +142,5 @@ const s = status.contexts[0]?.stats.readYourWrites
 console.log(
   `node 2 after the round-robin rounds: ${s?.caughtUp} requests waited for their write, ${s?.staleReads} stale reads`,
 )
-await Promise.all([...on, ...off].map((n) => n.proc.stop('SIGKILL')))
+await Promise.all([onCluster.stop(), offCluster.stop()])
 process.exit(0)

@@ -10,13 +10,15 @@
  * secret (authenticated, encrypted channel), in the same rounds, so the rows compare side by side.
  *   node bench/sessions.ts [--quick] [--transfer-only] [--with-secret]
  */
-import { execFileSync, spawnSync } from 'node:child_process'
+import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { readFileSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { EXAMPLE_APPS, freePorts, loopbackNodeArgs, MAIN, NodeProcess } from '../scripts/lib/node-process.ts'
+import { cpuSeconds } from './lib/processes.ts'
+import { ensureWrk } from './lib/wrk.ts'
 
 const quick = process.argv.includes('--quick')
 const withSecret = process.argv.includes('--with-secret')
@@ -24,10 +26,7 @@ const DURATION = quick ? '3s' : '5s'
 const ROUNDS = quick ? 3 : 5
 const SESSIONS = quick ? 20_000 : 100_000
 
-if (spawnSync('wrk', ['--version']).error) {
-  console.error('installing wrk (apt-get install -y wrk)')
-  execFileSync('apt-get', ['install', '-y', 'wrk'], { stdio: 'inherit' })
-}
+ensureWrk()
 
 interface Started {
   proc: NodeProcess
@@ -68,12 +67,6 @@ async function untilReady(nodes: Started[]): Promise<void> {
       await sleep(50)
     }
   }
-}
-
-/** CPU seconds (user + system) a process has used so far. */
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
-  return (Number(fields[11]) + Number(fields[12])) / 100 // utime, stime in clock ticks (USER_HZ 100)
 }
 
 function wrk(

@@ -7,6 +7,7 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { freePorts } from './ports.ts'
+import { stopChild } from './processes.ts'
 
 const ROOT = path.resolve(import.meta.dirname, '../..')
 
@@ -87,17 +88,7 @@ export async function startCattery(
   return {
     nodes,
     async stop() {
-      await Promise.all(
-        children.map(
-          (c) =>
-            new Promise<void>((resolve) => {
-              if (c.exitCode !== null) return resolve()
-              c.once('exit', () => resolve())
-              c.kill('SIGTERM')
-              setTimeout(() => c.kill('SIGKILL'), 5000).unref()
-            }),
-        ),
-      )
+      await Promise.all(children.map((c) => stopChild(c)))
     },
   }
 }

@@ -3,9 +3,10 @@
  * missing; no persistence) and N fastify + @fastify/session + connect-redis nodes (redis-app.ts)
  * sharing it.
  */
-import { type ChildProcess, execFileSync, fork, spawn, spawnSync } from 'node:child_process'
+import { execFileSync, fork, spawn, spawnSync } from 'node:child_process'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { stopChild } from '../lib/processes.ts'
 
 export interface RedisPeer {
   nodes: Array<{ name: string; http: number; pid: number }>
@@ -22,14 +23,6 @@ export function ensureRedis(): void {
     env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
   })
 }
-
-const stopped = (c: ChildProcess) =>
-  new Promise<void>((resolve) => {
-    if (c.exitCode !== null || c.signalCode !== null) return resolve()
-    c.once('exit', () => resolve())
-    c.kill('SIGTERM')
-    setTimeout(() => c.kill('SIGKILL'), 3000).unref()
-  })
 
 export async function startRedisPeer(redisPort: number, httpPorts: number[]): Promise<RedisPeer> {
   ensureRedis()
@@ -76,8 +69,8 @@ export async function startRedisPeer(redisPort: number, httpPorts: number[]): Pr
     redisPid: redis.pid as number,
     version,
     async stop() {
-      await Promise.all(apps.map(stopped))
-      await stopped(redis)
+      await Promise.all(apps.map((a) => stopChild(a, 3000)))
+      await stopChild(redis, 3000)
     },
   }
 }

@@ -12,6 +12,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'nod
 import os from 'node:os'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { stopChild } from '../lib/processes.ts'
 
 const HOME = '/usr/share/tomcat10'
 const SOURCES = path.join(import.meta.dirname, 'tomcat')
@@ -177,17 +178,7 @@ export async function startTomcatCluster(o: TomcatClusterOptions): Promise<Tomca
     nodes,
     version: tomcatVersion(),
     async stop() {
-      await Promise.all(
-        children.map(
-          (c) =>
-            new Promise<void>((resolve) => {
-              if (c.exitCode !== null) return resolve()
-              c.once('exit', () => resolve())
-              c.kill('SIGTERM')
-              setTimeout(() => c.kill('SIGKILL'), 5000).unref()
-            }),
-        ),
-      )
+      await Promise.all(children.map((c) => stopChild(c)))
       rmSync(root, { recursive: true, force: true })
     },
   }
