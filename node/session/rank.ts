@@ -24,6 +24,30 @@ export interface Rank {
  */
 export const writerOf = (m: Pick<Member, 'uniqueId'>): string => memberId(m).slice(0, 16)
 
+/** Writer ids held at most (a cluster's members over many restarts); the table starts over beyond. */
+const MAX_WRITERS = 1024
+const writers = new Map<string, string>()
+
+/**
+ * The one copy of a writer id that sessions share. Every replicated session holds its writer; one
+ * decoded from a message is a slice of the decoder's string of that whole message (msgpackr's
+ * native string extraction), which it would keep alive: ~200 bytes per session on a replica.
+ */
+export function internWriter(w: string): string {
+  const held = writers.get(w)
+  if (held !== undefined) return held
+  if (writers.size >= MAX_WRITERS) writers.clear()
+  const own = ownString(w)
+  writers.set(own, own)
+  return own
+}
+
+/**
+ * A copy of `s` that shares no storage with the string it was cut from (a decoded message's), for
+ * strings a session keeps for its lifetime.
+ */
+export const ownString = (s: string): string => (s.length < 13 ? s : Buffer.from(s).toString())
+
 /** Negative when a ranks below b, 0 when they are the same state, positive when a ranks above. */
 export function compareRank(a: Rank, b: Rank): number {
   if (a.version !== b.version) return a.version - b.version

@@ -29,7 +29,7 @@ import {
   type SessionMessage,
   type SessionMessageType,
 } from './messages.ts'
-import { compareRank, isWriter, type Rank, writerOf } from './rank.ts'
+import { compareRank, internWriter, isWriter, ownString, type Rank, writerOf } from './rank.ts'
 import { type Change, ReplicaLog } from './replica-log.ts'
 import {
   CREATED_VERSION,
@@ -166,7 +166,7 @@ export abstract class ReplicatedManager extends BaseManager implements ClusterMa
 
   override async start(): Promise<void> {
     // The channel is started first (its local member exists from then on).
-    this.writer = writerOf(this.ro.channel.localMember)
+    this.writer = internWriter(writerOf(this.ro.channel.localMember))
     await super.start()
     this.replicaLog.start()
     await this.transfer.fetch()
@@ -602,11 +602,11 @@ export abstract class ReplicatedManager extends BaseManager implements ClusterMa
       return false
     }
     s.version = m.v
-    s.writer = m.w ?? ''
+    s.writer = m.w ? internWriter(m.w) : ''
     s.primary = false
     if (m.type === 'change-id') {
       this.store.delete(m.id)
-      s.id = m.newId
+      s.id = ownString(m.newId)
       this.add(s)
     } else {
       if (m.a > s.lastAccessedTime) s.lastAccessedTime = m.a

@@ -2,7 +2,9 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { sessionCodes } from '../../../node/session/errors.ts'
 import { DEFAULT_LIMITS } from '../../../node/session/limits.ts'
+import { internWriter } from '../../../node/session/rank.ts'
 import { Session, type SessionPolicy } from '../../../node/session/session.ts'
+import { encode } from '../../../node/tribes/codec.ts'
 
 const policy = (p: Partial<SessionPolicy> = {}): SessionPolicy => ({
   ...DEFAULT_LIMITS,
@@ -156,5 +158,29 @@ describe('Session limits shared with replicated data (limits.ts)', () => {
     const size = s.size
     s.knownSize(-1)
     assert.equal(s.size, size)
+  })
+
+  it('keeps its encoded size right when an attribute changed in place is noticed', () => {
+    const s = session()
+    const cart: string[] = []
+    s.set('cart', cart)
+    s.set('user', 'alice')
+    s.delta.drain()
+    cart.push('x'.repeat(200))
+    s.noticeInPlaceChanges()
+    assert.equal(s.sizeOf('cart'), encode(cart).length)
+    const size = s.size
+    s.knownSize(-1)
+    assert.equal(s.size, size)
+  })
+})
+
+describe('Writer ids (rank.ts)', () => {
+  it('interns equal writers to one value, and keeps working past its table bound', () => {
+    const w = 'abcdef0123456789'
+    assert.equal(internWriter(`${w}`), w)
+    for (let i = 0; i < 1100; i++)
+      assert.equal(internWriter(i.toString(16).padStart(16, '0')), i.toString(16).padStart(16, '0'))
+    assert.equal(internWriter(w), w)
   })
 })
