@@ -35,7 +35,12 @@ if (!kc.getCurrentCluster()) {
 }
 
 const metrics = operatorMetrics()
-const controller = new SessionClusterController(kc, { namespaces: options.namespaces, logger, metrics })
+const controller = new SessionClusterController(kc, {
+  namespaces: options.namespaces,
+  logger,
+  metrics,
+  operator: options.operator,
+})
 let stopping = false
 
 const health = Fastify({ logger: false })

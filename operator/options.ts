@@ -5,6 +5,7 @@
 import os from 'node:os'
 import { parseArgs } from 'node:util'
 import { leaderElectionDefaults } from './controller/leader-election.ts'
+import type { OperatorLocation } from './resources/network-policy.ts'
 
 export interface OperatorOptions {
   namespaces: string[]
@@ -18,6 +19,8 @@ export interface OperatorOptions {
   metricsAddress: { host: string; port: number }
   logLevel: string
   identity: string
+  /** Where the operator's own pods are (POD_NAMESPACE and --operator-pod-selector); unset on a host. */
+  operator: OperatorLocation | undefined
   help: boolean
 }
 
@@ -35,6 +38,8 @@ export const USAGE = `usage: cattery-operator [flags]
   --health-probe-bind-address HOST:PORT   /healthz and /readyz (default :8081)
   --metrics-bind-address HOST:PORT        /metrics (default :8080; 0 turns it off)
   --log-level LEVEL            trace|debug|info|warn|error (default info)
+  --operator-pod-selector K=V[,K=V]   labels of the operator's own pods: with POD_NAMESPACE, the node
+                               pods' NetworkPolicy admits them to the admin port   CATTERY_OPERATOR_POD_SELECTOR
   KUBECONFIG                   kubeconfig to use; in a pod, the service account is used
 `
 
@@ -58,6 +63,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): OperatorOp
         'health-probe-bind-address': { type: 'string' },
         'metrics-bind-address': { type: 'string' },
         'log-level': { type: 'string' },
+        'operator-pod-selector': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }))
@@ -90,6 +96,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): OperatorOp
   const logLevel = str('log-level') ?? 'info'
   if (!LEVELS.includes(logLevel))
     throw new OptionsError(`--log-level must be one of ${LEVELS.join('|')}, got "${logLevel}"`)
+  const podLabels = labelsOf(str('operator-pod-selector') ?? env.CATTERY_OPERATOR_POD_SELECTOR ?? '')
   const o: OperatorOptions = {
     namespaces: namespaces.length ? [...new Set(namespaces)] : [''],
     leaderElect: elect === 'true',
@@ -102,6 +109,10 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): OperatorOp
     metricsAddress: address('metrics-bind-address', 8080),
     logLevel,
     identity: `${env.POD_NAME ?? os.hostname()}_${process.pid}`,
+    operator:
+      env.POD_NAMESPACE && Object.keys(podLabels).length
+        ? { namespace: env.POD_NAMESPACE, podLabels }
+        : undefined,
     help: values.help === true,
   }
   if (o.renewDeadlineMs >= o.leaseDurationMs)
@@ -109,4 +120,18 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): OperatorOp
   if (o.retryPeriodMs >= o.renewDeadlineMs)
     throw new OptionsError('--retry-period must be shorter than --renew-deadline')
   return o
+}
+
+/** `k=v,k=v` as labels; an empty string is none. */
+function labelsOf(v: string): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const part of v
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean)) {
+    const m = /^([A-Za-z0-9./_-]+)=([A-Za-z0-9._-]*)$/.exec(part)
+    if (!m) throw new OptionsError(`--operator-pod-selector must be KEY=VALUE[,KEY=VALUE], got "${v}"`)
+    out[m[1] as string] = m[2] as string
+  }
+  return out
 }

@@ -172,10 +172,21 @@ export const SessionClusterStatusSchema = T.Object({
         configMap: T.String(),
         digest: T.Optional(T.String()),
         problem: T.Optional(T.String()),
+        members: T.Optional(
+          T.Array(T.String(), {
+            description:
+              'The ready pods that run exactly this digest, by ordinal (each says so on its admin /status).',
+          }),
+        ),
+        failures: T.Optional(
+          T.Array(T.Object({ member: T.String(), code: T.Optional(T.String()), reason: T.String() }), {
+            description: "Pods whose farm failed to deploy this digest, with the farm's code and reason.",
+          }),
+        ),
       }),
       {
         description:
-          "spec.applications as the operator reads them: the SHA-256 of each ConfigMap's archive (the digest the farm deploys it under), or why it cannot be read. Which members run it: each node's /status farm section.",
+          'spec.applications as the operator sees them: the SHA-256 of each ConfigMap\'s archive (the digest the farm deploys it under) or why it cannot be read, and which ready pods run that digest or failed to (docs/applications.md, "On Kubernetes").',
       },
     ),
   ),

@@ -2,15 +2,20 @@
  * The SessionCluster controller: informers on SessionClusters and what they own in the watched
  * namespaces (every replica keeps them warm), a work queue of cluster keys, and one worker that runs
  * the reconciler while this replica leads. A change to an owned object or a pod enqueues its owner
- * (by the instance label); a periodic resync enqueues every cluster.
+ * (by the instance label); a periodic resync enqueues every cluster. While leading, the member prober
+ * asks the ready pods of clusters with applications what they run, and enqueues a cluster when an
+ * answer changes.
  */
 import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node'
 import type { Logger } from 'pino'
 import type { SessionCluster } from '../api/session-cluster.ts'
+import { ports } from '../resources/meta.ts'
+import type { OperatorLocation } from '../resources/network-policy.ts'
 import { Applier } from './apply.ts'
 import { EventRecorder } from './events.ts'
 import { ResilientInformer } from './informer.ts'
 import { OWNED_KINDS, SESSION_CLUSTERS } from './kinds.ts'
+import { MemberProber } from './member-prober.ts'
 import type { OperatorMetrics } from './metrics.ts'
 import { type ClusterState, Reconciler } from './reconciler.ts'
 import type { PodView } from './status.ts'
@@ -25,6 +30,8 @@ export interface ControllerOptions {
   namespaces: string[]
   logger: Logger
   metrics: OperatorMetrics
+  /** Where the operator's pods are (their NetworkPolicy rule to the nodes' admin port). */
+  operator?: OperatorLocation | undefined
 }
 
 export class SessionClusterController {
@@ -34,6 +41,7 @@ export class SessionClusterController {
   readonly #clusters: ResilientInformer[] = []
   readonly #owned = new Map<string, ResilientInformer[]>()
   readonly #reconciler: Reconciler
+  readonly #prober: MemberProber
   #running = false
   #worker: Promise<void> | undefined
   #resync: NodeJS.Timeout | undefined
@@ -59,11 +67,21 @@ export class SessionClusterController {
           .flatMap((i) => i.cache.list(ns))
           .filter((p) => p.metadata?.labels?.[INSTANCE] === instance) as PodView[],
     }
+    this.#prober = new MemberProber({
+      logger: this.#logger,
+      port: ports.admin,
+      onChange: (key) => this.#queue.add(key),
+    })
+    this.#prober.stop() // asks nothing until this replica leads
     this.#reconciler = new Reconciler(
       state,
       new Applier(kc),
       new EventRecorder(kc, this.#logger),
       this.#logger,
+      {
+        prober: this.#prober,
+        operator: options.operator,
+      },
     )
   }
 
@@ -89,6 +107,7 @@ export class SessionClusterController {
   async startReconciling(): Promise<void> {
     if (this.#running) return
     this.#running = true
+    this.#prober.start()
     await Promise.all(this.#informers().map((i) => i.waitForSync()))
     if (!this.#running) return
     for (const i of this.#clusters) for (const o of i.cache.list()) this.#enqueue(o)
@@ -101,6 +120,7 @@ export class SessionClusterController {
   stopReconciling(): void {
     this.#running = false
     clearInterval(this.#resync)
+    this.#prober.stop()
   }
 
   async stop(): Promise<void> {

@@ -3,7 +3,8 @@
  * rewritten; a user's edit of it is taken as it is, its checksum goes into the pod template so the
  * pods roll), apply every object it should own (server-side apply) — refusing, with an event, to take
  * over an object of the same name that it does not own — remove the PodDisruptionBudget when it is
- * switched off, then compute the status from what the caches show and write it only when it changed.
+ * switched off, then compute the status from what the caches show — with, from the member prober
+ * (member-prober.ts), which ready pods run each application — and write it only when it changed.
  * Events tell the user what happened.
  */
 import { createHash, randomBytes } from 'node:crypto'
@@ -12,11 +13,14 @@ import type { Logger } from 'pino'
 import { type SessionCluster, withDefaults } from '../api/session-cluster.ts'
 import { desiredResources } from '../resources/build.ts'
 import { farmApplications } from '../resources/farm.ts'
-import { names, podAnnotations } from '../resources/meta.ts'
+import { names, podAnnotations, secretFiles } from '../resources/meta.ts'
+import type { OperatorLocation } from '../resources/network-policy.ts'
 import { clusterSecrets, secretsChecksum } from '../resources/secrets.ts'
+import { withMembers } from './application-members.ts'
 import { type Applier, apiErrorMessage } from './apply.ts'
 import type { EventRecorder } from './events.ts'
-import { computeStatus, type PodView, type StatefulSetView, statusChanged } from './status.ts'
+import type { MemberProber } from './member-prober.ts'
+import { computeStatus, membersOf, type PodView, type StatefulSetView, statusChanged } from './status.ts'
 
 /** What the reconciler reads: the informers' caches. */
 export interface ClusterState {
@@ -29,6 +33,13 @@ export class ReconcileError extends Error {
   readonly code = 'CATTERY_ERR_RECONCILE'
 }
 
+export interface ReconcilerOptions {
+  /** Asks the ready pods which applications they run; without it, status lists no members. */
+  prober?: Pick<MemberProber, 'observe' | 'forget'>
+  /** Where the operator's pods are, so the NetworkPolicy admits them to the admin port. */
+  operator?: OperatorLocation | undefined
+}
+
 /** A StatefulSet as far as the events read it: replicas and the pod template's hashes. */
 type TemplatedSet = StatefulSetView & {
   spec?: { template?: { metadata?: { annotations?: Record<string, string> } } }
@@ -39,25 +50,39 @@ export class Reconciler {
   readonly #applier: Applier
   readonly #events: EventRecorder
   readonly #logger: Logger
+  readonly #options: ReconcilerOptions
 
-  constructor(state: ClusterState, applier: Applier, events: EventRecorder, logger: Logger) {
+  constructor(
+    state: ClusterState,
+    applier: Applier,
+    events: EventRecorder,
+    logger: Logger,
+    options: ReconcilerOptions = {},
+  ) {
     this.#state = state
     this.#applier = applier
     this.#events = events
     this.#logger = logger
+    this.#options = options
   }
 
   async reconcile(namespace: string, name: string): Promise<void> {
     const found = this.#state.cluster(namespace, name)
     // Gone or going: what it owned goes with it (owner references, the garbage collector).
-    if (!found || (found.metadata as { deletionTimestamp?: unknown }).deletionTimestamp) return
+    if (!found || (found.metadata as { deletionTimestamp?: unknown }).deletionTimestamp) {
+      this.#options.prober?.forget(`${namespace}/${name}`)
+      return
+    }
     const sc: SessionCluster = { ...found, spec: withDefaults(found.spec) }
     const n = names(sc)
     // The Secret first (pods mount it, the pod template carries its checksum), made once.
     const secret = await this.#secret(sc)
     let error = secret.error
     if (secret.checksum !== undefined) {
-      const desired = desiredResources(sc, { secretsChecksum: secret.checksum })
+      const desired = desiredResources(sc, {
+        secretsChecksum: secret.checksum,
+        ...(this.#options.operator ? { operator: this.#options.operator } : {}),
+      })
       this.#announceChanges(
         sc,
         this.#state.owned('StatefulSet', namespace, n.statefulSet) as TemplatedSet | undefined,
@@ -82,14 +107,15 @@ export class Reconciler {
       const pdb = this.#state.owned('PodDisruptionBudget', namespace, n.pdb)
       if (pdb) await this.#applier.delete(pdb).catch((err) => (error = apiErrorMessage(err)))
     }
+    const pods = this.#state.pods(namespace, name)
     const status = computeStatus(
       sc,
       {
         statefulSet: this.#state.owned('StatefulSet', namespace, n.statefulSet) as
           | StatefulSetView
           | undefined,
-        pods: this.#state.pods(namespace, name),
-        applications: await this.#applications(sc),
+        pods,
+        applications: await this.#applicationsWithMembers(sc, pods, secret.token),
         ...(error ? { error } : {}),
       },
       new Date(),
@@ -105,7 +131,7 @@ export class Reconciler {
    * The cluster's Secret: created when missing (random bytes drawn only then), never rewritten; its
    * checksum, or why there is none (not ours, an API error).
    */
-  async #secret(sc: SessionCluster): Promise<{ checksum?: string; error?: string }> {
+  async #secret(sc: SessionCluster): Promise<{ checksum?: string; token?: string; error?: string }> {
     const name = names(sc).secrets
     const ref = { apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace: sc.metadata.namespace } }
     try {
@@ -114,7 +140,12 @@ export class Reconciler {
       secret ??= await this.#applier.create(
         clusterSecrets(sc, { clusterSecret: randomBytes(32), adminToken: randomBytes(32) }),
       )
-      return { checksum: secretsChecksum((secret as { data?: Record<string, string> }).data) }
+      const data = (secret as { data?: Record<string, string> }).data
+      const token = data?.[secretFiles.adminToken]
+      return {
+        checksum: secretsChecksum(data),
+        ...(token ? { token: Buffer.from(token, 'base64').toString('utf8').trim() } : {}),
+      }
     } catch (err) {
       return { error: `applying Secret ${name}: ${apiErrorMessage(err)}` }
     }
@@ -133,6 +164,26 @@ export class Reconciler {
     const error = `${obj.kind as string} ${(obj.metadata as { name: string }).name} exists and is not owned by SessionCluster ${sc.metadata.name}: refusing to take it over (delete or rename it)`
     this.#events.record(sc, 'Warning', 'NotOwned', error)
     return error
+  }
+
+  /**
+   * status.applications: each ConfigMap's digest, and which ready pods run it as the prober last
+   * heard (it asks in the background; a change of answer enqueues the cluster again).
+   */
+  async #applicationsWithMembers(sc: SessionCluster, pods: PodView[], token: string | undefined) {
+    const apps = await this.#applications(sc)
+    const prober = this.#options.prober
+    if (!prober) return apps
+    const ready = membersOf(sc, pods).filter((m) => m.ready)
+    const answers = prober.observe(`${sc.metadata.namespace}/${sc.metadata.name}`, {
+      targets: ready.map((m) => ({ name: m.name, ip: m.podIP })),
+      token,
+      applications: apps,
+    })
+    return withMembers(
+      apps,
+      ready.map((m) => ({ name: m.name, farm: answers.get(m.name) })),
+    )
   }
 
   /** Each application's ConfigMap, read now: the SHA-256 of its archive, or why there is none. */

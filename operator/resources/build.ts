@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto'
 import { GROUP, PLURAL, type SessionCluster } from '../api/session-cluster.ts'
 import { farmVolumeMounts, farmVolumes } from './farm.ts'
 import { labels, metadata, names, podAnnotations, ports, secretFiles, selectorLabels } from './meta.ts'
-import { networkPolicy } from './network-policy.ts'
+import { networkPolicy, type OperatorLocation } from './network-policy.ts'
 import { nodeConfigYaml } from './node-config.ts'
 
 /** Seconds a pod gets to stop: the preStop pause, draining queued replication (5 s), and leaving. */
@@ -30,6 +30,8 @@ export function configMap(sc: SessionCluster) {
 export interface BuildInputs {
   /** secretsChecksum of the Secret `<name>-secrets` (secrets.ts). */
   secretsChecksum: string
+  /** Where the operator runs, when it runs in a pod (its NetworkPolicy rule to the admin port). */
+  operator?: OperatorLocation
 }
 
 export function statefulSet(sc: SessionCluster, inputs: BuildInputs) {
@@ -213,7 +215,7 @@ export function desiredResources(sc: SessionCluster, inputs: BuildInputs): Array
     peerService(sc),
     clientService(sc),
     statefulSet(sc, inputs),
-    networkPolicy(sc),
+    networkPolicy(sc, inputs.operator),
     ...(pdb ? [pdb] : []),
   ]
 }

@@ -55,6 +55,18 @@ describe('the Helm chart', () => {
       '--log-level=info',
     ])
     assert.equal(c.image, 'cattery-operator:0.1.0')
+    // Where its pods are, so the node pods' NetworkPolicy admits them to the admin port.
+    const env = Object.fromEntries(c.env.map((e: Obj) => [e.name, e.value ?? e.valueFrom.fieldRef.fieldPath]))
+    assert.equal(env.POD_NAMESPACE, 'metadata.namespace')
+    assert.equal(
+      env.CATTERY_OPERATOR_POD_SELECTOR,
+      'app.kubernetes.io/name=cattery-operator,app.kubernetes.io/instance=cattery',
+    )
+    assert.deepEqual(
+      Object.fromEntries(env.CATTERY_OPERATOR_POD_SELECTOR.split(',').map((kv: string) => kv.split('='))),
+      dep.spec.selector.matchLabels,
+      'the selector is the Deployment’s own',
+    )
     assert.equal(c.readinessProbe.httpGet.path, '/readyz')
     assert.equal(c.securityContext.readOnlyRootFilesystem, true)
     const role = objs.find((o) => o.kind === 'ClusterRole') as Obj

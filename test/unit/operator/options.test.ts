@@ -19,6 +19,23 @@ describe('operator command line', () => {
     assert.equal(parseOptions([], { POD_NAMESPACE: 'ops' }).leaderElectionNamespace, 'ops')
   })
 
+  it('the operator’s own pods: POD_NAMESPACE and the pod selector, else none (on a host)', () => {
+    const env = {
+      POD_NAMESPACE: 'ops',
+      CATTERY_OPERATOR_POD_SELECTOR: 'app.kubernetes.io/name=cattery-operator,app.kubernetes.io/instance=c',
+    }
+    assert.deepEqual(parseOptions([], env).operator, {
+      namespace: 'ops',
+      podLabels: { 'app.kubernetes.io/name': 'cattery-operator', 'app.kubernetes.io/instance': 'c' },
+    })
+    assert.deepEqual(parseOptions(['--operator-pod-selector', 'a=b'], { POD_NAMESPACE: 'x' }).operator, {
+      namespace: 'x',
+      podLabels: { a: 'b' },
+    })
+    assert.equal(parseOptions([], { CATTERY_OPERATOR_POD_SELECTOR: 'a=b' }).operator, undefined)
+    assert.equal(parseOptions([], { POD_NAMESPACE: 'ops' }).operator, undefined)
+  })
+
   const bad: Array<[string[], RegExp]> = [
     [['--bogus'], /bogus/],
     [['--leader-elect', 'yes'], /--leader-elect must be true or false, got "yes"/],
@@ -26,6 +43,7 @@ describe('operator command line', () => {
     [['--metrics-bind-address', 'nope'], /--metrics-bind-address must be HOST:PORT/],
     [['--log-level', 'loud'], /--log-level must be one of/],
     [['--lease-duration', '5', '--renew-deadline', '6'], /--renew-deadline must be shorter/],
+    [['--operator-pod-selector', 'a'], /--operator-pod-selector must be KEY=VALUE/],
   ]
   for (const [argv, message] of bad) {
     it(`refuses ${argv.join(' ')} with a message naming it`, () => {

@@ -117,6 +117,7 @@ describe('resources of a SessionCluster', () => {
           clients.ports.map((p: Obj) => p.port),
           [8080, 9090],
         )
+        assert.equal(np.spec.ingress.length, 2, 'no rule for an operator that does not run in a pod')
       },
     ],
     [
@@ -231,6 +232,27 @@ describe('resources of a SessionCluster', () => {
     ],
   ]
   for (const [name, spec, check] of table) it(name, () => check(cluster(spec)))
+
+  it('an operator in a pod is admitted to the admin port from its own namespace, by its pods’ labels', () => {
+    const operator = {
+      namespace: 'cattery-system',
+      podLabels: { 'app.kubernetes.io/name': 'cattery-operator' },
+    }
+    const np = desiredResources(cluster(), { ...inputs, operator }).find(
+      (o: Obj) => o.kind === 'NetworkPolicy',
+    ) as Obj
+    assert.deepEqual(np.spec.ingress[2], {
+      from: [
+        {
+          namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'cattery-system' } },
+          podSelector: { matchLabels: { 'app.kubernetes.io/name': 'cattery-operator' } },
+        },
+      ],
+      ports: [{ protocol: 'TCP', port: 9090 }],
+    })
+    // The pods do not roll for it: the pod template does not change.
+    assert.deepEqual(statefulSet(cluster(), { ...inputs, operator }), statefulSet(cluster(), inputs))
+  })
 
   it('a change of configuration changes the pod template (rolling the pods); scaling does not', () => {
     const hash = (sc: SessionCluster) =>
