@@ -1,9 +1,15 @@
 /**
  * Writes to the API: owned objects by server-side apply under one field manager (forcing ownership of
  * the fields the operator sets, leaving others' fields alone), status through the status subresource.
+ *
+ * The apply body is the builders' JSON as it is. KubernetesObjectApi.patch passes it through the
+ * client's typed serializer, which reads the client's own property names: a field the client renames
+ * (a NetworkPolicy rule's `from` is its `_from`) was silently dropped, and the NetworkPolicy's rules
+ * lost every peer restriction.
  */
 import {
   CustomObjectsApi,
+  HttpMethod,
   type KubeConfig,
   type KubernetesObject,
   KubernetesObjectApi,
@@ -19,24 +25,39 @@ import {
 
 export const FIELD_MANAGER = 'cattery-operator'
 
+/** KubernetesObjectApi with a server-side apply that sends the object's JSON unchanged. */
+class ObjectApplyApi extends KubernetesObjectApi {
+  static override makeApiClient(kc: KubeConfig): ObjectApplyApi {
+    const client = kc.makeApiClient(ObjectApplyApi)
+    client.setDefaultNamespace(kc)
+    return client
+  }
+
+  async applyJson(obj: KubernetesObject, fieldManager: string): Promise<void> {
+    const ctx = this.configuration.baseServer.makeRequestContext(
+      await this.specUriPath(obj, 'patch'),
+      HttpMethod.PATCH,
+    )
+    ctx.setHeaderParam('Accept', 'application/json')
+    ctx.setHeaderParam('Content-Type', PatchStrategy.ServerSideApply)
+    ctx.setQueryParam('fieldManager', fieldManager)
+    ctx.setQueryParam('force', 'true')
+    ctx.setBody(JSON.stringify(obj))
+    await this.requestPromise(ctx)
+  }
+}
+
 export class Applier {
-  readonly #objects: KubernetesObjectApi
+  readonly #objects: ObjectApplyApi
   readonly #custom: CustomObjectsApi
 
   constructor(kc: KubeConfig) {
-    this.#objects = KubernetesObjectApi.makeApiClient(kc)
+    this.#objects = ObjectApplyApi.makeApiClient(kc)
     this.#custom = kc.makeApiClient(CustomObjectsApi)
   }
 
   async apply(obj: Record<string, unknown>): Promise<void> {
-    await this.#objects.patch(
-      obj as KubernetesObject,
-      undefined,
-      undefined,
-      FIELD_MANAGER,
-      true,
-      PatchStrategy.ServerSideApply,
-    )
+    await this.#objects.applyJson(obj as KubernetesObject, FIELD_MANAGER)
   }
 
   /** The object as the API has it now, or undefined when there is none. */

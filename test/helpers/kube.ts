@@ -126,6 +126,7 @@ export async function operatorProcess(
   name: string,
   kubeconfig: string,
   args: string[],
+  env: NodeJS.ProcessEnv = {},
 ): Promise<{ proc: NodeProcess; health: number; metrics: number }> {
   const [health, metrics] = (await freePorts(2)) as [number, number]
   const proc = new NodeProcess(
@@ -139,7 +140,7 @@ export async function operatorProcess(
     ],
     {
       command: [process.execPath, path.join(ROOT, 'operator/main.ts')],
-      env: { KUBECONFIG: kubeconfig },
+      env: { ...env, KUBECONFIG: kubeconfig },
       passName: false,
     },
   )

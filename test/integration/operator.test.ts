@@ -21,16 +21,26 @@ const operators: NodeProcess[] = []
 const nodes: NodeProcess[] = []
 
 async function startOperator(name: string): Promise<{ proc: NodeProcess; metrics: number; health: number }> {
-  const { proc, health, metrics } = await operatorProcess(name, cp.kubeconfig, [
-    '--lease-duration',
-    '3',
-    '--renew-deadline',
-    '2',
-    '--retry-period',
-    '0.5',
-    '--log-level',
-    'debug',
-  ])
+  const { proc, health, metrics } = await operatorProcess(
+    name,
+    cp.kubeconfig,
+    [
+      '--lease-duration',
+      '3',
+      '--renew-deadline',
+      '2',
+      '--retry-period',
+      '0.5',
+      '--log-level',
+      'debug',
+      '--leader-election-namespace',
+      'default',
+      '--operator-pod-selector',
+      'app.kubernetes.io/name=cattery-operator',
+    ],
+    // As if it ran in a pod of cattery-system: the NetworkPolicy admits it to the admin port.
+    { POD_NAMESPACE: 'cattery-system' },
+  )
   operators.push(proc)
   await proc.waitFor((l) => l.event === 'started', 15_000)
   return { proc, metrics, health }
@@ -121,7 +131,28 @@ spec:
     assert.deepEqual(role.rules[0].resourceNames, ['shop'])
     await get('rolebinding', 'shop-node')
     await get('serviceaccount', 'shop-node')
-    assert.equal((await get('networkpolicy', 'shop')).spec.ingress[0].ports[0].port, receiverPort)
+    // The rules keep their peers as applied (the client's serializer once dropped `from`).
+    const np = await get('networkpolicy', 'shop')
+    assert.equal(np.spec.ingress[0].ports[0].port, receiverPort)
+    assert.deepEqual(
+      np.spec.ingress.map((r: Obj) => r.from),
+      [
+        [
+          {
+            podSelector: {
+              matchLabels: { 'app.kubernetes.io/instance': 'shop', 'app.kubernetes.io/name': 'cattery-node' },
+            },
+          },
+        ],
+        [{ podSelector: {} }],
+        [
+          {
+            namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'cattery-system' } },
+            podSelector: { matchLabels: { 'app.kubernetes.io/name': 'cattery-operator' } },
+          },
+        ],
+      ],
+    )
     const secret = await get('secret', 'shop-secrets')
     assert.equal(Buffer.from(secret.data['cluster-secret'], 'base64').length, 43) // 32 bytes, base64url
     assert.equal(secret.metadata.ownerReferences[0].uid, sc.metadata.uid)
