@@ -70,6 +70,8 @@ interface ClusterProbe {
   input: ProbeInput
   pods: Map<string, PodState>
   timer: NodeJS.Timeout | undefined
+  /** When the timer fires (ms since the epoch). */
+  due: number
 }
 
 export class MemberProber {
@@ -100,7 +102,7 @@ export class MemberProber {
     const targets = input.targets.slice(0, this.#o.maxPods)
     let c = this.#clusters.get(key)
     if (!c) {
-      c = { input, pods: new Map(), timer: undefined }
+      c = { input, pods: new Map(), timer: undefined, due: Number.POSITIVE_INFINITY }
       this.#clusters.set(key, c)
     }
     c.input = { ...input, targets }
@@ -138,14 +140,21 @@ export class MemberProber {
     for (const key of [...this.#clusters.keys()]) this.forget(key)
   }
 
+  /**
+   * Sets the cluster's timer, unless it fires sooner already: reconciles come more often than the
+   * polls during a rollout, and must not keep pushing the next round back.
+   */
   #schedule(key: string, c: ClusterProbe): void {
-    clearTimeout(c.timer)
     const pods = c.input.targets.map((t) => ({ name: t.name, farm: c.pods.get(t.name)?.answer }))
     const wait = converged(c.input.applications, pods) ? this.#o.slowPollMs : this.#o.fastPollMs
+    if (c.timer && c.due <= Date.now() + wait) return
+    clearTimeout(c.timer)
+    c.due = Date.now() + wait
     c.timer = setTimeout(() => void this.#round(key, c), wait).unref()
   }
 
   async #round(key: string, c: ClusterProbe): Promise<void> {
+    c.timer = undefined
     const changed = await Promise.all(c.input.targets.map((t) => this.#ask(key, c, t.name, false)))
     if (this.#clusters.get(key) !== c) return
     if (changed.some(Boolean)) this.#o.onChange(key)

@@ -95,6 +95,17 @@ describe('the member prober', () => {
     p.stop()
   })
 
+  it('reconciles more frequent than the polls do not postpone the next round', async () => {
+    const net = pods({ '10.0.0.1': says('shop-0', D2), '10.0.0.2': says('shop-1', D2) })
+    const { p } = prober(net.fetchStatus, { fastPollMs: 100 })
+    for (let i = 0; i < 40; i++) {
+      p.observe(KEY, input())
+      await sleep(10)
+    }
+    assert.ok(net.asked.length >= 4, `asked again on the timer (${net.asked.length} requests)`)
+    p.stop()
+  })
+
   it('one request in flight per pod, and at most maxPods pods per cluster', async () => {
     const net = pods({ '10.0.0.1': says('shop-0', D2), '10.0.0.2': says('shop-1', D2) })
     net.delay(1_000)
