@@ -3,12 +3,15 @@
  * kube-scheduler; the images imported from `make image`): `helm install` the chart and its operator
  * runs as pods; `kubectl apply` a SessionCluster and its nodes run as pods; `kubectl scale` with state
  * transfer; scale-down and a rolling upgrade under load without losing anything; a force-deleted pod;
- * multicast membership over the pod network; garbage collection.
+ * multicast membership over the pod network; an application from a ConfigMap (spec.applications) on
+ * every pod, with the pods that run it in the status; garbage collection.
  */
 import assert from 'node:assert/strict'
-import { writeFileSync } from 'node:fs'
+import { createHash } from 'node:crypto'
+import { readFileSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
+import { packDir } from '../helpers/archives.ts'
 import { counterLoad, getOnce } from '../helpers/counter-load.ts'
 import { type ControlPlane, eventually, helm, startControlPlane } from '../helpers/kube.ts'
 
@@ -266,6 +269,54 @@ describe('Cattery on a real single-node Kubernetes', { timeout: 1_200_000 }, () 
       30_000,
     ).catch(() => undefined)
     assert.deepEqual(seen, want)
+  })
+
+  it('spec.applications: an application from a ConfigMap serves on all 3 pods with replicated sessions; status lists its digest and the 3 pods as members', async (t) => {
+    const started = performance.now()
+    const archive = path.join(cp.dir, 'shop-app.tgz')
+    await packDir(path.join(ROOT, 'test/fixtures/apps/shop'), archive)
+    const digest = createHash('sha256').update(readFileSync(archive)).digest('hex')
+    await cp.kubectl('create', 'configmap', 'shop-app', `--from-file=app.tgz=${archive}`)
+    await apply(
+      'apps',
+      sessionCluster(
+        'apps',
+        3,
+        '  channel: {sendOptions: 6}\n  applications:\n    - {name: shop, configMap: shop-app}\n',
+      ),
+    )
+    await eventually('READY 3', async () => (await readyCount('apps')) === 3, 180_000)
+    t.diagnostic(`kubectl apply → READY 3: ${Math.round(performance.now() - started)} ms`)
+    const row = await eventually(
+      'status.applications to list the 3 pods as members of the ConfigMap’s digest',
+      async () => {
+        const a = (await cp.json('get', 'sessioncluster', 'apps')).status?.applications?.[0]
+        return a?.members?.length === 3 && a
+      },
+      60_000,
+    )
+    t.diagnostic(`kubectl apply → 3 members in status: ${Math.round(performance.now() - started)} ms`)
+    assert.deepEqual(row, {
+      name: 'shop',
+      configMap: 'shop-app',
+      digest,
+      members: ['apps-0', 'apps-1', 'apps-2'],
+    })
+    // The operator (pods in cattery-system) may reach the pods' admin port under their NetworkPolicy.
+    const np = await cp.json('get', 'networkpolicy', 'apps')
+    assert.deepEqual(np.spec.ingress[2].from[0].namespaceSelector.matchLabels, {
+      'kubernetes.io/metadata.name': 'cattery-system',
+    })
+    // One session, one request on each pod in turn: each sees the previous pod's write.
+    let cookie: string | undefined
+    const ps = (await readyPods('apps')).sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))
+    assert.equal(ps.length, 3)
+    for (const [i, p] of ps.entries()) {
+      const r = await getOnce(`http://${p.status.podIP}:8080/shop/cart/add`, cookie)
+      assert.equal(r.status, 200, `${p.metadata.name} serves /shop`)
+      assert.deepEqual([r.body.app, r.body.items], ['shop', i + 1], `${p.metadata.name} sees the session`)
+      cookie = r.setCookie?.split(';')[0] ?? cookie
+    }
   })
 
   it('deleting a SessionCluster garbage-collects every object it owned', async () => {
