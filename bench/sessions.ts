@@ -8,7 +8,9 @@
  *    joiner's memory per session (RSS above an idle node's).
  * With --with-secret the two cluster scenarios run a third and fourth time by clusters with a cluster
  * secret (authenticated, encrypted channel), in the same rounds, so the rows compare side by side.
- *   node bench/sessions.ts [--quick] [--transfer-only] [--with-secret]
+ * With --cpu-prof=<dir> the serving nodes (replication off, and node 1 of the async cluster) write a
+ * V8 CPU profile there when the rounds end (read them with bench/profile-summary.ts).
+ *   node bench/sessions.ts [--quick] [--transfer-only | --throughput-only] [--with-secret] [--cpu-prof=<dir>]
  */
 import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -25,6 +27,7 @@ const withSecret = process.argv.includes('--with-secret')
 const DURATION = quick ? '3s' : '5s'
 const ROUNDS = quick ? 3 : 5
 const SESSIONS = quick ? 20_000 : 100_000
+const profileDir = process.argv.find((a) => a.startsWith('--cpu-prof='))?.slice('--cpu-prof='.length)
 
 ensureWrk()
 
@@ -34,17 +37,34 @@ interface Started {
   admin: number
 }
 
-async function cluster(size: number, extra: string[] = []): Promise<Started[]> {
+/** `profile`: node 1 writes `<profileDir>/<profile>.cpuprofile` when it stops (SIGTERM), if asked for. */
+async function cluster(size: number, extra: string[] = [], profile?: string): Promise<Started[]> {
   const receivers = await freePorts(size)
   const out: Started[] = []
   for (let i = 0; i < size; i++) {
     const [http, admin] = (await freePorts(2)) as [number, number]
-    const proc = new NodeProcess(`b${i + 1}`, [
-      ...loopbackNodeArgs({ receiver: receivers[i] as number, members: receivers, http, admin }),
-      '--log-level',
-      'warn',
-      ...extra,
-    ])
+    const prof = profile && i === 0 && profileDir
+    const proc = new NodeProcess(
+      `b${i + 1}`,
+      [
+        ...loopbackNodeArgs({ receiver: receivers[i] as number, members: receivers, http, admin }),
+        '--log-level',
+        'warn',
+        ...extra,
+      ],
+      prof
+        ? {
+            command: [
+              process.execPath,
+              '--cpu-prof',
+              '--cpu-prof-interval=100',
+              `--cpu-prof-dir=${profileDir}`,
+              `--cpu-prof-name=${profile}.cpuprofile`,
+              MAIN,
+            ],
+          }
+        : {},
+    )
     out.push({ proc, http, admin })
   }
   await Promise.all(
@@ -110,8 +130,8 @@ async function throughput(): Promise<void> {
     command: [process.execPath, path.join(import.meta.dirname, 'bare-fastify.ts'), String(barePort)],
   })
   await bare.waitFor((l) => l.event === 'started')
-  const [lone] = (await cluster(1, ['--manager', 'standard'])) as [Started]
-  const asyncNodes = await cluster(3, ['--send-options', '8'])
+  const [lone] = (await cluster(1, ['--manager', 'standard'], 'off')) as [Started]
+  const asyncNodes = await cluster(3, ['--send-options', '8'], 'async')
   const syncNodes = await cluster(3, ['--send-options', '6'])
   const secretFile = path.join(os.tmpdir(), `cattery-bench-secret-${process.pid}`)
   writeFileSync(secretFile, randomBytes(32).toString('base64'), { mode: 0o600 })
@@ -132,7 +152,7 @@ async function throughput(): Promise<void> {
       label,
       url: `http://127.0.0.1:${first?.http ?? port}/demo/inc`,
       ...(first ? { cookie: await cookieFrom(first.http) } : {}),
-      pids: nodes?.map((n) => n.proc.child.pid as number) ?? [],
+      pids: nodes?.map((n) => n.proc.child.pid as number) ?? [bare.child.pid as number],
       runs: [],
     }
   }
@@ -208,6 +228,8 @@ async function throughput(): Promise<void> {
       `${secret.label} vs without a secret, per round: ${ratios.map((x) => pct(x, 1)).join(', ')} (median ${pct(median(ratios), 1)}; goal ≥ 90%)`,
     )
   }
+  // A profiled node writes its profile on a clean exit only.
+  if (profileDir) await Promise.all([lone.proc.stop('SIGTERM'), asyncNodes[0]?.proc.stop('SIGTERM')])
   await Promise.all(
     [bare, lone.proc, ...[...asyncNodes, ...syncNodes, ...asyncSecret, ...syncSecret].map((n) => n.proc)].map(
       (p) => p.stop('SIGKILL'),
@@ -215,6 +237,7 @@ async function throughput(): Promise<void> {
   )
 }
 if (!process.argv.includes('--transfer-only')) await throughput()
+if (process.argv.includes('--throughput-only')) process.exit(0)
 
 // State transfer: SESSIONS sessions of 1 KB on one node, then a joiner; a first joiner at half of them
 // gives the memory a session adds at the margin (fixed costs, such as the young generation V8 grows
