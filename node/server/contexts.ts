@@ -148,7 +148,8 @@ export class Contexts {
     for (const c of this.#ordered) {
       if (!inContext(c.spec.path, url)) continue
       c.inFlight++
-      res.once('close', c.done)
+      // 'close' comes once per response: on() spares the wrapper once() makes per request.
+      res.on('close', c.done)
       c.handler(req, res)
       return
     }

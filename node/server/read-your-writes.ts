@@ -23,6 +23,9 @@ export const VERSION_COOKIE_SUFFIX = '_V'
 export const versionCookieName = (sessionCookieName: string): string =>
   `${sessionCookieName}${VERSION_COOKIE_SUFFIX}`
 
+/** No (valid) version cookie: nothing to wait for (shared, frozen). */
+const NOT_SEEN: { seen: undefined } = Object.freeze({ seen: undefined })
+
 /**
  * Before the session `id` is looked up: the state the client saw (undefined without a valid version
  * cookie) and, only when the copy held here is older (or missing), the wait for it.
@@ -33,7 +36,7 @@ export function catchUpWithClient(
   versionCookie: string | undefined,
 ): { seen: Rank | undefined; wait?: Promise<CatchUp> } {
   const seen = parseRank(versionCookie)
-  if (!seen) return { seen }
+  if (!seen) return NOT_SEEN
   const held = manager.peekSession(id)
   if (held && compareRank(held, seen) >= 0) return { seen }
   return { seen, wait: manager.catchUp(id, seen) }

@@ -11,7 +11,9 @@ export interface RequestSessionState {
   /** The response must carry a (new) session cookie. */
   cookie: boolean
   /** The session state the client saw last (its version cookie; read-your-writes.ts). */
-  seen?: Rank | undefined
+  seen: Rank | undefined
+  /** `request.session`, made on first use. */
+  handle: SessionHandle | undefined
 }
 
 export class SessionHandle {
@@ -70,13 +72,13 @@ export class SessionHandle {
   set(name: string, value: unknown): void {
     const s = this.#session()
     s.set(name, value)
-    this.#manager.emit('attributeChanged', s, name, 'local')
+    this.#changed(s, name)
   }
 
   delete(name: string): boolean {
     const s = this.#state.session
     if (!s?.valid || !s.delete(name)) return false
-    this.#manager.emit('attributeChanged', s, name, 'local')
+    this.#changed(s, name)
     return true
   }
 
@@ -96,6 +98,12 @@ export class SessionHandle {
     await this.#manager.changeSessionId(s, `${newSessionIdBase()}.${this.#jvmRoute}`)
     this.#state.cookie = true
     return s.id
+  }
+
+  /** Tells the listeners, if any (emit() makes an array of its arguments even when none listens). */
+  #changed(s: Session, name: string): void {
+    if (this.#manager.listenerCount('attributeChanged') > 0)
+      this.#manager.emit('attributeChanged', s, name, 'local')
   }
 
   #session(): Session {

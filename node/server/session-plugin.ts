@@ -12,6 +12,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { sessionCodes } from '../session/errors.ts'
 import type { SessionManager } from '../session/manager.ts'
+import type { Session } from '../session/session.ts'
 import {
   catchUpWithClient,
   versionCookieHeader,
@@ -91,9 +92,13 @@ type Decorated = FastifyRequest & { [kState]?: RequestSessionState }
 async function sessionPlugin(app: FastifyInstance, o: SessionPluginOptions): Promise<void> {
   if (!app.hasRequestDecorator('cookies')) await app.register(cookie)
   const stats = o.stats ?? newValveStats()
+  const { manager, jvmRoute } = o
+  const name = o.cookie.name
+  const rebinds = o.jvmRouteBinder !== false && manager.distributable
+  const filter = o.replicationFilter
   // The manager says whether read-your-writes is on (replicated, and manager.readYourWrites).
-  const ryw = o.manager.readYourWrites
-  const versionName = versionCookieName(o.cookie.name)
+  const ryw = manager.readYourWrites
+  const versionName = versionCookieName(name)
   const versionCookie = versionCookieHeader({ ...o.cookie, path: o.cookie.path ?? '/' })
   const cookieOptions = {
     path: o.cookie.path ?? '/',
@@ -101,11 +106,20 @@ async function sessionPlugin(app: FastifyInstance, o: SessionPluginOptions): Pro
     secure: o.cookie.secure,
     ...(o.cookie.sameSite ? { sameSite: o.cookie.sameSite } : {}),
   }
+  const newState = (): RequestSessionState => ({
+    session: undefined,
+    cookie: false,
+    seen: undefined,
+    handle: undefined,
+  })
   app.decorateRequest('originalSessionId', undefined)
   app.decorateRequest('session', {
     getter(this: Decorated) {
-      if (!this[kState]) this[kState] = { session: undefined, cookie: false }
-      return new SessionHandle(o.manager, this[kState], o.jvmRoute)
+      this[kState] ??= newState()
+      const state = this[kState]
+      // One handle per request, however often a route reads request.session.
+      state.handle ??= new SessionHandle(manager, state, jvmRoute)
+      return state.handle
     },
   })
 
@@ -117,67 +131,101 @@ async function sessionPlugin(app: FastifyInstance, o: SessionPluginOptions): Pro
     return reply.code(status).send({ code: err.code ?? 'CATTERY_ERR_INTERNAL', message: err.message })
   })
 
-  app.addHook('onRequest', async (request: Decorated) => {
-    const state: RequestSessionState = { session: undefined, cookie: false }
-    request[kState] = state
-    const raw = request.cookies?.[o.cookie.name]
-    if (raw === undefined) return
-    if (!COOKIE_VALUE.test(raw)) {
-      stats.badCookies++
-      request.log.debug({ cookie: o.cookie.name }, 'ignoring a malformed session cookie')
-      return
-    }
+  /** The session named by a well-formed cookie `raw`, after the wait for the client's last write. */
+  const attach = async (request: Decorated, state: RequestSessionState, raw: string): Promise<void> => {
     if (ryw) {
-      const client = catchUpWithClient(o.manager, raw, request.cookies[versionName])
+      const client = catchUpWithClient(manager, raw, request.cookies[versionName])
       state.seen = client.seen
       if (client.wait) await client.wait
     }
-    const session = await o.manager.findSession(raw)
+    const session = await manager.findSession(raw)
     if (!session) return
     session.lastAccessedTime = Date.now()
     session.isNew = false
     state.session = session
+    if (!rebinds) return
     const dot = raw.indexOf('.')
-    const route = dot < 0 ? '' : raw.slice(dot + 1)
-    if (o.jvmRouteBinder !== false && route !== o.jvmRoute && o.manager.distributable) {
-      const base = dot < 0 ? raw : raw.slice(0, dot)
-      const rebound = `${base}.${o.jvmRoute}`
-      request.originalSessionId = raw
-      if (session.id !== rebound) await o.manager.changeSessionId(session, rebound)
-      state.cookie = true
-      stats.routeRewrites++
+    if (dot < 0 ? jvmRoute === '' : raw.slice(dot + 1) === jvmRoute) return
+    const rebound = `${dot < 0 ? raw : raw.slice(0, dot)}.${jvmRoute}`
+    request.originalSessionId = raw
+    if (session.id !== rebound) await manager.changeSessionId(session, rebound)
+    state.cookie = true
+    stats.routeRewrites++
+  }
+
+  // Callback-style hooks: a request without a session cookie, or whose session is done with at once,
+  // costs no promise and no extra turn of the microtask queue.
+  app.addHook('onRequest', (request: Decorated, _reply: FastifyReply, done: (err?: Error) => void) => {
+    const state = newState()
+    request[kState] = state
+    const raw = request.cookies?.[name]
+    if (raw === undefined) return done()
+    if (!COOKIE_VALUE.test(raw)) {
+      stats.badCookies++
+      request.log.debug({ cookie: name }, 'ignoring a malformed session cookie')
+      return done()
     }
+    attach(request, state, raw).then(() => done(), done)
   })
 
-  app.addHook('onSend', async (request: Decorated, reply: FastifyReply, payload) => {
-    const state = request[kState]
-    const session = state?.session
-    if (!state || !session) return payload
-    stats.requests++
-    if (session.valid) {
-      const filtered = o.replicationFilter?.test(request.url) ?? false
-      if (filtered) stats.filtered++
-      const started = performance.now()
-      await o.manager.requestCompleted(session, !filtered)
-      stats.sendTimeMs += performance.now() - started
-      if (!filtered) stats.replicated++
-    }
+  /** The response's cookies for the session it served. */
+  const setCookies = (request: Decorated, reply: FastifyReply, state: RequestSessionState): void => {
+    const session = state.session as Session
     if (!session.valid) {
       // Invalidated by this request (a logout): the client forgets the id, so a member that has not
       // yet heard of the invalidation cannot serve the session to its next request.
-      if (request.cookies?.[o.cookie.name] !== undefined) {
-        reply.clearCookie(o.cookie.name, cookieOptions)
+      if (request.cookies?.[name] !== undefined) {
+        reply.clearCookie(name, cookieOptions)
         if (ryw) reply.clearCookie(versionName, cookieOptions)
       }
-      return payload
+      return
     }
-    if (state.cookie) reply.setCookie(o.cookie.name, session.id, cookieOptions)
+    if (state.cookie) reply.setCookie(name, session.id, cookieOptions)
     if (ryw) {
       const version = versionCookieValue(session, state.seen)
       if (version) reply.header('set-cookie', versionCookie(version))
     }
-    return payload
-  })
+  }
+
+  /** After requestCompleted: the valves' counters, and the cookies. */
+  const completed = (
+    request: Decorated,
+    reply: FastifyReply,
+    state: RequestSessionState,
+    filtered: boolean,
+    started: number,
+    done: (err?: Error) => void,
+  ): void => {
+    try {
+      stats.sendTimeMs += performance.now() - started
+      if (!filtered) stats.replicated++
+      setCookies(request, reply, state)
+    } catch (err) {
+      done(err as Error)
+      return
+    }
+    done()
+  }
+
+  app.addHook(
+    'onSend',
+    (request: Decorated, reply: FastifyReply, _payload: unknown, done: (err?: Error) => void) => {
+      const state = request[kState]
+      const session = state?.session
+      if (!state || !session) return done()
+      stats.requests++
+      if (!session.valid) {
+        setCookies(request, reply, state)
+        return done()
+      }
+      const filtered = filter?.test(request.url) ?? false
+      if (filtered) stats.filtered++
+      const started = performance.now()
+      const pending = manager.requestCompleted(session, !filtered)
+      if (!pending) return completed(request, reply, state, filtered, started, done)
+      pending.then(() => completed(request, reply, state, filtered, started, done), done)
+    },
+  )
 }
 
 export default fp(sessionPlugin, { name: 'cattery-session', fastify: '5.x' })

@@ -87,8 +87,11 @@ export interface SessionManager extends EventEmitter {
   findSession(id: string): Promise<Session | undefined>
   /** Reads a session without touching it (admin API). */
   peekSession(id: string): Session | undefined
-  /** The request that used `session` ended (ReplicationValve): replicate what it changed. */
-  requestCompleted(session: Session, replicate: boolean): Promise<void>
+  /**
+   * The request that used `session` ended (ReplicationValve): replicate what it changed. A promise
+   * when there is something to wait for (a synchronous send); undefined when it is done already.
+   */
+  requestCompleted(session: Session, replicate: boolean): Promise<void> | undefined
   changeSessionId(session: Session, newId: string): Promise<void>
   invalidate(session: Session): Promise<void>
   /**
@@ -201,8 +204,9 @@ export abstract class BaseManager extends EventEmitter implements SessionManager
     return this.store.get(id)
   }
 
-  async requestCompleted(session: Session, _replicate: boolean): Promise<void> {
+  requestCompleted(session: Session, _replicate: boolean): Promise<void> | undefined {
     session.delta.drain()
+    return undefined
   }
 
   async changeSessionId(session: Session, newId: string): Promise<void> {

@@ -73,6 +73,9 @@ export interface ReplicatedManagerOptions extends ManagerOptions {
 /** The messages a replication batch carries (see replication-batch.ts). */
 const BATCHABLE = new Set<SessionMessageType>(['created', 'delta', 'expired', 'accessed', 'change-id'])
 
+/** What replicate() gives when the message needs no wait (no target, or it joined a batch): shared. */
+const SENT: Promise<boolean> = Promise.resolve(true)
+
 /** Messages that change sessions (alone or in a batch): a member giving its state relays them. */
 const RELAYED: ReadonlySet<SessionMessageType> = new Set<SessionMessageType>([...BATCHABLE, 'batch'])
 
@@ -97,6 +100,8 @@ export abstract class ReplicatedManager extends BaseManager implements ClusterMa
   protected readonly waiters = new VersionWaiters()
   protected readonly fetcher: SessionFetch
   protected readonly ryw = { caughtUp: 0, staleReads: 0 }
+  /** A session by id, for the checks of a replicated change (made once, not per change). */
+  readonly #find = (id: string): Session | undefined => this.store.get(id)
 
   constructor(options: ReplicatedManagerOptions, transfer: { fromEveryDonor?: boolean } = {}) {
     super(options)
@@ -366,21 +371,21 @@ export abstract class ReplicatedManager extends BaseManager implements ClusterMa
     }
   }
 
-  override async requestCompleted(session: Session, replicate: boolean): Promise<void> {
-    if (!session.valid) return
+  override requestCompleted(session: Session, replicate: boolean): Promise<void> | undefined {
+    if (!session.valid) return undefined
     session.primary = true
     session.noticeInPlaceChanges()
     const actions = session.delta.drain()
-    if (!replicate) return
+    if (!replicate) return undefined
     if (actions.length) {
       const s = this.#current(session, actions)
-      if (!s) return
+      if (!s) return undefined
       const b = this.#advance(s)
       if (s !== session) {
         session.version = s.version
         session.writer = s.writer
       }
-      await this.replicate({
+      const sent = this.replicate({
         k: SESSION_MESSAGE,
         type: 'delta',
         ctx: this.contextPath,
@@ -391,21 +396,28 @@ export abstract class ReplicatedManager extends BaseManager implements ClusterMa
         a: s.lastAccessedTime,
         actions,
       })
-      s.lastReplicated = Date.now()
-      return
+      // Batched (asynchronous): nothing to wait for, so the request does not wait a turn either.
+      if (sent === SENT) {
+        s.lastReplicated = Date.now()
+        return undefined
+      }
+      return sent.then(() => {
+        s.lastReplicated = Date.now()
+      })
     }
     // Only read: tell the others now and then, so it does not expire there (Tomcat's accessed message).
     const every = Math.min(60_000, Math.max(1000, (session.maxInactiveInterval * 1000) / 4))
-    if (Date.now() - session.lastReplicated > every) {
-      session.lastReplicated = Date.now()
-      await this.replicate({
-        k: SESSION_MESSAGE,
-        type: 'accessed',
-        ctx: this.contextPath,
-        id: session.id,
-        a: session.lastAccessedTime,
-      })
-    }
+    const now = Date.now()
+    if (now - session.lastReplicated <= every) return undefined
+    session.lastReplicated = now
+    const sent = this.replicate({
+      k: SESSION_MESSAGE,
+      type: 'accessed',
+      ctx: this.contextPath,
+      id: session.id,
+      a: session.lastAccessedTime,
+    })
+    return sent === SENT ? undefined : sent.then(() => undefined)
   }
 
   override async changeSessionId(session: Session, newId: string): Promise<void> {
@@ -429,7 +441,7 @@ export abstract class ReplicatedManager extends BaseManager implements ClusterMa
     const base = s.writer
     s.version++
     s.writer = this.writer
-    this.waiters.wake(keyOf(s.id), s)
+    this.#wake(s)
     return base
   }
 
@@ -521,15 +533,16 @@ export abstract class ReplicatedManager extends BaseManager implements ClusterMa
   /**
    * Sends a session message to its targets; with asynchronous send options a message for every
    * member joins the batch. Resolves true when every target got it as the send options ask (false:
-   * a send failed, counted and logged, never thrown at the request that caused it).
+   * a send failed, counted and logged, never thrown at the request that caused it); SENT, the shared
+   * resolved promise, when there was nothing to wait for.
    */
-  protected async replicate(message: SessionMessage): Promise<boolean> {
+  protected replicate(message: SessionMessage): Promise<boolean> {
     const to = this.targets(message)
-    if (to.length === 0) return true
+    if (to.length === 0) return SENT
     this.counts.sent[message.type]++
     if (isAsync(this.ro.sendOptions) && to.length === this.ro.channel.members().length) {
       this.#batch.add(message)
-      return true
+      return SENT
     }
     return this.#reported(this.ro.channel.send(to, message, this.ro.sendOptions), message.type)
   }
@@ -592,11 +605,7 @@ export abstract class ReplicatedManager extends BaseManager implements ClusterMa
 
   /** Applies a change the replica log admitted, once it passes the checks; false when refused. */
   #apply(s: Session, m: Change, from: Member): boolean {
-    const checked = checkChange(m, s, {
-      now: Date.now(),
-      limits: this.#limits,
-      find: (id) => this.store.get(id),
-    })
+    const checked = checkChange(m, s, { now: Date.now(), limits: this.#limits, find: this.#find })
     if (checked.refused) {
       this.#refused(checked, from, m.type, m.id)
       return false
@@ -613,8 +622,13 @@ export abstract class ReplicatedManager extends BaseManager implements ClusterMa
       this.#applyActions(s, m.actions, this.ro.notifyListenersOnReplication)
       s.knownSize(checked.size)
     }
-    this.waiters.wake(keyOf(s.id), s)
+    this.#wake(s)
     return true
+  }
+
+  /** Wakes the requests waiting for `s` to rank this high (no key is made when none waits). */
+  #wake(s: Session): void {
+    if (this.waiters.size > 0) this.waiters.wake(keyOf(s.id), s)
   }
 
   /** Applies a delta's actions to a copy (checked before, when they came from another member). */
