@@ -94,6 +94,19 @@ export class AttributeMap {
     return out
   }
 
+  /**
+   * Calls `fn` with each value and name in insertion order, without copying them out; `fn` must not
+   * change the map (entries() is for walks that do).
+   */
+  forEach(fn: (value: unknown, name: string) => void): void {
+    if (this.#map) {
+      this.#map.forEach(fn)
+      return
+    }
+    const list = this.#list as unknown[]
+    for (let i = 0; i < list.length; i += 2) fn(list[i + 1], list[i] as string)
+  }
+
   #indexOf(name: string): number {
     const list = this.#list as unknown[]
     return this.#indexIn(list, list.length, name)

@@ -1,8 +1,8 @@
 /**
  * The change log of one request (Tomcat's DeltaRequest): attribute sets and removes, max inactive
  * interval, principal and auth type. By default the last action per attribute wins; with
- * recordAllActions every action is kept in order. Between requests it holds nothing (its list and
- * index are made on the first action), so a member that served many sessions keeps no empty logs.
+ * recordAllActions every action is kept in order. Between requests it holds nothing (its lists are
+ * made on the first action), so a member that served many sessions keeps no empty logs.
  */
 export type DeltaAction =
   | ['set', string, unknown]
@@ -16,7 +16,13 @@ const NONE = Object.freeze([]) as unknown as DeltaAction[]
 export class DeltaRequest {
   readonly #recordAll: boolean
   #actions: DeltaAction[] | undefined
-  #index: Map<string, number> | undefined
+  /**
+   * What each action is about, by position: an attribute's name, or MAX_INACTIVE / PRINCIPAL (numbers,
+   * so no attribute name can match them). Searched linearly while a request has recorded few actions
+   * (no Map to make per request); past SMALL, #index says where each one's latest action is.
+   */
+  #about: Array<string | number> | undefined
+  #index: Map<string | number, number> | undefined
 
   constructor(recordAllActions: boolean) {
     this.#recordAll = recordAllActions
@@ -27,40 +33,58 @@ export class DeltaRequest {
   }
 
   set(name: string, value: unknown): void {
-    this.#record(`a:${name}`, ['set', name, value])
+    this.#record(name, ['set', name, value])
   }
   remove(name: string): void {
-    this.#record(`a:${name}`, ['remove', name])
+    this.#record(name, ['remove', name])
   }
   maxInactive(seconds: number): void {
-    this.#record('m', ['maxInactive', seconds])
+    this.#record(MAX_INACTIVE, ['maxInactive', seconds])
   }
   principal(principal: string | undefined, authType: string | undefined): void {
-    this.#record('p', ['principal', principal, authType])
+    this.#record(PRINCIPAL, ['principal', principal, authType])
   }
   touches(name: string): boolean {
-    return this.#index?.has(`a:${name}`) ?? false
+    return this.#at(name) >= 0
   }
 
   /** Takes the recorded actions and starts a new, empty log. */
   drain(): DeltaAction[] {
     const out = this.#actions ?? NONE
     this.#actions = undefined
+    this.#about = undefined
     this.#index = undefined
     return out
   }
 
-  #record(key: string, action: DeltaAction): void {
-    this.#actions ??= []
-    this.#index ??= new Map()
-    const actions = this.#actions
-    const index = this.#index
-    const at = index.get(key)
-    if (at !== undefined && !this.#recordAll) {
-      actions[at] = action
+  #at(about: string | number): number {
+    if (this.#index) return this.#index.get(about) ?? -1
+    return this.#about ? this.#about.lastIndexOf(about) : -1
+  }
+
+  #record(about: string | number, action: DeltaAction): void {
+    if (this.#actions === undefined || this.#about === undefined) {
+      this.#actions = [action]
+      this.#about = [about]
       return
     }
-    index.set(key, actions.length)
-    actions.push(action)
+    const at = this.#recordAll ? -1 : this.#at(about)
+    if (at >= 0) {
+      this.#actions[at] = action
+      return
+    }
+    this.#actions.push(action)
+    this.#about.push(about)
+    if (this.#index) this.#index.set(about, this.#about.length - 1)
+    else if (this.#about.length > SMALL) {
+      const index = new Map<string | number, number>()
+      for (let i = 0; i < this.#about.length; i++) index.set(this.#about[i] as string | number, i)
+      this.#index = index
+    }
   }
 }
+
+/** Actions a request records before an index replaces the linear search. */
+const SMALL = 16
+const MAX_INACTIVE = 0
+const PRINCIPAL = 1

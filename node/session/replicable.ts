@@ -8,6 +8,12 @@ import { CatteryError } from '../tribes/errors.ts'
 import { sessionCodes } from './errors.ts'
 
 export function assertReplicable(value: unknown, name: string, maxDepth = 64): void {
+  // A primitive (most attributes: counters, ids, flags) needs no walk and no set of seen objects.
+  if (
+    value === null ||
+    (typeof value !== 'object' && typeof value !== 'function' && typeof value !== 'symbol')
+  )
+    return
   const problem = findProblem(value, name, new Set(), maxDepth)
   if (problem === TOO_DEEP) {
     throw new CatteryError(

@@ -129,7 +129,8 @@ export class Session {
     this.#size = total
     this.#attributes.set(name, value)
     const replicates = this.#replicates(name)
-    this.#note(name, bytes.length, replicates && this.policy.trackInPlaceChanges ? formOf(bytes) : undefined)
+    const tracked = replicates && this.policy.trackInPlaceChanges && changesInPlace(value)
+    this.#note(name, bytes.length, tracked ? formOf(bytes) : undefined)
     if (replicates) this.delta.set(name, value)
   }
 
@@ -161,19 +162,20 @@ export class Session {
    */
   noticeInPlaceChanges(): void {
     if (!this.policy.trackInPlaceChanges || !this.valid) return
-    for (const [name, value] of this.#attributes.entries()) {
-      if (!this.#replicates(name) || this.#delta?.touches(name)) continue
+    // Walked in place (no copy of the entries per request): nothing below changes the attributes.
+    this.#attributes.forEach((value, name) => {
+      if (!changesInPlace(value) || !this.#replicates(name) || this.#delta?.touches(name)) return
       const bytes = encode(value)
       const now = formOf(bytes)
       const before = (this.#local?.get(name) as LocalNote | undefined)?.form
-      if (before !== undefined && sameForm(before, now)) continue
+      if (before !== undefined && sameForm(before, now)) return
       this.#note(name, bytes.length, now)
       // An attribute never seen here before (it arrived by replication) is only recorded.
-      if (before === undefined) continue
+      if (before === undefined) return
       // Its size changed without a set: the session's total is measured again when needed.
       this.#size = -1
       this.delta.set(name, value)
-    }
+    })
   }
 
   /** Is it past its max inactive interval at `now`? (negative intervals never expire) */
@@ -264,6 +266,13 @@ export class Session {
       throw new CatteryError(sessionCodes.INVALID_SESSION, `session ${this.id} has been invalidated`)
   }
 }
+
+/**
+ * Whether a value can change without a set(): objects (arrays, maps, dates, ...) can; a string,
+ * number, boolean or bigint cannot, so in-place change detection neither remembers nor encodes it
+ * again on every request (a 1 KB string attribute cost an encoding and a digest per request).
+ */
+const changesInPlace = (value: unknown): boolean => typeof value === 'object' && value !== null
 
 /**
  * What in-place change detection remembers of an attribute's encoded form: a copy when it is small, a

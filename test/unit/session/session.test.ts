@@ -106,6 +106,26 @@ describe('Session', () => {
     assert.deepEqual(s.delta.drain(), [])
   })
 
+  it('notices an in-place change of an attribute that was a string before and an object now', () => {
+    const s = session()
+    s.set('a', 'x'.repeat(500))
+    s.delta.drain()
+    s.noticeInPlaceChanges()
+    assert.deepEqual(s.delta.drain(), [], 'a string cannot change in place')
+    const list = [1]
+    s.set('a', list)
+    s.delta.drain()
+    list.push(2)
+    s.noticeInPlaceChanges()
+    assert.deepEqual(s.delta.drain(), [['set', 'a', [1, 2]]])
+    s.set('a', 7)
+    s.delta.drain()
+    list.push(3)
+    s.noticeInPlaceChanges()
+    assert.deepEqual(s.delta.drain(), [], 'the attribute no longer holds the list')
+    assert.equal(s.size, s.sizeOf('a'))
+  })
+
   it('replicates only attributes matching sessionAttributeNameFilter', () => {
     const s = session({ attributeNameFilter: /^shared\./ })
     s.set('shared.x', 1)
