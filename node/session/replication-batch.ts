@@ -73,7 +73,7 @@ export class ReplicationBatch {
     let body: Buffer | undefined
     try {
       // Inside a batch a message leaves out what the batch says for all (k, ctx): a third of a delta.
-      const inner = messages.map(({ k: _k, ctx: _ctx, ...rest }) => rest)
+      const inner = messages.map(withoutBatchFields)
       body = encode({ k: SESSION_MESSAGE, type: 'batch', ctx: this.#ctx, messages: inner })
     } catch {}
     if (body && body.length <= MAX_BATCH_BYTES) {
@@ -84,4 +84,16 @@ export class ReplicationBatch {
     this.#sendAll(messages.slice(0, half))
     this.#sendAll(messages.slice(half))
   }
+}
+
+/**
+ * A message without `k` and `ctx`, its other fields in their order (so it encodes as the same
+ * record). A loop: an object rest pattern (`{ k, ctx, ...rest }`) copies through a slow runtime call,
+ * which showed in the profile of a node under load.
+ */
+function withoutBatchFields(m: SessionMessage): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  const fields = m as unknown as Record<string, unknown>
+  for (const key in fields) if (key !== 'k' && key !== 'ctx') out[key] = fields[key]
+  return out
 }
