@@ -57,7 +57,16 @@ export function compareRank(a: Rank, b: Rank): number {
 /** Writers are member ids: hex, at most 64 digits ('' for unknown). */
 const WRITER = /^[0-9a-f]{0,64}$/
 
-export const isWriter = (w: unknown): w is string => typeof w === 'string' && WRITER.test(w)
+/** The last string found to be a writer: changes come from few members, so most checks end there. */
+let knownWriter = ''
+
+export function isWriter(w: unknown): w is string {
+  if (typeof w !== 'string') return false
+  if (w === knownWriter) return true
+  if (!WRITER.test(w)) return false
+  knownWriter = w
+  return true
+}
 
 /** The version cookie's value: `<version>.<writer>`. */
 export const formatRank = (r: Rank): string => `${r.version}.${r.writer}`

@@ -12,20 +12,33 @@ export const keyOf = (id: string): string => {
 
 export class SessionStore {
   readonly #map = new Map<string, Session>()
+  /**
+   * The id last looked up and what it found (forgotten at every set and delete): a request looks
+   * its session up three times (read-your-writes, the valve, the delta) and a replicated change as
+   * many, each a slice of the id and a hash of the slice otherwise.
+   */
+  #lastId: string | undefined
+  #last: Session | undefined
 
   get size(): number {
     return this.#map.size
   }
   get(id: string): Session | undefined {
-    return this.#map.get(keyOf(id))
+    if (id === this.#lastId) return this.#last
+    const s = this.#map.get(keyOf(id))
+    this.#lastId = id
+    this.#last = s
+    return s
   }
   has(id: string): boolean {
-    return this.#map.has(keyOf(id))
+    return this.get(id) !== undefined
   }
   set(id: string, session: Session): void {
+    this.#forget()
     this.#map.set(keyOf(id), session)
   }
   delete(id: string): boolean {
+    this.#forget()
     return this.#map.delete(keyOf(id))
   }
   keys(): IterableIterator<string> {
@@ -33,5 +46,10 @@ export class SessionStore {
   }
   values(): IterableIterator<Session> {
     return this.#map.values()
+  }
+
+  #forget(): void {
+    this.#lastId = undefined
+    this.#last = undefined
   }
 }
