@@ -120,3 +120,28 @@ test('with an interval, the first batch after a quiet spell leaves at the end of
   assert.deepEqual(versions(), [1, 2, 3])
   assert.equal(sent.length, 2, 'and leave together')
 })
+
+test('inside a batch a message keeps every field but k and ctx, in its order', async () => {
+  const { batch, sent } = recorder()
+  const full: SessionMessage = {
+    k: SESSION_MESSAGE,
+    type: 'delta',
+    ctx: '/app',
+    id: 'S1',
+    v: 2,
+    w: 'aa',
+    b: 'bb',
+    a: 5,
+    actions: [['set', 'n', 1]],
+  }
+  const accessed: SessionMessage = { k: SESSION_MESSAGE, type: 'accessed', ctx: '/app', id: 'S2', a: 7 }
+  batch.add(full)
+  batch.add(delta(3))
+  batch.add(accessed)
+  await nextTurn()
+  const inner = sent[0]?.messages as unknown as Array<Record<string, unknown>>
+  const without = (m: SessionMessage) =>
+    Object.fromEntries(Object.entries(m).filter(([key]) => key !== 'k' && key !== 'ctx'))
+  assert.deepEqual(inner, [without(full), without(delta(3)), without(accessed)])
+  assert.deepEqual(Object.keys(inner[0] ?? {}), ['type', 'id', 'v', 'w', 'b', 'a', 'actions'])
+})
