@@ -1,0 +1,115 @@
+/**
+ * The same scenario served by two versions of the node side by side, to measure a change on a busy
+ * machine: the working tree against a git revision (exported with `git archive` to a temporary
+ * directory that shares this tree's node_modules). Both versions' processes start first and stay up;
+ * rounds of wrk (-t1 -c8, `GET /demo/inc`, one session) alternate between them, each round's order
+ * reversed from the last; it prints the CPU each version's serving node and peers spent per request
+ * (from /proc, so how the cores are shared matters less) and the per-round ratio new/old.
+ *   node bench/before-after.ts <git-rev> [off|async|sync] [rounds=8]
+ * off: one node, standard manager; async / sync: node 1 of a 3-node DeltaManager cluster (8 / 6).
+ */
+import { execFileSync } from 'node:child_process'
+import { mkdtempSync, rmSync, symlinkSync } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { freePorts, loopbackNodeArgs, NodeProcess } from '../scripts/lib/node-process.ts'
+import { cpuSeconds } from './lib/processes.ts'
+import { ensureWrk, wrk } from './lib/wrk.ts'
+
+const ROOT = path.resolve(import.meta.dirname, '..')
+const [rev, mode = 'async', roundsArg = '8'] = process.argv.slice(2)
+if (!rev || !['off', 'async', 'sync'].includes(mode)) {
+  console.error('usage: node bench/before-after.ts <git-rev> [off|async|sync] [rounds]')
+  process.exit(2)
+}
+const ROUNDS = Number(roundsArg)
+const DURATION = '3s'
+ensureWrk()
+
+const oldRoot = mkdtempSync(path.join(os.tmpdir(), 'cattery-before-'))
+execFileSync('sh', ['-c', `git -C "${ROOT}" archive "${rev}" | tar -x -C "${oldRoot}"`])
+symlinkSync(path.join(ROOT, 'node_modules'), path.join(oldRoot, 'node_modules'))
+
+interface Side {
+  label: string
+  nodes: Array<{ proc: NodeProcess; http: number; admin: number }>
+  cookie: string
+  cpu: number[]
+  peers: number[]
+}
+
+async function start(label: string, root: string): Promise<Side> {
+  const size = mode === 'off' ? 1 : 3
+  const extra = mode === 'off' ? ['--manager', 'standard'] : ['--send-options', mode === 'sync' ? '6' : '8']
+  const receivers = await freePorts(size)
+  const nodes: Side['nodes'] = []
+  for (let i = 0; i < size; i++) {
+    const [http, admin] = (await freePorts(2)) as [number, number]
+    const args = loopbackNodeArgs({
+      receiver: receivers[i] as number,
+      members: receivers,
+      http,
+      admin,
+      appsDir: path.join(root, 'examples/apps'),
+    })
+    const proc = new NodeProcess(`${label}${i + 1}`, [...args, '--log-level', 'warn', ...extra], {
+      command: [process.execPath, path.join(root, 'node/main.ts')],
+    })
+    nodes.push({ proc, http, admin })
+  }
+  for (const n of nodes) {
+    for (;;) {
+      const ok = await fetch(`http://127.0.0.1:${n.admin}/status`)
+        .then((r) => r.json() as Promise<{ ready: boolean; members: unknown[] }>)
+        .then((s) => s.ready && s.members.length === size - 1)
+        .catch(() => false)
+      if (ok) break
+      await sleep(100)
+    }
+  }
+  const first = nodes[0] as Side['nodes'][number]
+  const res = await fetch(`http://127.0.0.1:${first.http}/demo/inc`)
+  const cookie = (/JSESSIONID=[^;]+/.exec(res.headers.get('set-cookie') ?? '') ?? [''])[0]
+  return { label, nodes, cookie, cpu: [], peers: [] }
+}
+
+const sides = [await start('old', oldRoot), await start('new', ROOT)]
+const url = (s: Side) => `http://127.0.0.1:${s.nodes[0]?.http}/demo/inc`
+for (const s of sides) wrk(url(s), { cookie: s.cookie, duration: '2s' }) // JIT warm-up, not counted
+for (let round = 0; round < ROUNDS; round++) {
+  for (const s of round % 2 ? [...sides].reverse() : sides) {
+    const pids = s.nodes.map((n) => n.proc.child.pid as number)
+    const before = pids.map(cpuSeconds)
+    const { rps } = wrk(url(s), { cookie: s.cookie, duration: DURATION })
+    const us = pids.map((pid, i) => ((cpuSeconds(pid) - (before[i] ?? 0)) * 1e6) / (rps * 3))
+    s.cpu.push(us[0] ?? 0)
+    s.peers.push(us.slice(1).reduce((a, b) => a + b, 0))
+  }
+}
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number
+const fmt = (xs: number[]) => xs.map((x) => x.toFixed(1)).join(', ')
+console.log(
+  `# before/after, ${mode}, ${rev} (old) against the working tree (new), ${new Date().toISOString()}`,
+)
+for (const s of sides) {
+  console.log(
+    `${s.label}: serving node ${median(s.cpu).toFixed(2)} µs/request (${fmt(s.cpu)})` +
+      (mode === 'off' ? '' : `; peers together ${median(s.peers).toFixed(2)} µs/request`),
+  )
+}
+const [oldSide, newSide] = sides as [Side, Side]
+const ratios = newSide.cpu.map((x, i) => x / (oldSide.cpu[i] ?? 1))
+console.log(
+  `new/old serving-node CPU per round: ${ratios.map((x) => x.toFixed(3)).join(', ')} (median ${median(ratios).toFixed(3)})`,
+)
+if (mode !== 'off') {
+  const total = (s: Side, i: number) => (s.cpu[i] ?? 0) + (s.peers[i] ?? 0)
+  const all = newSide.cpu.map((_, i) => total(newSide, i) / total(oldSide, i))
+  console.log(
+    `new/old CPU of all nodes per round: ${all.map((x) => x.toFixed(3)).join(', ')} (median ${median(all).toFixed(3)})`,
+  )
+}
+await Promise.all(sides.flatMap((s) => s.nodes.map((n) => n.proc.stop('SIGKILL'))))
+rmSync(oldRoot, { recursive: true, force: true })
+process.exit(0)
