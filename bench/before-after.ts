@@ -5,8 +5,10 @@
  * rounds of wrk (-t1 -c8, `GET /demo/inc`, one session) alternate between them, each round's order
  * reversed from the last; it prints the CPU each version's serving node and peers spent per request
  * (from /proc, so how the cores are shared matters less) and the per-round ratio new/old.
- *   node bench/before-after.ts <git-rev> [off|async|sync] [rounds=8]
+ *   node bench/before-after.ts <git-rev> [off|async|sync] [rounds=8] [--pad]
  * off: one node, standard manager; async / sync: node 1 of a 3-node DeltaManager cluster (8 / 6).
+ * --pad: the session also holds a 1 KB string attribute (as in bench/peers/many-sessions.ts) that
+ * the requests do not change.
  */
 import { execFileSync } from 'node:child_process'
 import { mkdtempSync, rmSync, symlinkSync } from 'node:fs'
@@ -18,7 +20,8 @@ import { cpuSeconds } from './lib/processes.ts'
 import { ensureWrk, wrk } from './lib/wrk.ts'
 
 const ROOT = path.resolve(import.meta.dirname, '..')
-const [rev, mode = 'async', roundsArg = '8'] = process.argv.slice(2)
+const pad = process.argv.includes('--pad')
+const [rev, mode = 'async', roundsArg = '8'] = process.argv.slice(2).filter((a) => a !== '--pad')
 if (!rev || !['off', 'async', 'sync'].includes(mode)) {
   console.error('usage: node bench/before-after.ts <git-rev> [off|async|sync] [rounds]')
   process.exit(2)
@@ -71,6 +74,10 @@ async function start(label: string, root: string): Promise<Side> {
   const first = nodes[0] as Side['nodes'][number]
   const res = await fetch(`http://127.0.0.1:${first.http}/demo/inc`)
   const cookie = (/JSESSIONID=[^;]+/.exec(res.headers.get('set-cookie') ?? '') ?? [''])[0]
+  if (pad)
+    await fetch(`http://127.0.0.1:${first.http}/demo/set?k=pad&v=${'x'.repeat(1000)}`, {
+      headers: { cookie },
+    })
   return { label, nodes, cookie, cpu: [], peers: [] }
 }
 

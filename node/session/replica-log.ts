@@ -227,6 +227,8 @@ export class ReplicaLog<S extends Rank> {
   }
 
   #flush(id: string): void {
+    // Nearly always nothing is held: no key to make per applied change.
+    if (this.#heldCount === 0) return
     const key = keyOf(id)
     const list = this.#held.get(key)
     if (!list) return
