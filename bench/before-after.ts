@@ -97,7 +97,7 @@ for (let round = 0; round < ROUNDS; round++) {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number
 const fmt = (xs: number[]) => xs.map((x) => x.toFixed(1)).join(', ')
 console.log(
-  `# before/after, ${mode}, ${rev} (old) against the working tree (new), ${new Date().toISOString()}`,
+  `# before/after, ${mode}${pad ? ' with a 1 KB attribute' : ''}, ${rev} (old) against the working tree (new), ${new Date().toISOString()}`,
 )
 for (const s of sides) {
   console.log(
