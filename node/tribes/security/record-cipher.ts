@@ -9,6 +9,11 @@
  * frame) serves every frame of a write. The 96-bit nonce is the direction (4 bytes) and the record's
  * number on the connection (8 bytes), never sent: the receiver counts too, so a replayed, dropped or
  * reordered record fails authentication.
+ *
+ * Each call into node:crypto allocates (a Buffer per update, final and tag, a native object per
+ * cipher, all left to the garbage collector), so a small write is sealed with as few calls as
+ * possible: its frames are copied into the record's one buffer and encrypted by one update. A large
+ * write is sealed part by part instead, without copying megabytes.
  */
 import {
   type CipherGCM,
@@ -21,6 +26,9 @@ import { CatteryError, codes } from '../errors.ts'
 import { FrameKind, HEAD_BYTES, MAGIC, MAX_RECORD_PLAIN, TAG_BYTES, VERSION } from '../transport/frame.ts'
 
 const ALGORITHM = 'aes-256-gcm'
+const OPTIONS = { authTagLength: TAG_BYTES }
+/** Writes of up to this many plain bytes are sealed into one buffer (copied in, one update). */
+const COPY_UP_TO = 16 * 1024
 
 /** 0: from the connecting side, 1: from the accepting side. */
 export type Direction = 0 | 1
@@ -52,17 +60,16 @@ export class RecordSealer {
    * per MAX_RECORD_PLAIN bytes; returns the buffers to write, the input is left as it was.
    */
   seal(parts: Buffer[], bytes = byteLength(parts)): Buffer[] {
+    if (bytes === 0) return []
+    if (bytes <= COPY_UP_TO) return [this.#sealCopied(parts, bytes)]
     const out: Buffer[] = []
     let part = 0
     let offset = 0
     for (let left = bytes; left > 0; ) {
       const size = Math.min(left, MAX_RECORD_PLAIN)
       left -= size
-      const head = recordHead(size + TAG_BYTES)
-      const c = createCipheriv(ALGORITHM, this.#key, this.#nonces.next(), {
-        authTagLength: TAG_BYTES,
-      }) as CipherGCM
-      c.setAAD(head)
+      const head = writeRecordHead(Buffer.allocUnsafe(HEAD_BYTES), size)
+      const c = this.#cipher(head)
       out.push(head)
       for (let need = size; need > 0; ) {
         const p = parts[part] as Buffer
@@ -80,6 +87,31 @@ export class RecordSealer {
     }
     return out
   }
+
+  /** One record in one buffer: head, the plain bytes copied in and encrypted over, tag. */
+  #sealCopied(parts: Buffer[], size: number): Buffer {
+    const record = writeRecordHead(Buffer.allocUnsafe(HEAD_BYTES + size + TAG_BYTES), size)
+    const c = this.#cipher(record.subarray(0, HEAD_BYTES))
+    let plain = parts[0] as Buffer
+    if (parts.length > 1) {
+      let at = HEAD_BYTES
+      for (const p of parts) {
+        record.set(p, at)
+        at += p.length
+      }
+      plain = record.subarray(HEAD_BYTES, at)
+    }
+    c.update(plain).copy(record, HEAD_BYTES)
+    c.final()
+    c.getAuthTag().copy(record, HEAD_BYTES + size)
+    return record
+  }
+
+  #cipher(head: Buffer): CipherGCM {
+    const c = createCipheriv(ALGORITHM, this.#key, this.#nonces.next(), OPTIONS) as CipherGCM
+    c.setAAD(head)
+    return c
+  }
 }
 
 export class RecordOpener {
@@ -94,9 +126,7 @@ export class RecordOpener {
   open(head: Buffer, data: Buffer): Buffer {
     const n = data.length - TAG_BYTES
     if (n < 0) throw new CatteryError(codes.FRAME_AUTH_FAILED, 'sealed record shorter than its tag')
-    const d = createDecipheriv(ALGORITHM, this.#key, this.#nonces.next(), {
-      authTagLength: TAG_BYTES,
-    }) as DecipherGCM
+    const d = createDecipheriv(ALGORITHM, this.#key, this.#nonces.next(), OPTIONS) as DecipherGCM
     d.setAAD(head)
     d.setAuthTag(data.subarray(n))
     const plain = d.update(data.subarray(0, n))
@@ -112,13 +142,14 @@ export class RecordOpener {
   }
 }
 
-function recordHead(bodyLength: number): Buffer {
-  const head = Buffer.alloc(HEAD_BYTES)
-  head.writeUInt32BE(MAGIC, 0)
-  head[4] = VERSION
-  head[5] = FrameKind.SEALED
-  head.writeUInt32BE(bodyLength, 16)
-  return head
+/** Writes the head of a record of `plain` bytes into `b`'s first HEAD_BYTES; returns `b`. */
+function writeRecordHead(b: Buffer, plain: number): Buffer {
+  b.writeUInt32BE(MAGIC, 0)
+  b[4] = VERSION
+  b[5] = FrameKind.SEALED
+  b.fill(0, 6, 16) // flags, id and header length: none
+  b.writeUInt32BE(plain + TAG_BYTES, 16)
+  return b
 }
 
 function byteLength(parts: Buffer[]): number {

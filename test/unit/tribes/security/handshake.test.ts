@@ -160,6 +160,20 @@ describe('the cluster-secret handshake', () => {
     assert.deepEqual(frames[3]?.body, big)
   })
 
+  it('seals a small write as one buffer holding one record, every frame inside', () => {
+    const { c, s } = handshake()
+    const parts = [1, 2, 3].flatMap((id) => encodeFrame(FrameKind.ACK, 0, id, undefined, new Uint8Array(0)))
+    const copies = parts.map((p) => Buffer.from(p))
+    const sealed = c.seal.seal(parts)
+    assert.equal(sealed.length, 1)
+    assert.equal(sealed[0]?.length, 20 + 3 * 20 + 16)
+    assert.deepEqual(
+      through((h, d) => s.open.open(h, d), sealed[0] as Buffer).map((f) => f.id),
+      [1, 2, 3],
+    )
+    assert.deepEqual(parts, copies) // the input is left as it was
+  })
+
   it('refuses a frame in clear after the handshake, and a sealed record before it', () => {
     const { s } = handshake()
     const clear = Buffer.concat(encodeFrame(FrameKind.MESSAGE, 8, 1, undefined, Buffer.from('x')))
