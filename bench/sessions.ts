@@ -8,9 +8,9 @@
  *    joiner's memory per session (RSS above an idle node's).
  * With --with-secret the two cluster scenarios run a third and fourth time by clusters with a cluster
  * secret (authenticated, encrypted channel), in the same rounds, so the rows compare side by side.
- * With --cpu-prof=<dir> the serving nodes (replication off, and node 1 of the async cluster) write a
- * V8 CPU profile there when the rounds end (read them with bench/profile-summary.ts).
- *   node bench/sessions.ts [--quick] [--transfer-only | --throughput-only] [--with-secret] [--cpu-prof=<dir>]
+ * With --cpu-prof DIR every cluster node writes a V8 CPU profile into DIR/<scenario>/<node> (the
+ * serving node is b1), the nodes are stopped gracefully so they can, and the transfer is skipped.
+ *   node bench/sessions.ts [--quick] [--transfer-only | --throughput-only] [--with-secret] [--cpu-prof DIR]
  */
 import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -27,7 +27,8 @@ const withSecret = process.argv.includes('--with-secret')
 const DURATION = quick ? '3s' : '5s'
 const ROUNDS = quick ? 3 : 5
 const SESSIONS = quick ? 20_000 : 100_000
-const profileDir = process.argv.find((a) => a.startsWith('--cpu-prof='))?.slice('--cpu-prof='.length)
+const profileAt = process.argv.indexOf('--cpu-prof')
+const profileDir = profileAt > 0 ? path.resolve(process.argv[profileAt + 1] ?? 'profiles') : undefined
 
 ensureWrk()
 
@@ -37,33 +38,23 @@ interface Started {
   admin: number
 }
 
-/** `profile`: node 1 writes `<profileDir>/<profile>.cpuprofile` when it stops (SIGTERM), if asked for. */
+/** `profile` names the scenario's folder under --cpu-prof DIR (no profile without it). */
 async function cluster(size: number, extra: string[] = [], profile?: string): Promise<Started[]> {
   const receivers = await freePorts(size)
   const out: Started[] = []
   for (let i = 0; i < size; i++) {
     const [http, admin] = (await freePorts(2)) as [number, number]
-    const prof = profile && i === 0 && profileDir
+    const name = `b${i + 1}`
+    const profiled = profileDir && profile ? path.join(profileDir, profile, name) : undefined
     const proc = new NodeProcess(
-      `b${i + 1}`,
+      name,
       [
         ...loopbackNodeArgs({ receiver: receivers[i] as number, members: receivers, http, admin }),
         '--log-level',
         'warn',
         ...extra,
       ],
-      prof
-        ? {
-            command: [
-              process.execPath,
-              '--cpu-prof',
-              '--cpu-prof-interval=100',
-              `--cpu-prof-dir=${profileDir}`,
-              `--cpu-prof-name=${profile}.cpuprofile`,
-              MAIN,
-            ],
-          }
-        : {},
+      profiled ? { command: [process.execPath, '--cpu-prof', '--cpu-prof-dir', profiled, MAIN] } : {},
     )
     out.push({ proc, http, admin })
   }
@@ -132,12 +123,12 @@ async function throughput(): Promise<void> {
   await bare.waitFor((l) => l.event === 'started')
   const [lone] = (await cluster(1, ['--manager', 'standard'], 'off')) as [Started]
   const asyncNodes = await cluster(3, ['--send-options', '8'], 'async')
-  const syncNodes = await cluster(3, ['--send-options', '6'])
+  const syncNodes = await cluster(3, ['--send-options', '6'], 'sync')
   const secretFile = path.join(os.tmpdir(), `cattery-bench-secret-${process.pid}`)
   writeFileSync(secretFile, randomBytes(32).toString('base64'), { mode: 0o600 })
   const secured = ['--cluster-secret-file', secretFile]
-  const asyncSecret = withSecret ? await cluster(3, ['--send-options', '8', ...secured]) : []
-  const syncSecret = withSecret ? await cluster(3, ['--send-options', '6', ...secured]) : []
+  const asyncSecret = withSecret ? await cluster(3, ['--send-options', '8', ...secured], 'async-secret') : []
+  const syncSecret = withSecret ? await cluster(3, ['--send-options', '6', ...secured], 'sync-secret') : []
 
   interface Scenario {
     label: string
@@ -228,16 +219,15 @@ async function throughput(): Promise<void> {
       `${secret.label} vs without a secret, per round: ${ratios.map((x) => pct(x, 1)).join(', ')} (median ${pct(median(ratios), 1)}; goal ≥ 90%)`,
     )
   }
-  // A profiled node writes its profile on a clean exit only.
-  if (profileDir) await Promise.all([lone.proc.stop('SIGTERM'), asyncNodes[0]?.proc.stop('SIGTERM')])
   await Promise.all(
     [bare, lone.proc, ...[...asyncNodes, ...syncNodes, ...asyncSecret, ...syncSecret].map((n) => n.proc)].map(
-      (p) => p.stop('SIGKILL'),
+      (p) => p.stop(profileDir ? 'SIGTERM' : 'SIGKILL'),
     ),
   )
+  if (profileDir) console.log(`CPU profiles in ${profileDir}`)
 }
 if (!process.argv.includes('--transfer-only')) await throughput()
-if (process.argv.includes('--throughput-only')) process.exit(0)
+if (profileDir || process.argv.includes('--throughput-only')) process.exit(0)
 
 // State transfer: SESSIONS sessions of 1 KB on one node, then a joiner; a first joiner at half of them
 // gives the memory a session adds at the margin (fixed costs, such as the young generation V8 grows
