@@ -1,6 +1,6 @@
 /**
  * The functions with the most self time in a V8 CPU profile (`node --cpu-prof`, or
- * `node bench/sessions.ts --cpu-prof=<dir>`), with their share of the samples, and the same summed
+ * `node bench/sessions.ts --cpu-prof <dir>`), with their share of the samples, and the same summed
  * per file, so the cost of our own code stands apart from Node's and the libraries'. Shares are of
  * the samples when the process was busy.
  *   node bench/profile-summary.ts <file.cpuprofile> [top=40]
