@@ -8,8 +8,10 @@
  * system starts first and stays up; after a warm-up each round runs every scenario once, in the same
  * order, and the report gives medians and per-round ratios. Then the many-sessions rounds
  * (peers/many-sessions.ts): thousands of sessions of 1 KB, round-robin over the 3 nodes, 90/10 and
- * 50/50 reads/writes, and a count of lost updates after each write-heavy round. Peers are installed from Debian
- * (tomcat10, redis-server) and npm (devDependencies) when missing.
+ * 50/50 reads/writes, CPU per request, and a count of lost updates after each write-heavy round; its
+ * load generator is a Go program (peers/load/, built into ~/.cache/cattery/bench/ on first use, so Go
+ * must be installed). Peers are installed from Debian (tomcat10, redis-server) and npm
+ * (devDependencies) when missing.
  *   node bench/peers.ts [--quick]
  * Results: bench/RESULTS.md ("Peers").
  */
@@ -20,6 +22,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { startCattery } from './lib/cattery.ts'
 import { freePorts } from './lib/ports.ts'
 import { ensureWrk, median, type WrkResult, wrk } from './lib/wrk.ts'
+import { ensureLoadGenerator } from './peers/load-generator.ts'
 import { manySessions } from './peers/many-sessions.ts'
 import { startRedisPeer } from './peers/redis.ts'
 import { startTomcatCluster } from './peers/tomcat.ts'
@@ -59,6 +62,7 @@ async function startBare(): Promise<{ port: number; child: ChildProcess }> {
 }
 
 ensureWrk()
+ensureLoadGenerator()
 console.log(
   `# peers benchmark (${quick ? 'quick' : 'full'}), Node ${process.version}, ${new Date().toISOString()}`,
 )
@@ -139,11 +143,12 @@ try {
   ratio('catLone', 'tomLone', '> 1x')
   console.log()
   const nodesOf = (c: { nodes: Array<{ http: number }> }) => c.nodes.map((n) => url(n.http))
+  const pidsOf = (c: { nodes: Array<{ pid: number }> }) => c.nodes.map((n) => n.pid)
   await manySessions(
     [
-      { label: 'Cattery, async (8)', nodes: nodesOf(catAsync) },
-      { label: 'Tomcat, DeltaManager async (8)', nodes: nodesOf(tomAsync) },
-      { label: 'fastify + connect-redis', nodes: nodesOf(redis) },
+      { label: 'Cattery, async (8)', nodes: nodesOf(catAsync), pids: pidsOf(catAsync) },
+      { label: 'Tomcat, DeltaManager async (8)', nodes: nodesOf(tomAsync), pids: pidsOf(tomAsync) },
+      { label: 'fastify + connect-redis', nodes: nodesOf(redis), pids: [...pidsOf(redis), redis.redisPid] },
     ],
     {
       sessions: quick ? 2000 : 10_000,

@@ -20,6 +20,8 @@ const SOURCES = path.join(import.meta.dirname, 'tomcat')
 export interface TomcatNode {
   name: string
   http: number
+  /** The JVM's. */
+  pid: number
 }
 
 export interface TomcatCluster {
@@ -164,7 +166,7 @@ export async function startTomcatCluster(o: TomcatClusterOptions): Promise<Tomca
       { stdio: ['ignore', 'ignore', 'ignore'] },
     )
     children.push(child)
-    nodes.push({ name: `t${i + 1}`, http: (o.ports[i] as { http: number }).http })
+    nodes.push({ name: `t${i + 1}`, http: (o.ports[i] as { http: number }).http, pid: child.pid as number })
   }
   try {
     await Promise.all(

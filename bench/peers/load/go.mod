@@ -1,0 +1,3 @@
+module cattery.bench/peers/load
+
+go 1.19
