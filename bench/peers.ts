@@ -15,12 +15,13 @@
  *   node bench/peers.ts [--quick]
  * Results: bench/RESULTS.md ("Peers").
  */
-import { type ChildProcess, spawn } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import os from 'node:os'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { startCattery } from './lib/cattery.ts'
 import { freePorts } from './lib/ports.ts'
+import { stopChild } from './lib/processes.ts'
 import { ensureWrk, median, type WrkResult, wrk } from './lib/wrk.ts'
 import { ensureLoadGenerator } from './peers/load-generator.ts'
 import { manySessions } from './peers/many-sessions.ts'
@@ -47,7 +48,7 @@ async function sessionCookie(base: string): Promise<string> {
   return cookie
 }
 
-async function startBare(): Promise<{ port: number; child: ChildProcess }> {
+async function startBare(): Promise<{ port: number; stop(): Promise<void> }> {
   const [port] = (await freePorts(1)) as [number]
   const child = spawn(process.execPath, [path.join(import.meta.dirname, 'bare-fastify.ts'), String(port)], {
     stdio: 'ignore',
@@ -56,7 +57,7 @@ async function startBare(): Promise<{ port: number; child: ChildProcess }> {
     const ok = await fetch(`http://127.0.0.1:${port}/demo/inc`)
       .then((r) => r.ok)
       .catch(() => false)
-    if (ok) return { port, child }
+    if (ok) return { port, stop: () => stopChild(child) }
     await sleep(50)
   }
 }
@@ -74,7 +75,22 @@ const ports = async (n: number) => {
   const p = await freePorts(2 * n)
   return Array.from({ length: n }, (_, i) => ({ http: p[2 * i] as number, receiver: p[2 * i + 1] as number }))
 }
-const [bare, lone, catAsync, catSync, tomLone, tomAsync, tomSync, redis] = await Promise.all([
+/** Waits for every system; when one fails to start, stops the others, which would outlive the benchmark. */
+async function startAll<T extends ReadonlyArray<{ stop(): Promise<void> }>>(
+  starting: {
+    [K in keyof T]: Promise<T[K]>
+  },
+): Promise<T> {
+  const settled = await Promise.allSettled(starting as ReadonlyArray<Promise<T[number]>>)
+  const failed = settled.find((s) => s.status === 'rejected')
+  if (failed) {
+    await Promise.all(settled.map((s) => (s.status === 'fulfilled' ? s.value.stop() : undefined)))
+    throw failed.reason
+  }
+  return settled.map((s) => (s as PromiseFulfilledResult<T[number]>).value) as unknown as T
+}
+
+const [bare, lone, catAsync, catSync, tomLone, tomAsync, tomSync, redis] = await startAll([
   startBare(),
   startCattery(1, ['--manager', 'standard'], 'lone'),
   startCattery(3, ['--send-options', '8'], 'a'),
@@ -158,6 +174,5 @@ try {
     },
   )
 } finally {
-  bare.child.kill()
-  await Promise.all([lone, catAsync, catSync, tomLone, tomAsync, tomSync, redis].map((c) => c.stop()))
+  await Promise.all([bare, lone, catAsync, catSync, tomLone, tomAsync, tomSync, redis].map((c) => c.stop()))
 }

@@ -114,7 +114,7 @@ ${members}
 }
 
 async function untilServing(port: number, child: ChildProcess, base: string): Promise<void> {
-  const deadline = Date.now() + 60_000
+  const deadline = Date.now() + 180_000 // JVMs start slowly on a busy machine
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`Tomcat exited (${child.exitCode}); see ${base}/logs`)
     const ok = await fetch(`http://127.0.0.1:${port}/demo/get`)
@@ -123,7 +123,7 @@ async function untilServing(port: number, child: ChildProcess, base: string): Pr
     if (ok) return
     await sleep(200)
   }
-  throw new Error(`Tomcat on port ${port} did not serve within 60 s; see ${base}/logs`)
+  throw new Error(`Tomcat on port ${port} did not serve within 180 s; see ${base}/logs`)
 }
 
 export async function startTomcatCluster(o: TomcatClusterOptions): Promise<TomcatCluster> {
@@ -174,6 +174,7 @@ export async function startTomcatCluster(o: TomcatClusterOptions): Promise<Tomca
     )
   } catch (err) {
     for (const c of children) c.kill('SIGKILL')
+    rmSync(root, { recursive: true, force: true })
     throw err
   }
   return {
