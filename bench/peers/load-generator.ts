@@ -1,18 +1,16 @@
 /**
  * The many-sessions load generator (bench/peers/load/, a Go program): built into
- * ~/.cache/cattery/bench/ (or $CATTERY_BENCH_CACHE) when its build for the current source is missing,
- * then run once per job, the job as JSON on its stdin and the result on its stdout. It is written in
+ * ~/.cache/cattery/bench/ (bench/lib/build-cache.ts) when its build for the current source is
+ * missing, then run once per job, the job as JSON on its stdin and the result on its stdout. It is written in
  * Go with hand-written HTTP/1.1 because Node's http client saturated near 16-17k requests/s on this
  * machine, below the systems it was measuring.
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process'
-import { createHash } from 'node:crypto'
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs'
-import os from 'node:os'
+import { readdirSync } from 'node:fs'
 import path from 'node:path'
+import { cachedBuild } from '../lib/build-cache.ts'
 
 const SOURCE = path.join(import.meta.dirname, 'load')
-const CACHE = process.env.CATTERY_BENCH_CACHE ?? path.join(os.homedir(), '.cache/cattery/bench')
 
 /** A session's cookies, in the order a browser sends them. */
 export type Jar = Array<{ name: string; value: string }>
@@ -52,24 +50,14 @@ let binary: string | undefined
 
 /** The generator's executable, built when the cache has none for the current source. */
 export function ensureLoadGenerator(): string {
-  if (binary) return binary
-  const hash = createHash('sha256')
-  for (const f of readdirSync(SOURCE).sort()) hash.update(f).update(readFileSync(path.join(SOURCE, f)))
-  const name = `load-${hash.digest('hex').slice(0, 16)}`
-  const out = path.join(CACHE, name)
-  if (!existsSync(out)) {
-    mkdirSync(CACHE, { recursive: true })
-    console.error(`# building the load generator (${path.relative(process.cwd(), SOURCE)}) into ${out}`)
-    execFileSync(goCommand(), ['build', '-trimpath', '-o', `${out}.tmp`, '.'], {
-      cwd: SOURCE,
-      stdio: 'inherit',
-    })
-    renameSync(`${out}.tmp`, out)
-    // Builds of older sources are stale: keep one.
-    for (const f of readdirSync(CACHE)) if (f.startsWith('load-') && f !== name) rmSync(path.join(CACHE, f))
-  }
-  binary = out
-  return out
+  binary ??= cachedBuild(
+    'load',
+    readdirSync(SOURCE).map((f) => path.join(SOURCE, f)),
+    (out) => {
+      execFileSync(goCommand(), ['build', '-trimpath', '-o', out, '.'], { cwd: SOURCE, stdio: 'inherit' })
+    },
+  )
+  return binary
 }
 
 export function runLoad(job: LoadJob): Promise<LoadResult> {

@@ -3,7 +3,8 @@
  * Debian's tomcat10 (installed with apt-get when missing), one CATALINA_BASE per node under a temp
  * directory, SimpleTcpCluster + DeltaManager with static membership on loopback (the HOW-TO's
  * settings: ReplicationValve, JvmRouteBinderValve, TcpFailureDetector, MessageDispatchInterceptor),
- * and the demo's endpoints as a servlet (tomcat/DemoServlet.java, compiled with javac). With
+ * and the demo's endpoints as a servlet (tomcat/DemoServlet.java, compiled with javac once per source
+ * into ~/.cache/cattery/bench/). With
  * `clustered: false` the same node runs without a Cluster element (Tomcat's own no-replication
  * figure). Logs go to each base's logs/ directory.
  */
@@ -12,6 +13,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'nod
 import os from 'node:os'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { cachedBuild } from '../lib/build-cache.ts'
 import { stopChild } from '../lib/processes.ts'
 
 const HOME = '/usr/share/tomcat10'
@@ -47,29 +49,25 @@ export function ensureTomcat(): void {
   })
 }
 
+let version: string | undefined
+
+/** Tomcat's version (asked of a JVM once per run: each of the clusters reports it). */
 export function tomcatVersion(): string {
-  const out = execFileSync(
-    'java',
-    ['-cp', `${HOME}/lib/catalina.jar`, 'org.apache.catalina.util.ServerInfo'],
-    {
-      encoding: 'utf8',
-    },
-  )
-  return /Server number:\s*(\S+)/.exec(out)?.[1] ?? 'unknown'
+  version ??=
+    /Server number:\s*(\S+)/.exec(
+      execFileSync('java', ['-cp', `${HOME}/lib/catalina.jar`, 'org.apache.catalina.util.ServerInfo'], {
+        encoding: 'utf8',
+      }),
+    )?.[1] ?? 'unknown'
+  return version
 }
 
-/** Compiles the servlet once into `dir`. */
-function compile(dir: string): string {
-  const classes = path.join(dir, 'classes')
-  mkdirSync(classes, { recursive: true })
-  execFileSync('javac', [
-    '-cp',
-    `${HOME}/lib/servlet-api.jar`,
-    '-d',
-    classes,
-    path.join(SOURCES, 'DemoServlet.java'),
-  ])
-  return classes
+/** The servlet's classes, compiled once for its current source (bench/lib/build-cache.ts). */
+function compile(): string {
+  const source = path.join(SOURCES, 'DemoServlet.java')
+  return cachedBuild('tomcat-servlet', [source], (out) => {
+    execFileSync('javac', ['-cp', `${HOME}/lib/servlet-api.jar`, '-d', out, source])
+  })
 }
 
 function serverXml(o: TomcatClusterOptions, i: number): string {
@@ -129,7 +127,7 @@ async function untilServing(port: number, child: ChildProcess, base: string): Pr
 export async function startTomcatCluster(o: TomcatClusterOptions): Promise<TomcatCluster> {
   ensureTomcat()
   const root = mkdtempSync(path.join(os.tmpdir(), 'cattery-bench-tomcat-'))
-  const classes = compile(root)
+  const classes = compile()
   const children: ChildProcess[] = []
   const nodes: TomcatNode[] = []
   for (let i = 0; i < o.ports.length; i++) {
