@@ -67,7 +67,7 @@ export async function startCattery(
     children.push(child)
     nodes.push({ name, http, admin, pid: child.pid as number })
   }
-  const deadline = Date.now() + 60_000
+  const deadline = Date.now() + 180_000 // slow to start on a busy machine
   for (const n of nodes) {
     for (;;) {
       const ok = await fetch(`http://127.0.0.1:${n.admin}/readyz`)
@@ -81,7 +81,10 @@ export async function startCattery(
           `Cattery node ${n.name} exited (${child.exitCode}) before it was ready; see its log above`,
         )
       }
-      if (Date.now() > deadline) throw new Error(`Cattery node ${n.name} not ready within 60 s`)
+      if (Date.now() > deadline) {
+        for (const c of children) c.kill('SIGKILL')
+        throw new Error(`Cattery node ${n.name} not ready within 180 s`)
+      }
       await sleep(50)
     }
   }
