@@ -29,6 +29,8 @@ import { startRedisPeer } from './peers/redis.ts'
 import { startTomcatCluster } from './peers/tomcat.ts'
 
 const quick = process.argv.includes('--quick')
+const t0 = performance.now()
+const elapsed = () => `${Math.round((performance.now() - t0) / 1000)} s`
 const DURATION = quick ? '2s' : '5s'
 const ROUNDS = quick ? 3 : 5
 
@@ -100,7 +102,7 @@ const [bare, lone, catAsync, catSync, tomLone, tomAsync, tomSync, redis] = await
   ports(3).then((p) => startTomcatCluster({ ports: p, clustered: true, channelSendOptions: 6 })),
   freePorts(4).then(([r, ...h]) => startRedisPeer(r as number, h)),
 ])
-console.log(`# Tomcat ${tomAsync.version}, Redis ${redis.version}`)
+console.log(`# Tomcat ${tomAsync.version}, Redis ${redis.version}; every system up after ${elapsed()}`)
 
 const url = (port: number) => `http://127.0.0.1:${port}`
 const scenario = async (key: string, label: string, port: number, op: 'inc' | 'get', session = true) => ({
@@ -160,6 +162,7 @@ try {
   console.log()
   const nodesOf = (c: { nodes: Array<{ http: number }> }) => c.nodes.map((n) => url(n.http))
   const pidsOf = (c: { nodes: Array<{ pid: number }> }) => c.nodes.map((n) => n.pid)
+  console.log(`# one-session rounds done after ${elapsed()}`)
   await manySessions(
     [
       { label: 'Cattery, async (8)', nodes: nodesOf(catAsync), pids: pidsOf(catAsync) },
@@ -169,10 +172,11 @@ try {
     {
       sessions: quick ? 2000 : 10_000,
       rounds: quick ? 2 : 3,
-      durationMs: quick ? 3000 : 5000,
+      durationMs: quick ? 2000 : 5000,
       concurrency: 16,
     },
   )
+  console.log(`# many-sessions rounds done after ${elapsed()}`)
 } finally {
   await Promise.all([bare, lone, catAsync, catSync, tomLone, tomAsync, tomSync, redis].map((c) => c.stop()))
 }
