@@ -21,18 +21,22 @@
  *   owner confirmed them (ownership-transfer.ts), paced every REPAIR_DELAY_MS.
  * - **Join**: a joiner gets, from every ready member, the sessions it owns (state-transfer.ts with
  *   fromEveryDonor; stateIds filters by ownership), and is ready only then.
- * - **Stop**: a stopping member first hands over the sessions it owns to the members that own them
- *   without it, then leaves.
+ * - **Stop**: a stopping member first announces its departure (`leaving`, synchronously acknowledged:
+ *   each member takes it out of placement at once, so none sends it a session or asks it for one),
+ *   then hands over the sessions it owns to the members that own them without it, then leaves the
+ *   channel. What still reaches it meanwhile (sent before the sender took the announcement in) is
+ *   passed on to the owners without it before it is acknowledged, so no write is lost.
  * - **Expiry**: every holder expires an idle copy; only the primary announces it.
  */
 
 import { CatteryError } from '../tribes/errors.ts'
 import { describeMember, type Member } from '../tribes/member.ts'
 import { SendOption } from '../tribes/send-options.ts'
+import type { ManagerMessage } from './cluster-manager.ts'
 import { sessionCodes } from './errors.ts'
 import type { ManagerStats } from './manager.ts'
-import type { SessionMessage } from './messages.ts'
-import { CopyPusher } from './ownership-transfer.ts'
+import { SESSION_MESSAGE, type SessionMessage } from './messages.ts'
+import { CopyPusher, PUSH_OPTIONS } from './ownership-transfer.ts'
 import { PlacementView } from './placement.ts'
 import { compareRank, writerOf } from './rank.ts'
 import { type HeldCopy, planRepair, type RepairAction } from './repair.ts'
@@ -93,6 +97,15 @@ export class BackupManager extends ReplicatedManager {
   #passDue = false
   #lastFull = 0
   #stopping = false
+  /**
+   * Members (writer ids) that announced they are stopping: out of placement. At most one entry per
+   * member of the view (forgotten when it leaves the view).
+   */
+  readonly #leaving = new Set<string>()
+  /** This member announced its departure: what still reaches it is passed on (#forward). */
+  #departing = false
+  /** Every member acknowledged the announcement (so none should send this member a copy any more). */
+  #departed = false
   readonly #placement = {
     fetches: 0,
     fetchMisses: 0,
@@ -100,6 +113,10 @@ export class BackupManager extends ReplicatedManager {
     copiesDropped: 0,
     proxiesEvicted: 0,
     handedOver: 0,
+    /** Stopping: copies and ends passed on to the owners without this member. */
+    forwarded: 0,
+    /** Stopping: session copies sent to this member after every member acknowledged its departure. */
+    copiesAfterDeparture: 0,
     lastRepairMs: 0,
   }
 
@@ -113,6 +130,7 @@ export class BackupManager extends ReplicatedManager {
       sent: this.counts.sent,
       data: (key) => this.store.get(key)?.toData(),
       maxCount: options.sendAllSessionsSize,
+      accepts: (to) => !this.#leaving.has(writerOf(to)),
     })
   }
 
@@ -123,7 +141,7 @@ export class BackupManager extends ReplicatedManager {
     this.#noteView()
     this.#lastFull = Date.now()
     this.ro.channel.on('memberAdded', this.#onViewChange)
-    this.ro.channel.on('memberDisappeared', this.#onViewChange)
+    this.ro.channel.on('memberDisappeared', this.#onGone)
     this.#tick = setInterval(() => this.#onTick(), TICK_MS)
     this.#tick.unref()
   }
@@ -132,9 +150,12 @@ export class BackupManager extends ReplicatedManager {
     this.#stopping = true
     clearInterval(this.#tick)
     this.ro.channel.off('memberAdded', this.#onViewChange)
-    this.ro.channel.off('memberDisappeared', this.#onViewChange)
+    this.ro.channel.off('memberDisappeared', this.#onGone)
     await this.#pass
-    if (!this.ro.expireSessionsOnShutdown) await this.#handOver()
+    if (this.ro.channel.started) {
+      await this.#announceDeparture()
+      if (!this.ro.expireSessionsOnShutdown) await this.#handOver()
+    }
     await super.stop()
   }
 
@@ -152,9 +173,9 @@ export class BackupManager extends ReplicatedManager {
 
   // --- placement ------------------------------------------------------------------------------
 
-  /** The view placement uses: the members seen now and this one. */
+  /** The view placement uses: the members seen now that are not stopping, and this one. */
   #placementView(): PlacementView {
-    const members = this.ro.channel.members()
+    const members = this.ro.channel.members().filter((m) => !this.#leaving.has(writerOf(m)))
     const ids = members.map((m) => writerOf(m))
     const sig = ids.join(',')
     if (this.#view?.sig !== sig) {
@@ -326,6 +347,14 @@ export class BackupManager extends ReplicatedManager {
     if (this.#proxies.size > MAX_PROXIES) this.#schedule(0)
   }
 
+  override receive(m: ManagerMessage, from: Member, sendOptions = 0): Promise<void> | undefined {
+    const handled = super.receive(m, from, sendOptions)
+    if (!this.#departing) return handled
+    const forwarded = this.#forward(m, from)
+    if (!forwarded) return handled
+    return handled ? Promise.all([handled, forwarded]).then(() => undefined) : forwarded
+  }
+
   /** Copies pushed to this member: answered (synchronous ACK) once each is held at its rank. */
   protected override receiveBackup(m: SessionMessage & { type: 'backup' }, from: Member): Promise<void> {
     if (!Array.isArray(m.sessions)) return Promise.reject(new Error('malformed backup message: no sessions'))
@@ -358,6 +387,26 @@ export class BackupManager extends ReplicatedManager {
     this.#schedule(REPAIR_DELAY_MS)
   }
 
+  readonly #onGone = (m: Member) => {
+    this.#leaving.delete(writerOf(m))
+    this.#onViewChange()
+  }
+
+  /** Another member announced its departure: out of placement from now on. */
+  protected override memberLeaving(from: Member): void {
+    const id = writerOf(from)
+    if (this.#leaving.has(id) || !this.ro.channel.members().some((m) => writerOf(m) === id)) return
+    this.#leaving.add(id)
+    this.logger.info({ member: describeMember(from) }, 'a member is stopping: out of placement')
+    this.#onViewChange()
+  }
+
+  /** A member that announced its departure and asks for state again started this context anew. */
+  override sendState(to: Member, transfer: number): Promise<boolean> {
+    if (this.#leaving.delete(writerOf(to))) this.#onViewChange()
+    return super.sendState(to, transfer)
+  }
+
   /** The view now; notes since when it holds. */
   #noteView(): PlacementView {
     const view = this.#placementView()
@@ -373,6 +422,10 @@ export class BackupManager extends ReplicatedManager {
     // A member's readiness changes without a view event: a joiner that became ready may now
     // confirm copies others wait to drop.
     const now = Date.now()
+    if (this.#leaving.size > 0) {
+      const ids = new Set(this.ro.channel.members().map((m) => writerOf(m)))
+      for (const id of this.#leaving) if (!ids.has(id)) this.#leaving.delete(id)
+    }
     const view = this.#noteView()
     const unsettled = this.#before === undefined || !this.#before.equals(view)
     let due =
@@ -491,9 +544,9 @@ export class BackupManager extends ReplicatedManager {
    * owner that takes its place), so that stopping members one at a time loses nothing.
    */
   async #handOver(): Promise<void> {
-    const rest = new PlacementView(this.ro.channel.members().map((m) => writerOf(m)))
-    if (rest.members.length === 0) return
     const now = this.#placementView()
+    const rest = this.#rest()
+    if (rest.members.length === 0) return
     const byMember = new Map<string, string[]>()
     for (const key of this.store.keys()) {
       const was = now.owners(key, this.#copies)
@@ -518,5 +571,124 @@ export class BackupManager extends ReplicatedManager {
           )
       }),
     )
+    this.logger.info(
+      {
+        event: 'sessions-handed-over',
+        handedOver: this.#placement.handedOver,
+        forwarded: this.#placement.forwarded,
+        copiesAfterDeparture: this.#placement.copiesAfterDeparture,
+      },
+      'stopping: sessions handed over to the members that own them without this one',
+    )
+  }
+
+  /** The view without this member (a stopping member's placement). */
+  #rest(): PlacementView {
+    return new PlacementView(this.#placementView().members.filter((m) => m !== this.#self))
+  }
+
+  /**
+   * Tells every member that this one is stopping, and waits for each to acknowledge it (it took this
+   * member out of placement then): only then does the hand-off start, so that no member places a
+   * session on this one, sends it a write or fetches from it once its copies were handed over.
+   */
+  async #announceDeparture(): Promise<void> {
+    this.#departing = true
+    const members = this.ro.channel.members()
+    let failed = 0
+    if (members.length > 0) {
+      this.counts.sent.leaving++
+      try {
+        await this.ro.channel.send(
+          members,
+          { k: SESSION_MESSAGE, type: 'leaving', ctx: this.contextPath },
+          PUSH_OPTIONS,
+        )
+      } catch (err) {
+        failed = (err as { failures?: unknown[] }).failures?.length ?? members.length
+        this.logger.warn(
+          { err: (err as Error).message },
+          'stopping: not every member acknowledged the departure',
+        )
+      }
+    }
+    this.#departed = true
+    this.logger.info(
+      { event: 'departure-announced', members: members.length, acknowledged: members.length - failed },
+      'stopping: departure announced',
+    )
+  }
+
+  /**
+   * A stopping member passes on what still reaches it (sent before the sender took its departure in)
+   * to the owners without it, other than the sender: the copy of each session changed or created,
+   * and an id change or end as such. Resolves once they acknowledged it, so the sender's
+   * acknowledgement of the write means the owners hold it.
+   */
+  #forward(m: ManagerMessage, from: Member): Promise<void> | undefined {
+    const copies = new Map<string, Set<string>>()
+    const messages: SessionMessage[] = []
+    const sender = writerOf(from)
+    const rest = this.#rest()
+    const owners = (key: string) => rest.owners(key, this.#copies).filter((o) => o !== sender)
+    const copy = (id: unknown) => {
+      if (typeof id !== 'string' || !this.store.get(id)) return
+      const key = keyOf(id)
+      for (const o of owners(key)) {
+        const set = copies.get(o) ?? new Set<string>()
+        copies.set(o, set)
+        set.add(key)
+      }
+    }
+    const visit = (x: unknown) => {
+      const msg = x as SessionMessage
+      switch (msg?.type) {
+        case 'created':
+          if (this.#departed) this.#placement.copiesAfterDeparture++
+          copy(msg.session?.id)
+          break
+        case 'backup':
+          if (Array.isArray(msg.sessions))
+            for (const d of msg.sessions) {
+              if (this.#departed) this.#placement.copiesAfterDeparture++
+              copy((d as { id?: unknown } | null)?.id)
+            }
+          break
+        case 'delta':
+          copy(msg.id)
+          break
+        case 'change-id':
+          copy(msg.newId)
+          if (typeof msg.id === 'string') messages.push({ ...msg, ctx: this.contextPath })
+          break
+        case 'expired':
+          if (typeof msg.id === 'string')
+            messages.push({ k: SESSION_MESSAGE, type: 'expired', ctx: this.contextPath, id: msg.id })
+          break
+        case 'batch':
+          if (Array.isArray(msg.messages)) for (const inner of msg.messages) visit(inner)
+          break
+      }
+    }
+    visit(m)
+    const sends: Promise<unknown>[] = []
+    for (const [id, keys] of copies) {
+      const member = this.#member(id)
+      if (!member) continue
+      this.#placement.forwarded += keys.size
+      sends.push(this.#pusher.push(member, keys))
+    }
+    for (const msg of messages) {
+      const to: Member[] = []
+      for (const o of owners(keyOf((msg as { id: string }).id))) {
+        const member = this.#member(o)
+        if (member) to.push(member)
+      }
+      if (to.length === 0) continue
+      this.#placement.forwarded++
+      this.counts.sent[msg.type]++
+      sends.push(this.ro.channel.send(to, msg, PUSH_OPTIONS).catch(() => undefined))
+    }
+    return sends.length > 0 ? Promise.all(sends).then(() => undefined) : undefined
   }
 }

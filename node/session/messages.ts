@@ -85,6 +85,11 @@ export type SessionMessage =
    * success means the receiver holds each copy at least at that rank.
    */
   | { k: typeof SESSION_MESSAGE; type: 'backup'; ctx: string; sessions: SessionData[] }
+  /**
+   * BackupManager: the sender is stopping; the receiver takes it out of this context's placement at
+   * once (synchronous ACK: once acknowledged, the receiver sends it no session and asks it for none).
+   */
+  | { k: typeof SESSION_MESSAGE; type: 'leaving'; ctx: string }
   /** Asynchronous messages of one event-loop turn (see replication-batch.ts). */
   | { k: typeof SESSION_MESSAGE; type: 'batch'; ctx: string; messages: unknown[] }
 
@@ -108,6 +113,7 @@ export const newMessageCounts = (): MessageCounts => ({
   'session-request': 0,
   'session-copy': 0,
   backup: 0,
+  leaving: 0,
   batch: 0,
 })
 

@@ -32,6 +32,11 @@ export interface CopyPusherOptions {
   data(key: string): SessionData | undefined
   /** Sessions per message, at most. */
   maxCount: number
+  /**
+   * Is `to` still one to push to (a member that announced its departure is not)? Checked before each
+   * message: the rest of a push to a member that left placement meanwhile is not sent (unconfirmed).
+   */
+  accepts?(to: Member): boolean
 }
 
 export class CopyPusher {
@@ -61,6 +66,7 @@ export class CopyPusher {
       batch = []
       batchKeys = []
       bytes = 0
+      if (this.#o.accepts && !this.#o.accepts(to)) return
       this.#o.sent.backup++
       try {
         await this.#o.channel.send(

@@ -264,6 +264,9 @@ export abstract class ReplicatedManager extends BaseManager implements ClusterMa
     return undefined
   }
 
+  /** A member announced it is stopping (the BackupManager's hand-off); ignored by default. */
+  protected memberLeaving(_from: Member): void {}
+
   /** Applies (or holds) a message; true when it was refused at once (replicated-checks.ts). */
   #handle(m: ManagerMessage, from: Member): boolean {
     this.counts.received[m.type]++
@@ -336,6 +339,9 @@ export abstract class ReplicatedManager extends BaseManager implements ClusterMa
       }
       case 'backup':
         // Received through receive() (it answers with its own ACK); never inside a batch.
+        return false
+      case 'leaving':
+        this.memberLeaving(from)
         return false
     }
   }

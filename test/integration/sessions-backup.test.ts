@@ -214,7 +214,12 @@ function load(live: () => HttpNode[], clients: Client[]) {
         const r = await getJson(url(n, '/inc'), cookieHeader(c))
         if (r.status !== 200) throw new Error(`HTTP ${r.status}`)
         keep(c, r.setCookie)
-        if (r.body.count <= c.acked) stats.stale++
+        if (r.body.count <= c.acked) {
+          stats.stale++
+          process.stdout.write(
+            `# STALE ${Date.now()} ${n.name} ${r.body.sessionId} got ${r.body.count} acked ${c.acked} ${r.setCookie}\n`,
+          )
+        }
         c.acked = Math.max(c.acked, r.body.count)
         c.id = r.body.sessionId
         stats.ok++
@@ -258,6 +263,61 @@ describe('BackupManager: a joiner takes its share, and SIGTERM hands sessions ov
     assert.ok(share > 20 && share < 160, `the joiner's share of 400 copies: ${share}`)
     assert.equal(atReady.primary + atReady.backup, share, 'it held its share when it reported ready')
     assert.equal(settled.sessions ?? settled.active, share)
+  })
+
+  it('SIGTERM under load: the member leaves placement before it hands over, and no acknowledged write is lost', async () => {
+    const clients: Client[] = Array.from({ length: 20 }, () => ({ cookies: new Map(), acked: 0 }))
+    const stopping = nodes[1] as HttpNode
+    const live = () => nodes.filter((n) => n !== stopping && n.process.child.exitCode === null)
+    const l = load(() => nodes.filter((n) => n.process.child.exitCode === null), clients)
+    // New sessions too (each placed on two members), created on the members that stay.
+    let creating = true
+    const created: Array<{ cookie: string; v: string }> = []
+    const creator = (async () => {
+      for (let i = 0; creating; i++) {
+        const n = live()[i % 4] as HttpNode
+        const r = await getJson(url(n, `/set?k=v&v=c${i}`)).catch(() => undefined)
+        if (r?.status === 200) created.push({ cookie: cookieOf(r.setCookie), v: `c${i}` })
+      }
+    })()
+    await until('every client wrote', async () => clients.every((c) => c.acked >= 2), 30_000)
+    const mark = stopping.process.lines.length
+    await stopping.process.stop('SIGTERM')
+    assert.equal((await stopping.process.exited).code, 0)
+    await new Promise((r) => setTimeout(r, 500))
+    creating = false
+    await creator
+    await l.stop()
+    const lines = stopping.process.lines.slice(mark)
+    const announced = lines.findIndex((x) => x.event === 'departure-announced')
+    const handed = lines.findIndex((x) => x.event === 'sessions-handed-over')
+    assert.ok(announced >= 0 && handed > announced, 'the departure was announced before the hand-off')
+    assert.equal(lines[announced]?.acknowledged, 4, 'every other member acknowledged the departure')
+    const h = lines[handed] as unknown as {
+      handedOver: number
+      copiesAfterDeparture: number
+      forwarded: number
+    }
+    assert.ok(h.handedOver > 0, 'sessions were handed over')
+    assert.equal(h.copiesAfterDeparture, 0, 'no copy was sent to the member once it announced its departure')
+    assert.equal(l.stats.stale, 0, 'no stale read')
+    const rest = live()
+    for (const c of clients) {
+      const r = await getJson(url(rest[0] as HttpNode, '/get?k=count'), cookieHeader(c))
+      assert.ok(Number(r.body.v) >= c.acked, `session ${c.id}: ${r.body.v} < ${c.acked} acknowledged`)
+    }
+    for (const c of created) {
+      const r = await getJson(url(rest[1] as HttpNode, '/get?k=v'), c.cookie)
+      assert.equal(r.body.v, c.v, 'a session created during the stop is held')
+    }
+    const total = (await roles(rest)).primary
+    await untilRoles(rest, { primary: total, backup: total, proxy: 0 })
+    process.stdout.write(
+      `# SIGTERM under load: ${JSON.stringify(l.stats)}, ${created.length} created, hand-off ${JSON.stringify(h)}\n`,
+    )
+    const fresh = await startHttpNode(plan, 1)
+    nodes[1] = fresh
+    await started(fresh, 60_000)
   })
 
   it('SIGTERM of each member in turn, restarted, under load: no session and no write is lost', async () => {
