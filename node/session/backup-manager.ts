@@ -20,7 +20,8 @@
  *   member sends copies to owners that may lack them and drops copies it does not own once every
  *   owner confirmed them (ownership-transfer.ts), paced every REPAIR_DELAY_MS.
  * - **Join**: a joiner gets, from every ready member, the sessions it owns (state-transfer.ts with
- *   fromEveryDonor; stateIds filters by ownership), and is ready only then.
+ *   fromEveryDonor; stateIds filters by ownership, and by joiner-share.ts so that each session is
+ *   sent by one of its holders), and is ready only then.
  * - **Stop**: a stopping member first announces its departure (`leaving`, synchronously acknowledged:
  *   each member takes it out of placement at once, so none sends it a session or asks it for one),
  *   then hands over the sessions it owns to the members that own them without it, then leaves the
@@ -34,6 +35,7 @@ import { describeMember, type Member } from '../tribes/member.ts'
 import { SendOption } from '../tribes/send-options.ts'
 import type { ManagerMessage } from './cluster-manager.ts'
 import { sessionCodes } from './errors.ts'
+import { sendsToJoiner } from './joiner-share.ts'
 import type { ManagerStats } from './manager.ts'
 import { SESSION_MESSAGE, type SessionMessage } from './messages.ts'
 import { CopyPusher, PUSH_OPTIONS } from './ownership-transfer.ts'
@@ -42,6 +44,7 @@ import { compareRank, writerOf } from './rank.ts'
 import { type HeldCopy, planRepair, type RepairAction } from './repair.ts'
 import { ReplicatedManager, type ReplicatedManagerOptions } from './replicated-manager.ts'
 import { newSessionIdBase, type Session, type SessionData } from './session.ts'
+import type { TransferScope } from './state-transfer.ts'
 import { keyOf } from './store.ts'
 
 export interface BackupManagerOptions extends ReplicatedManagerOptions {
@@ -243,11 +246,39 @@ export class BackupManager extends ReplicatedManager {
     }
   }
 
-  protected override stateIds(to: Member): string[] {
+  protected override stateIds(to: Member, scope?: TransferScope): string[] {
     const joiner = writerOf(to)
-    const view = new PlacementView([...this.#placementView().members, joiner])
+    const members = this.#placementView().members.filter((m) => m !== joiner)
+    const view = new PlacementView([...members, joiner])
     const ids: string[] = []
-    for (const key of this.store.keys()) if (view.owners(key, this.#copies).includes(joiner)) ids.push(key)
+    // Each session is sent by one of its holders (joiner-share.ts) when the view is settled (the
+    // members that own a session hold it: the last repair pass was over this view). Otherwise a new
+    // owner may not hold its copy yet: every holder sends what it holds of the joiner's share.
+    const holders = new PlacementView(members)
+    const settled =
+      this.#before !== undefined &&
+      holders.equals(new PlacementView(this.#before.members.filter((m) => m !== joiner)))
+    if (!scope || !settled) {
+      for (const key of this.store.keys()) if (view.owners(key, this.#copies).includes(joiner)) ids.push(key)
+      return ids
+    }
+    const donors = new Set(scope.donors)
+    const sent = scope.sent && new Set(scope.sent)
+    // A repeated request: the view then had the donors of then (one of them left since).
+    const then = sent && new PlacementView([...members, ...sent].filter((m) => m !== joiner))
+    const thenWithJoiner = then && new PlacementView([...then.members, joiner])
+    for (const key of this.store.keys()) {
+      if (!view.owners(key, this.#copies).includes(joiner)) continue
+      const earlier = sent &&
+        then &&
+        thenWithJoiner && {
+          holders: thenWithJoiner.owners(key, this.#copies).includes(joiner)
+            ? then.owners(key, this.#copies)
+            : undefined,
+          donors: sent,
+        }
+      if (sendsToJoiner(this.#self, holders.owners(key, this.#copies), donors, earlier)) ids.push(key)
+    }
     return ids
   }
 
@@ -402,9 +433,9 @@ export class BackupManager extends ReplicatedManager {
   }
 
   /** A member that announced its departure and asks for state again started this context anew. */
-  override sendState(to: Member, transfer: number): Promise<boolean> {
+  override sendState(to: Member, transfer: number, scope?: TransferScope): Promise<boolean> {
     if (this.#leaving.delete(writerOf(to))) this.#onViewChange()
-    return super.sendState(to, transfer)
+    return super.sendState(to, transfer, scope)
   }
 
   /** The view now; notes since when it holds. */

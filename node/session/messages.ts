@@ -35,7 +35,18 @@ export type SessionMessage =
       w?: string
       b?: string
     }
-  | { k: typeof SESSION_MESSAGE; type: 'get-all'; ctx: string; transfer: number }
+  /**
+   * A joiner asks for its state. `donors` and `sent` (BackupManager, writer ids): the donors it asks,
+   * and those of this donor's earlier transfer, so that each session is sent once (joiner-share.ts).
+   */
+  | {
+      k: typeof SESSION_MESSAGE
+      type: 'get-all'
+      ctx: string
+      transfer: number
+      donors?: string[]
+      sent?: string[]
+    }
   | {
       k: typeof SESSION_MESSAGE
       type: 'all-data'

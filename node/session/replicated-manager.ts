@@ -45,7 +45,7 @@ import {
 import { ReplicationBatch } from './replication-batch.ts'
 import type { Session, SessionData } from './session.ts'
 import { SessionFetch } from './session-fetch.ts'
-import { StateTransfer } from './state-transfer.ts'
+import { StateTransfer, type TransferScope } from './state-transfer.ts'
 import { keyOf } from './store.ts'
 import { VersionWaiters } from './version-waiters.ts'
 
@@ -128,7 +128,7 @@ export abstract class ReplicatedManager extends BaseManager implements ClusterMa
       contextPath: this.contextPath,
       logger: this.logger,
       sessions: {
-        ids: (to) => this.stateIds(to),
+        ids: (to, scope) => this.stateIds(to, scope),
         data: (id) => this.store.get(id)?.toData(),
         install: (d) => void this.installCopy(d, this.#pageFrom, 'all-data'),
       },
@@ -236,8 +236,8 @@ export abstract class ReplicatedManager extends BaseManager implements ClusterMa
     return this.ro.channel.members()
   }
 
-  /** The sessions a joining member `to` gets (all by default). */
-  protected stateIds(_to: Member): string[] {
+  /** The sessions a joining member `to` gets (all by default); `scope`: the donors it asks. */
+  protected stateIds(_to: Member, _scope?: TransferScope): string[] {
     return [...this.store.keys()]
   }
 
@@ -353,9 +353,9 @@ export abstract class ReplicatedManager extends BaseManager implements ClusterMa
   }
 
   /** A joining member gets the sessions stateIds() names. */
-  async sendState(to: Member, transfer: number): Promise<boolean> {
+  async sendState(to: Member, transfer: number, scope?: TransferScope): Promise<boolean> {
     this.counts.received['get-all']++
-    await this.transfer.give(to, transfer)
+    await this.transfer.give(to, transfer, scope)
     return true
   }
 

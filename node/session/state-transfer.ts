@@ -21,8 +21,10 @@
  * of sessions sent and skipped, and the joiner checks it received as many.
  *
  * With fromEveryDonor (the BackupManager) the joiner needs a complete transfer from every ready
- * member, one after the other, each giving what it holds of the joiner's share; it starts once each
- * ready member completed (or left).
+ * member, one after the other, each giving the part of the joiner's share it is the sender of
+ * (joiner-share.ts: the request names the donors, so each session is sent once); it starts once each
+ * ready member completed (or left). When a donor leaves or stops being ready before completing, the
+ * donors that completed with it among their donors are asked again for its part.
  *
  * Re-sync: a member that comes back into the view after a gap (it was cut off and dropped), or whose
  * changes stay held past the hold timeout (replica-log.ts), may hold sessions this one missed. Then
@@ -44,13 +46,17 @@ import { SendOption } from '../tribes/send-options.ts'
 import { DonorRelay } from './donor-relay.ts'
 import { sessionCodes } from './errors.ts'
 import { type MessageCounts, SESSION_MESSAGE, type SessionMessage } from './messages.ts'
+import { isWriter, writerOf } from './rank.ts'
 import type { SessionData } from './session.ts'
 import { chunksOf, PageCutter, pageBudget, Reassembly } from './transfer-pages.ts'
 
 /** Where a donor's sessions come from and where a joiner's go. */
 export interface TransferredSessions {
-  /** Donor: the ids of the sessions to send to joiner `to`, taken when the transfer starts. */
-  ids(to: Member): string[]
+  /**
+   * Donor: the ids of the sessions to send to joiner `to`, taken when the transfer starts; `scope`:
+   * the donors it asks (fromEveryDonor).
+   */
+  ids(to: Member, scope?: TransferScope): string[]
   /** Donor: a copy of a session, or undefined when it is gone since. */
   data(id: string): SessionData | undefined
   /** Joiner: a session received from the donor (may throw to refuse it: counted, not fatal). */
@@ -83,6 +89,26 @@ export interface StateTransferOptions {
    * member gives the sessions it holds that the joiner owns).
    */
   fromEveryDonor?: boolean
+}
+
+/** With fromEveryDonor: the donors a joiner asks, and those of an earlier transfer (writer ids). */
+export interface TransferScope {
+  readonly donors: readonly string[]
+  readonly sent?: readonly string[]
+}
+
+/** Donors a request may name, at most (more: the request is served without its scope, in full). */
+const MAX_SCOPE = 1024
+
+/** The scope a `get-all` request names, when it is well formed (else undefined: send everything). */
+export function transferScope(request: { donors?: unknown; sent?: unknown }): TransferScope | undefined {
+  const list = (x: unknown) =>
+    Array.isArray(x) && x.length <= MAX_SCOPE && x.every(isWriter) ? (x as string[]) : undefined
+  const donors = list(request.donors)
+  if (!donors) return undefined
+  if (request.sent === undefined) return { donors }
+  const sent = list(request.sent)
+  return sent ? { donors, sent } : undefined
 }
 
 /** What a joiner's state transfer is doing, for /status. */
@@ -307,7 +333,7 @@ export class StateTransfer {
   }
 
   /** Donor: every session that can be encoded, in pages cut by bytes, each acknowledged before the next. */
-  async give(to: Member, transfer: number): Promise<void> {
+  async give(to: Member, transfer: number, scope?: TransferScope): Promise<void> {
     const { channel, contextPath: ctx, sent, logger } = this.#o
     // Changes made after the snapshot reach the joiner only once it is in our view: wait for that
     // (it pinged us before asking, so it is a matter of milliseconds), then take the snapshot.
@@ -316,7 +342,7 @@ export class StateTransfer {
       await sleep(10)
     }
     this.#relay.serving(to)
-    const ids = this.#o.sessions.ids(to)
+    const ids = this.#o.sessions.ids(to, scope)
     const cutter = new PageCutter(this.#budget, this.#o.pageSize)
     let pages = 0
     let sessions = 0
@@ -423,8 +449,8 @@ export class StateTransfer {
     const deadline = started + timeoutSeconds * 1000
     let overdue = false
     const tried = new Set<string>()
-    /** Donors whose transfer completed (fromEveryDonor). */
-    const done = new Set<string>()
+    /** Donors whose transfer completed (fromEveryDonor), by member id: its writer id and the donors it was asked with. */
+    const done = new Map<string, { writer: string; donors: string[] }>()
     this.#status = { state: 'waiting', received: 0, skipped: 0, attempts: 0, since: started }
     while (!this.#stopped) {
       const ready = channel
@@ -449,11 +475,23 @@ export class StateTransfer {
         }
         break
       }
-      if (this.#o.fromEveryDonor && ready.every((m) => done.has(memberId(m)))) {
-        this.#status.reason = undefined
-        break
+      let scope: TransferScope | undefined
+      let redo = (_id: string) => false
+      if (this.#o.fromEveryDonor) {
+        const readyW = new Set(ready.map(writerOf))
+        const doneW = new Set([...done.values()].map((d) => d.writer))
+        scope = { donors: [...new Set([...readyW, ...doneW])] }
+        // A completed donor left the part of another donor to it, and that one left (or stopped
+        // being ready) without completing: asked again for that part.
+        redo = (id) => done.get(id)?.donors.some((w) => !readyW.has(w) && !doneW.has(w)) ?? false
+        if (ready.every((m) => done.has(memberId(m)) && !redo(memberId(m)))) {
+          this.#status.reason = undefined
+          break
+        }
       }
-      const donor = ready.find((m) => !tried.has(memberId(m)) && !done.has(memberId(m)))
+      const donor = ready.find(
+        (m) => !tried.has(memberId(m)) && (!done.has(memberId(m)) || redo(memberId(m))),
+      )
       if (!donor) {
         // Every ready member was asked and none completed: round again, after a pause.
         tried.clear()
@@ -462,11 +500,13 @@ export class StateTransfer {
       }
       tried.add(memberId(donor))
       this.#status.attempts++
-      const reason = await this.#fetchFrom(donor)
+      const earlier = done.get(memberId(donor))?.donors
+      const asked = scope && (earlier ? { ...scope, sent: earlier } : scope)
+      const reason = await this.#fetchFrom(donor, asked)
       if (reason === undefined) {
         this.#status.reason = undefined
-        if (!this.#o.fromEveryDonor) break
-        done.add(memberId(donor))
+        if (!this.#o.fromEveryDonor || !scope) break
+        done.set(memberId(donor), { writer: writerOf(donor), donors: [...scope.donors] })
         continue
       }
       if (reason === NOT_YET_KNOWN && Date.now() - started < NOT_YET_KNOWN_WAIT_MS) {
@@ -491,7 +531,7 @@ export class StateTransfer {
   }
 
   /** One attempt from one donor: resolves with undefined when complete, otherwise with why not. */
-  #fetchFrom(donor: Member): Promise<string | undefined> {
+  #fetchFrom(donor: Member, scope?: TransferScope): Promise<string | undefined> {
     const id = ++this.#ids
     const { channel, logger } = this.#o
     return new Promise<string | undefined>((resolve) => {
@@ -533,7 +573,13 @@ export class StateTransfer {
       channel
         .send(
           donor,
-          { k: SESSION_MESSAGE, type: 'get-all', ctx: this.#o.contextPath, transfer: id },
+          {
+            k: SESSION_MESSAGE,
+            type: 'get-all',
+            ctx: this.#o.contextPath,
+            transfer: id,
+            ...(scope ? { donors: [...scope.donors], ...(scope.sent ? { sent: [...scope.sent] } : {}) } : {}),
+          },
           SendOption.USE_ACK,
         )
         .catch((err) =>

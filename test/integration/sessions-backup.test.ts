@@ -5,6 +5,7 @@ import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import {
   cookieOf,
+  createSessions,
   formed,
   getJson,
   type HttpNode,
@@ -253,6 +254,8 @@ describe('BackupManager: a joiner takes its share, and SIGTERM hands sessions ov
   it('a joiner holds only its share, and holds it when it reports ready', async () => {
     await create(nodes[0] as HttpNode, 150)
     await create(nodes[1] as HttpNode, 50)
+    // The donors' views settle (a repair pass over the same view) before the joiner comes.
+    await new Promise((r) => setTimeout(r, 3_500))
     const joiner = await startHttpNode(plan, 4)
     nodes.push(joiner)
     await started(joiner, 60_000)
@@ -263,6 +266,8 @@ describe('BackupManager: a joiner takes its share, and SIGTERM hands sessions ov
     assert.ok(share > 20 && share < 160, `the joiner's share of 400 copies: ${share}`)
     assert.equal(atReady.primary + atReady.backup, share, 'it held its share when it reported ready')
     assert.equal(settled.sessions ?? settled.active, share)
+    // Each session of its share was sent once (by one of its two holders), not by each holder.
+    assert.equal(atReady.transferredSessions, share, 'sessions received by state transfer')
   })
 
   it('SIGTERM under load: the member leaves placement before it hands over, and no acknowledged write is lost', async () => {
@@ -402,5 +407,54 @@ describe('BackupManager: invalidation, a new id and expiry on 4 node processes (
     // Its timeout is set to 2 s on the member that serves it.
     await getJson(url(nodes[2] as HttpNode, '/timeout?s=2'), cookieOf(r.setCookie))
     await until('no copy left', async () => (await holders(nodes, id)).length === 0, 15_000)
+  })
+})
+
+describe('BackupManager: a donor killed in the middle of a state transfer (5 processes, k=1)', () => {
+  const nodes: HttpNode[] = []
+  let plan: Awaited<ReturnType<typeof planCluster>>
+  before(async () => {
+    // One session per state-transfer page: each donor's part takes a round trip per session.
+    const config = path.join(os.tmpdir(), `cattery-backup-transfer-${process.pid}.yaml`)
+    writeFileSync(config, 'manager:\n  sendAllSessionsSize: 1\n')
+    plan = await planCluster(5, ['--manager', 'backup', '--config', config])
+    nodes.push(...(await Promise.all([0, 1, 2, 3].map((i) => startHttpNode(plan, i)))))
+    await Promise.all(nodes.map((n) => started(n, 60_000)))
+    await formed(nodes, 30_000)
+  })
+  after(() => Promise.all(nodes.map((n) => n.process.stop('SIGKILL'))))
+
+  it('the joiner still holds its full share when it reports ready', async () => {
+    for (const n of nodes) await createSessions(n, 400)
+    // The donors' views settle (a repair pass over the same view) before the joiner comes.
+    await new Promise((r) => setTimeout(r, 4_000))
+    const joiner = await startHttpNode(plan, 4)
+    nodes.push(joiner)
+    // Once the joiner asked its first donor, another donor is killed: its part never comes, and the
+    // first donor, which left that part to it, must be asked again.
+    const asked = 'asking for all sessions'
+    const first = await joiner.process.waitFor((l) => l.msg === asked, 60_000)
+    const victim = nodes.find(
+      (n) => n !== joiner && !(first.donor as string).startsWith(`${n.name}@`),
+    ) as HttpNode
+    victim.process.child.kill('SIGKILL')
+    nodes.splice(nodes.indexOf(victim), 1)
+    await started(joiner, 60_000)
+    const atReady = (await status(joiner)).contexts.find((c: { path: string }) => c.path === '/demo').stats
+    const askedFirst = joiner.process.lines.filter((l) => l.msg === asked && l.donor === first.donor)
+    assert.ok(askedFirst.length >= 2, 'the first donor was asked again for the part of the one killed')
+    const total = (await roles(nodes)).primary
+    await untilRoles(nodes, { primary: total, backup: total, proxy: 0 })
+    const settled = (await status(joiner)).contexts.find((c: { path: string }) => c.path === '/demo').stats
+    const share = settled.primary + settled.backup
+    assert.equal(total, 1600, 'no session lost')
+    assert.equal(atReady.primary + atReady.backup, share, 'it held its share when it reported ready')
+    assert.ok(
+      atReady.transferredSessions >= share,
+      `received by state transfer: ${atReady.transferredSessions} of ${share}`,
+    )
+    process.stdout.write(
+      `# donor killed mid-transfer: share ${share}, received by state transfer ${atReady.transferredSessions}\n`,
+    )
   })
 })

@@ -4,7 +4,7 @@ import { test } from 'node:test'
 import pino from 'pino'
 import { RELAY_GRACE_MS } from '../../../node/session/donor-relay.ts'
 import { newMessageCounts, SESSION_MESSAGE, type SessionMessage } from '../../../node/session/messages.ts'
-import type { Rank } from '../../../node/session/rank.ts'
+import { type Rank, writerOf } from '../../../node/session/rank.ts'
 import { ReplicaLog } from '../../../node/session/replica-log.ts'
 import type { SessionData } from '../../../node/session/session.ts'
 import { StateTransfer, type StateTransferOptions } from '../../../node/session/state-transfer.ts'
@@ -581,3 +581,51 @@ async function until(predicate: () => boolean, ms = 3000) {
     await new Promise((r) => setTimeout(r, 10))
   }
 }
+
+test('fromEveryDonor: each request names the donors; the part of a donor that left before completing is asked again of those that completed', async () => {
+  const [a, x, b, j] = [member('a', 1), member('x', 2), member('b', 3), member('j', 4)] as const
+  const view = [a, x, b]
+  const requests: Array<{ to: string; donors?: string[]; sent?: string[] }> = []
+  let joining: StateTransfer | undefined
+  const giver = () =>
+    new StateTransfer({
+      ...defaults(),
+      channel: channel([j], (_to, m) => {
+        if (m.type === 'transfer-complete') joining?.receiveEnd(m)
+      }),
+      sessions: {
+        ids: () => [],
+        data: () => undefined,
+        install: () => assert.fail('a donor installs nothing'),
+      },
+    })
+  const givers = new Map([
+    [a, giver()],
+    [b, giver()],
+  ])
+  const ch = channel(view, (to, m) => {
+    if (m.type !== 'get-all') return
+    requests.push({ to: to.name, donors: m.donors, sent: m.sent })
+    // x never answers: it dies while the joiner waits for it.
+    void givers.get(to)?.give(j, m.transfer)
+  })
+  joining = new StateTransfer({
+    ...defaults(),
+    retryPauseMs: 10,
+    fromEveryDonor: true,
+    channel: ch,
+    sessions: { ids: () => [], data: () => undefined, install: () => {} },
+  })
+  const fetched = joining.fetch()
+  await until(() => requests.length === 2)
+  view.splice(view.indexOf(x), 1)
+  ch.emit('memberDisappeared', x)
+  await fetched
+  const [wa, wx, wb] = [writerOf(a), writerOf(x), writerOf(b)]
+  assert.deepEqual(requests, [
+    { to: 'a', donors: [wa, wx, wb], sent: undefined },
+    { to: 'x', donors: [wa, wx, wb], sent: undefined },
+    { to: 'b', donors: [wa, wb], sent: undefined },
+    { to: 'a', donors: [wa, wb], sent: [wa, wx, wb] },
+  ])
+})
