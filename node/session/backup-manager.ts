@@ -22,6 +22,8 @@
  * - **Join**: a joiner gets, from every ready member, the sessions it owns (state-transfer.ts with
  *   fromEveryDonor; stateIds filters by ownership, and by joiner-share.ts so that each session is
  *   sent by one of its holders), and is ready only then.
+ * - **Change of id**: an old owner that does not own the new id hands its renamed copy to the new
+ *   owners and drops it at once (#renamed), rather than at the next repair pass.
  * - **Stop**: a stopping member first announces its departure (`leaving`, synchronously acknowledged:
  *   each member takes it out of placement at once, so none sends it a session or asks it for one),
  *   then hands over the sessions it owns to the members that own them without it, then leaves the
@@ -380,10 +382,45 @@ export class BackupManager extends ReplicatedManager {
 
   override receive(m: ManagerMessage, from: Member, sendOptions = 0): Promise<void> | undefined {
     const handled = super.receive(m, from, sendOptions)
+    if (m.type === 'change-id') this.#renamed(m.newId)
+    else if (m.type === 'batch' && Array.isArray(m.messages))
+      for (const x of m.messages)
+        if ((x as SessionMessage)?.type === 'change-id') this.#renamed((x as { newId: unknown }).newId)
     if (!this.#departing) return handled
     const forwarded = this.#forward(m, from)
     if (!forwarded) return handled
     return handled ? Promise.all([handled, forwarded]).then(() => undefined) : forwarded
+  }
+
+  /**
+   * An id change was applied here: when this member does not own the new id (it owned the old one),
+   * its copy is handed to the new id's owners and dropped at once, instead of at the next repair pass.
+   */
+  #renamed(newId: unknown): void {
+    if (typeof newId !== 'string' || this.#stopping) return
+    const key = keyOf(newId)
+    if (!this.store.get(key) || this.#owners(key).includes(this.#self) || this.#proxies.has(key)) return
+    void this.#release(key)
+  }
+
+  async #release(key: string): Promise<void> {
+    const owners = this.#otherOwners(key)
+    const confirmed = await Promise.all(owners.map((m) => this.#pusher.push(m, [key])))
+    let kept = false
+    owners.forEach((m, i) => {
+      if (confirmed[i]?.has(key)) return
+      // Sent again by the next pass, which drops the copy then.
+      const set = this.#retry.get(key) ?? new Set<string>()
+      this.#retry.set(key, set)
+      set.add(writerOf(m))
+      kept = true
+    })
+    // Owned or used here meanwhile: kept.
+    if (kept || this.#owners(key).includes(this.#self) || this.#proxies.has(key) || !this.store.get(key))
+      return
+    this.store.delete(key)
+    this.#confirmed.delete(key)
+    this.#placement.copiesDropped++
   }
 
   /** Copies pushed to this member: answered (synchronous ACK) once each is held at its rank. */
