@@ -731,7 +731,7 @@ export class BackupManager extends ReplicatedManager {
           break
         case 'change-id':
           copy(msg.newId)
-          if (typeof msg.id === 'string') messages.push({ ...msg, ctx: this.contextPath })
+          if (typeof msg.id === 'string') messages.push({ ...msg, k: SESSION_MESSAGE, ctx: this.contextPath })
           break
         case 'expired':
           if (typeof msg.id === 'string')
