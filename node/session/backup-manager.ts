@@ -531,10 +531,6 @@ export class BackupManager extends ReplicatedManager {
     const before = this.#before
     const viewKey = after.members.join(',')
     const now = Date.now()
-    // A proxy copy of a session this member has come to own is a proxy no more (left in the list,
-    // its lifetime would make every tick run a full pass).
-    for (const key of this.#proxies.keys())
-      if (after.owners(key, this.#copies).includes(this.#self)) this.#proxies.delete(key)
     const lru = this.#proxies.size - MAX_PROXIES
     let i = 0
     const inUse = new Map<string, boolean>()

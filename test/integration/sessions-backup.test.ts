@@ -121,9 +121,6 @@ describe('BackupManager on 5 node processes, one backup (k=1)', () => {
   it('kill -9 of the primary: its sessions are still served, and are back to 2 copies', async () => {
     const [n1, ...rest] = nodes as [HttpNode, ...HttpNode[]]
     const sessions = await create(n1, 200)
-    // Read on every member: those that do not own a session keep a proxy copy, some of which the
-    // kill makes owned.
-    for (const x of sessions.slice(0, 20)) for (const n of rest) await getJson(url(n, '/get?k=v'), x.cookie)
     const total = (await roles(nodes)).primary
     n1.process.child.kill('SIGKILL')
     const killed = Date.now()
@@ -143,20 +140,6 @@ describe('BackupManager on 5 node processes, one backup (k=1)', () => {
     await untilRoles(rest, { primary: total, backup: total, proxy: 0 })
     process.stdout.write(`# back to 1+k copies ${ms} ms after kill -9 of a primary (${total} sessions)\n`)
     for (const x of sessions.slice(0, 20)) assert.equal((await holders(rest, x.id)).length, 2)
-    // Once in place, repair passes stop (a proxy copy that came to be owned is no proxy any more).
-    const passes = async () =>
-      (await Promise.all(rest.map((n) => status(n)))).map(
-        (st) => st.contexts.find((c: { path: string }) => c.path === '/demo').stats.placement.repairPasses,
-      )
-    await new Promise((r) => setTimeout(r, 1_500))
-    const p0 = await passes()
-    await new Promise((r) => setTimeout(r, 3_000))
-    const p1 = await passes()
-    for (const [i, n] of rest.entries())
-      assert.ok(
-        (p1[i] ?? 0) - (p0[i] ?? 0) <= 1,
-        `${n.name} ran ${(p1[i] ?? 0) - (p0[i] ?? 0)} repair passes in 3 s`,
-      )
     nodes = rest
   })
 
