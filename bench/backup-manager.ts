@@ -98,6 +98,9 @@ async function memory(
     await settled(c.nodes, copies)
     const after = await Promise.all(c.nodes.map(heap))
     const grown = after.reduce((a, b, i) => a + b - (before[i] as number), 0)
+    process.stderr.write(
+      `${kind}: heap grown per member (MB): ${after.map((a, i) => ((a - (before[i] as number)) / 1e6).toFixed(1)).join(', ')}\n`,
+    )
     // Bytes per session per member: what the cluster holds for one session, divided by its members.
     return { perSession: grown / SESSIONS / size, copies }
   } finally {
