@@ -1,8 +1,8 @@
 /**
  * BackupManager against DeltaManager (issue 15):
  *  1. memory: a 5-member cluster of each, `SESSIONS` sessions of 1 KB created round robin over the
- *     members; each member's JS heap after a full GC (`/status?gc=1`, nodes run with --expose-gc)
- *     minus its heap before, per session, averaged over the members. "Before" is taken after
+ *     members; each member's live JS heap (a heap snapshot, bench/lib/live-heap.ts) minus its heap
+ *     before, per session, averaged over the members. "Before" is taken after
  *     WARMUP sessions were created and replicated: the code V8 compiles for the first requests
  *     (several MB) is not memory per session. Goal: the BackupManager's ≤
  *     (1 + k) / N of the DeltaManager's plus 100 bytes.
@@ -12,8 +12,12 @@
  *     in interleaved rounds; medians. Goal: the BackupManager's does not fall as members are added.
  *   node bench/backup-manager.ts [--quick] [--memory-only]
  */
+import { mkdtempSync, rmSync } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { type CatteryCluster, type CatteryNode, startCattery } from './lib/cattery.ts'
+import { liveHeapBytes, SNAPSHOT_SIGNAL_OPTION } from './lib/live-heap.ts'
 import { ensureWrk, median, wrk } from './lib/wrk.ts'
 
 const quick = process.argv.includes('--quick')
@@ -24,31 +28,17 @@ const ROUNDS = quick ? 3 : 5
 const DURATION = quick ? '3s' : '5s'
 const VALUE = 'x'.repeat(1024)
 
-// The nodes inherit it: /status?gc=1 collects garbage before reporting memory.
-process.env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --expose-gc`.trim()
+// The nodes inherit it: they write a heap snapshot when signalled, into the benchmark's working
+// directory (a temporary one while memory is measured).
+process.env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} ${SNAPSHOT_SIGNAL_OPTION}`.trim()
 ensureWrk()
 
-const heapNow = async (n: CatteryNode): Promise<number> => {
-  const s = (await (await fetch(`http://127.0.0.1:${n.admin}/status?gc=1`)).json()) as {
-    memory: { heapUsed: number }
-  }
-  return s.memory.heapUsed
-}
-
 /**
- * A member's heap at rest: the least of readings after a GC, one a second for 8 s. Right after the
- * copies settle the figure still falls for a few seconds — by ~440 bytes per copy on a BackupManager
- * member, with no live object gone (heap snapshots at settle and 25 s later hold the same objects)
- * — so a single reading measures when, not what.
+ * A member's live JS heap, from a heap snapshot (bench/lib/live-heap.ts). `heapUsed` after a GC was
+ * used before: on the same objects it moved by up to ~575 bytes per copy from run to run.
  */
-async function heap(n: CatteryNode): Promise<number> {
-  let least = await heapNow(n)
-  for (let i = 0; i < 8; i++) {
-    await sleep(1000)
-    least = Math.min(least, await heapNow(n))
-  }
-  return least
-}
+const heap = (n: CatteryNode): Promise<number> =>
+  liveHeapBytes(n.pid, process.cwd(), () => fetch(`http://127.0.0.1:${n.admin}/livez`))
 
 async function createSessions(nodes: CatteryNode[], count: number): Promise<void> {
   let next = 0
@@ -87,6 +77,8 @@ async function memory(
   kind: 'delta' | 'backup',
   size: number,
 ): Promise<{ perSession: number; copies: number }> {
+  const home = process.cwd()
+  process.chdir(mkdtempSync(path.join(os.tmpdir(), 'cattery-heap-')))
   const c = await startCattery(size, ['--manager', kind], kind[0])
   try {
     const copiesOf = (sessions: number) => (kind === 'delta' ? sessions * size : sessions * 2)
@@ -105,6 +97,8 @@ async function memory(
     return { perSession: grown / SESSIONS / size, copies }
   } finally {
     await c.stop()
+    rmSync(process.cwd(), { recursive: true, force: true })
+    process.chdir(home)
   }
 }
 
@@ -125,7 +119,7 @@ out()
 const delta = await memory('delta', 5)
 const backup = await memory('backup', 5)
 const goal = (2 / 5) * delta.perSession + 100
-out('| 5 members, JS heap after GC per session per member | bytes |')
+out('| 5 members, live JS heap (heap snapshots) per session per member | bytes |')
 out('| --- | --- |')
 out(`| DeltaManager (5 copies of each session) | ${Math.round(delta.perSession)} |`)
 out(`| BackupManager, k = 1 (2 copies) | ${Math.round(backup.perSession)} |`)
