@@ -10,7 +10,9 @@
  *     3, 5 and 8 members, each manager with its default send options (DeltaManager 8 — asynchronous;
  *     BackupManager mapSendOptions 6 — synchronous ACK) and the BackupManager asynchronous (8) too,
  *     in interleaved rounds; medians. Goal: the BackupManager's does not fall as members are added.
- *   node bench/backup-manager.ts [--quick] [--memory-only]
+ *     Beside it, the CPU per request of the serving member and of the whole cluster (/proc): on a
+ *     machine with fewer cores than members the requests/s also measure the members' sharing of them.
+ *   node bench/backup-manager.ts [--quick] [--memory-only | --throughput-only]
  */
 import { mkdtempSync, rmSync } from 'node:fs'
 import os from 'node:os'
@@ -18,10 +20,12 @@ import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { type CatteryCluster, type CatteryNode, startCattery } from './lib/cattery.ts'
 import { liveHeapBytes, SNAPSHOT_SIGNAL_OPTION } from './lib/live-heap.ts'
+import { cpuSeconds } from './lib/processes.ts'
 import { ensureWrk, median, wrk } from './lib/wrk.ts'
 
 const quick = process.argv.includes('--quick')
 const memoryOnly = process.argv.includes('--memory-only')
+const throughputOnly = process.argv.includes('--throughput-only')
 const SESSIONS = quick ? 20_000 : 100_000
 const WARMUP = 2_000
 const ROUNDS = quick ? 3 : 5
@@ -116,17 +120,19 @@ out(
   `# BackupManager vs DeltaManager (${quick ? 'quick' : 'full'}: ${SESSIONS.toLocaleString('en')} sessions of 1 KB)`,
 )
 out()
-const delta = await memory('delta', 5)
-const backup = await memory('backup', 5)
-const goal = (2 / 5) * delta.perSession + 100
-out('| 5 members, live JS heap (heap snapshots) per session per member | bytes |')
-out('| --- | --- |')
-out(`| DeltaManager (5 copies of each session) | ${Math.round(delta.perSession)} |`)
-out(`| BackupManager, k = 1 (2 copies) | ${Math.round(backup.perSession)} |`)
-out(
-  `| goal: ≤ 2/5 of the DeltaManager's + 100 | ${Math.round(goal)} (${backup.perSession <= goal ? 'met' : 'not met'}) |`,
-)
-out()
+if (!throughputOnly) {
+  const delta = await memory('delta', 5)
+  const backup = await memory('backup', 5)
+  const goal = (2 / 5) * delta.perSession + 100
+  out('| 5 members, live JS heap (heap snapshots) per session per member | bytes |')
+  out('| --- | --- |')
+  out(`| DeltaManager (5 copies of each session) | ${Math.round(delta.perSession)} |`)
+  out(`| BackupManager, k = 1 (2 copies) | ${Math.round(backup.perSession)} |`)
+  out(
+    `| goal: ≤ 2/5 of the DeltaManager's + 100 | ${Math.round(goal)} (${backup.perSession <= goal ? 'met' : 'not met'}) |`,
+  )
+  out()
+}
 if (memoryOnly) process.exit(0)
 
 const variants = [
@@ -142,6 +148,10 @@ out(
 )
 out('| --- | --- | --- | --- |')
 const table = new Map<string, string[]>(variants.map((v) => [v.name, []]))
+// CPU per request of the serving member and of the whole cluster (every member, /proc), medians of
+// the rounds: what a write costs the cluster, which core sharing does not hide.
+const cpuTable = new Map<string, string[]>(variants.map((v) => [v.name, []]))
+const seconds = Number.parseFloat(DURATION)
 for (const size of [3, 5, 8]) {
   const clusters: Array<{ name: string; c: CatteryCluster; cookie: string }> = []
   try {
@@ -150,17 +160,34 @@ for (const size of [3, 5, 8]) {
       clusters.push({ name: v.name, c, cookie: await cookieOn(c.nodes[0] as CatteryNode) })
     }
     const rps = new Map<string, number[]>(variants.map((v) => [v.name, []]))
+    const serving = new Map<string, number[]>(variants.map((v) => [v.name, []]))
+    const whole = new Map<string, number[]>(variants.map((v) => [v.name, []]))
     for (let r = 0; r < ROUNDS; r++)
       for (const x of clusters) {
+        const before = x.c.nodes.map((n) => cpuSeconds(n.pid))
         const res = wrk(`http://127.0.0.1:${(x.c.nodes[0] as CatteryNode).http}/demo/inc`, {
           cookie: x.cookie,
           duration: DURATION,
         })
+        const used = x.c.nodes.map((n, i) => cpuSeconds(n.pid) - (before[i] as number))
+        const requests = res.rps * seconds
         rps.get(x.name)?.push(res.rps)
+        serving.get(x.name)?.push(((used[0] as number) / requests) * 1e6)
+        whole.get(x.name)?.push((used.reduce((a, b) => a + b, 0) / requests) * 1e6)
       }
-    for (const v of variants) table.get(v.name)?.push(String(Math.round(median(rps.get(v.name) ?? [0]))))
+    for (const v of variants) {
+      table.get(v.name)?.push(String(Math.round(median(rps.get(v.name) ?? [0]))))
+      const us = (m: Map<string, number[]>) => median(m.get(v.name) ?? [0]).toFixed(1)
+      cpuTable.get(v.name)?.push(`${us(serving)} / ${us(whole)}`)
+    }
   } finally {
     for (const x of clusters) await x.c.stop()
   }
 }
 for (const [name, cells] of table) out(`| ${name} | ${cells.join(' | ')} |`)
+out()
+out(
+  '| CPU µs per /inc request: serving member / whole cluster (median) | 3 members | 5 members | 8 members |',
+)
+out('| --- | --- | --- | --- |')
+for (const [name, cells] of cpuTable) out(`| ${name} | ${cells.join(' | ')} |`)
