@@ -76,13 +76,27 @@ const TICK_MS = 500
 
 type Role = 'primary' | 'backup' | 'proxy'
 
+interface PlacementCache {
+  readonly channelVersion: number
+  readonly leavingVersion: number
+  /** The members' writer ids, joined: an unchanged list keeps its PlacementView. */
+  readonly sig: string
+  readonly view: PlacementView
+  readonly members: Map<string, Member>
+  /** The session last asked about, and its owners under `view`. */
+  lastKey: string | undefined
+  lastOwners: readonly string[]
+}
+
 export class BackupManager extends ReplicatedManager {
   readonly kind = 'backup' as const
   readonly #copies: number
   readonly #rpcTimeout: number
   #self = ''
-  /** The placement view, cached for the member list it was made of. */
-  #view: { sig: string; view: PlacementView; members: Map<string, Member> } | undefined
+  /** The placement view, cached for the channel's view and the stopping members it was made of. */
+  #view: PlacementCache | undefined
+  /** Counts the changes of #leaving (#setLeaving): part of #view's cache key. */
+  #leavingVersion = 0
   /** The last settled view (SETTLE_MS) whose repair pass completed: passes compare with it. */
   #before: PlacementView | undefined
   /** The current view's member list, and since when it holds. */
@@ -178,17 +192,27 @@ export class BackupManager extends ReplicatedManager {
 
   // --- placement ------------------------------------------------------------------------------
 
-  /** The view placement uses: the members seen now that are not stopping, and this one. */
+  /**
+   * The view placement uses: the members seen now that are not stopping, and this one. Several
+   * placement questions are asked per request: the view is rebuilt only when the channel's view or
+   * the stopping members changed (their versions), and the last session's owners are remembered.
+   */
   #placementView(): PlacementView {
+    const channelVersion = this.ro.channel.viewVersion
+    const cached = this.#view
+    if (cached?.channelVersion === channelVersion && cached.leavingVersion === this.#leavingVersion)
+      return cached.view
     const members = this.ro.channel.members().filter((m) => !this.#leaving.has(writerOf(m)))
     const ids = members.map((m) => writerOf(m))
     const sig = ids.join(',')
-    if (this.#view?.sig !== sig) {
-      this.#view = {
-        sig,
-        view: new PlacementView([...ids, this.#self]),
-        members: new Map(members.map((m, i) => [ids[i] as string, m])),
-      }
+    this.#view = {
+      channelVersion,
+      leavingVersion: this.#leavingVersion,
+      sig,
+      view: cached?.sig === sig ? cached.view : new PlacementView([...ids, this.#self]),
+      members: new Map(members.map((m, i) => [ids[i] as string, m])),
+      lastKey: undefined,
+      lastOwners: [],
     }
     return this.#view.view
   }
@@ -198,8 +222,23 @@ export class BackupManager extends ReplicatedManager {
     return this.#view?.members.get(id)
   }
 
-  #owners(key: string): string[] {
-    return this.#placementView().owners(key, this.#copies)
+  #owners(key: string): readonly string[] {
+    const view = this.#placementView()
+    const cached = this.#view as PlacementCache
+    if (cached.lastKey !== key) {
+      cached.lastOwners = view.owners(key, this.#copies)
+      cached.lastKey = key
+    }
+    return cached.lastOwners
+  }
+
+  /** `id` stops (memberLeaving) or no longer does: out of placement, or back in. */
+  #setLeaving(id: string, leaving: boolean): boolean {
+    if (this.#leaving.has(id) === leaving) return false
+    if (leaving) this.#leaving.add(id)
+    else this.#leaving.delete(id)
+    this.#leavingVersion++
+    return true
   }
 
   #roleIn(view: PlacementView, key: string): Role {
@@ -456,7 +495,7 @@ export class BackupManager extends ReplicatedManager {
   }
 
   readonly #onGone = (m: Member) => {
-    this.#leaving.delete(writerOf(m))
+    this.#setLeaving(writerOf(m), false)
     this.#onViewChange()
   }
 
@@ -464,14 +503,14 @@ export class BackupManager extends ReplicatedManager {
   protected override memberLeaving(from: Member): void {
     const id = writerOf(from)
     if (this.#leaving.has(id) || !this.ro.channel.members().some((m) => writerOf(m) === id)) return
-    this.#leaving.add(id)
+    this.#setLeaving(id, true)
     this.logger.info({ member: describeMember(from) }, 'a member is stopping: out of placement')
     this.#onViewChange()
   }
 
   /** A member that announced its departure and asks for state again started this context anew. */
   override sendState(to: Member, transfer: number, scope?: TransferScope): Promise<boolean> {
-    if (this.#leaving.delete(writerOf(to))) this.#onViewChange()
+    if (this.#setLeaving(writerOf(to), false)) this.#onViewChange()
     return super.sendState(to, transfer, scope)
   }
 
@@ -492,7 +531,7 @@ export class BackupManager extends ReplicatedManager {
     const now = Date.now()
     if (this.#leaving.size > 0) {
       const ids = new Set(this.ro.channel.members().map((m) => writerOf(m)))
-      for (const id of this.#leaving) if (!ids.has(id)) this.#leaving.delete(id)
+      for (const id of [...this.#leaving]) if (!ids.has(id)) this.#setLeaving(id, false)
     }
     const view = this.#noteView()
     const unsettled = this.#before === undefined || !this.#before.equals(view)

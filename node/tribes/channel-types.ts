@@ -67,6 +67,8 @@ export interface Channel extends EventEmitter {
   stop(): Promise<void>
   /** The members currently seen alive, not including this one. */
   members(): Member[]
+  /** Changes whenever members() does (a member added or gone): a cache key for views made of it. */
+  readonly viewVersion: number
   /** The same members, each with when it joined the view, when it was last heard from, its queue. */
   memberDetails(): MemberDetails[]
   /**

@@ -49,6 +49,7 @@ class GroupChannel extends EventEmitter implements Channel {
   readonly #interceptors: Interceptor[]
   readonly #listeners = new Set<ChannelListener>()
   readonly #view = new Map<string, Member>()
+  #viewVersion = 0
   /** When each member of the view entered it. */
   readonly #since = new Map<string, number>()
   /**
@@ -172,11 +173,16 @@ class GroupChannel extends EventEmitter implements Channel {
     await this.#membership?.stop()
     await this.#transport?.stop()
     this.#view.clear()
+    this.#viewVersion++
     this.#since.clear()
   }
 
   members(): Member[] {
     return [...this.#view.values()]
+  }
+
+  get viewVersion(): number {
+    return this.#viewVersion
   }
 
   memberDetails(): MemberDetails[] {
@@ -317,6 +323,7 @@ class GroupChannel extends EventEmitter implements Channel {
     const id = memberId(m)
     if (!this.#started || this.#view.has(id)) return
     this.#view.set(id, m)
+    this.#viewVersion++
     this.#since.set(id, Date.now())
     this.#transport?.warm(m)
     this.emit('memberAdded', m)
@@ -335,6 +342,7 @@ class GroupChannel extends EventEmitter implements Channel {
     const known = this.#view.get(id)
     if (!known) return
     this.#view.delete(id)
+    this.#viewVersion++
     this.#since.delete(id)
     const now = Date.now()
     for (const [left, at] of this.#left) if (now - at >= LEFT_GRACE_MS) this.#left.delete(left)
