@@ -9,7 +9,7 @@
  *  2. replicated /inc throughput (wrk, one session, 8 connections to the session's creator) with
  *     3, 5 and 8 members, each manager with its default send options (DeltaManager 8 — asynchronous;
  *     BackupManager mapSendOptions 6 — synchronous ACK) and the BackupManager asynchronous (8) too,
- *     in interleaved rounds; medians. Goal: the BackupManager's does not fall as members are added.
+ *     in interleaved rounds over all nine clusters, all up at once; medians. Goal: the BackupManager's does not fall as members are added.
  *     Beside it, the CPU per request of the serving member and of the whole cluster (/proc): on a
  *     machine with fewer cores than members the requests/s also measure the members' sharing of them.
  *   node bench/backup-manager.ts [--quick] [--memory-only | --throughput-only]
@@ -147,43 +147,55 @@ out(
   `| /inc requests/s (wrk, 8 connections, one session, ${ROUNDS} interleaved rounds of ${DURATION}, median) | 3 members | 5 members | 8 members |`,
 )
 out('| --- | --- | --- | --- |')
-const table = new Map<string, string[]>(variants.map((v) => [v.name, []]))
-// CPU per request of the serving member and of the whole cluster (every member, /proc), medians of
-// the rounds: what a write costs the cluster, which core sharing does not hide.
-const cpuTable = new Map<string, string[]>(variants.map((v) => [v.name, []]))
+const SIZES = [3, 5, 8]
+// Every cluster of every size is up for every round (48 processes), so each round runs beside the
+// same idle members: when each size was measured with only its own clusters up, the larger sizes
+// also paid for more idle processes on the machine's cores than the smaller ones.
+const clusters: Array<{ name: string; size: number; c: CatteryCluster; cookie: string }> = []
+const rps = new Map<string, number[]>()
+const serving = new Map<string, number[]>()
+const whole = new Map<string, number[]>()
+const cell = (v: { name: string }, size: number) => `${v.name}@${size}`
 const seconds = Number.parseFloat(DURATION)
-for (const size of [3, 5, 8]) {
-  const clusters: Array<{ name: string; c: CatteryCluster; cookie: string }> = []
-  try {
+try {
+  for (const size of SIZES)
     for (const v of variants) {
       const c = await startCattery(size, v.args, `${v.args[1]?.[0]}${size}-`)
-      clusters.push({ name: v.name, c, cookie: await cookieOn(c.nodes[0] as CatteryNode) })
+      clusters.push({ name: cell(v, size), size, c, cookie: await cookieOn(c.nodes[0] as CatteryNode) })
     }
-    const rps = new Map<string, number[]>(variants.map((v) => [v.name, []]))
-    const serving = new Map<string, number[]>(variants.map((v) => [v.name, []]))
-    const whole = new Map<string, number[]>(variants.map((v) => [v.name, []]))
-    for (let r = 0; r < ROUNDS; r++)
-      for (const x of clusters) {
-        const before = x.c.nodes.map((n) => cpuSeconds(n.pid))
-        const res = wrk(`http://127.0.0.1:${(x.c.nodes[0] as CatteryNode).http}/demo/inc`, {
-          cookie: x.cookie,
-          duration: DURATION,
-        })
-        const used = x.c.nodes.map((n, i) => cpuSeconds(n.pid) - (before[i] as number))
-        const requests = res.rps * seconds
-        rps.get(x.name)?.push(res.rps)
-        serving.get(x.name)?.push(((used[0] as number) / requests) * 1e6)
-        whole.get(x.name)?.push((used.reduce((a, b) => a + b, 0) / requests) * 1e6)
-      }
-    for (const v of variants) {
-      table.get(v.name)?.push(String(Math.round(median(rps.get(v.name) ?? [0]))))
-      const us = (m: Map<string, number[]>) => median(m.get(v.name) ?? [0]).toFixed(1)
-      cpuTable.get(v.name)?.push(`${us(serving)} / ${us(whole)}`)
+  for (let r = 0; r < ROUNDS; r++)
+    for (const x of clusters) {
+      const before = x.c.nodes.map((n) => cpuSeconds(n.pid))
+      const res = wrk(`http://127.0.0.1:${(x.c.nodes[0] as CatteryNode).http}/demo/inc`, {
+        cookie: x.cookie,
+        duration: DURATION,
+      })
+      const used = x.c.nodes.map((n, i) => cpuSeconds(n.pid) - (before[i] as number))
+      const requests = res.rps * seconds
+      const push = (m: Map<string, number[]>, value: number) =>
+        m.set(x.name, [...(m.get(x.name) ?? []), value])
+      push(rps, res.rps)
+      // CPU per request of the serving member and of the whole cluster (every member, /proc): what
+      // a write costs the cluster, which core sharing does not hide.
+      push(serving, ((used[0] as number) / requests) * 1e6)
+      push(whole, (used.reduce((a, b) => a + b, 0) / requests) * 1e6)
     }
-  } finally {
-    for (const x of clusters) await x.c.stop()
-  }
+} finally {
+  for (const x of clusters) await x.c.stop()
 }
+const table = new Map<string, string[]>(
+  variants.map((v) => [
+    v.name,
+    SIZES.map((size) => String(Math.round(median(rps.get(cell(v, size)) ?? [0])))),
+  ]),
+)
+const us = (m: Map<string, number[]>, key: string) => median(m.get(key) ?? [0]).toFixed(1)
+const cpuTable = new Map<string, string[]>(
+  variants.map((v) => [
+    v.name,
+    SIZES.map((size) => `${us(serving, cell(v, size))} / ${us(whole, cell(v, size))}`),
+  ]),
+)
 for (const [name, cells] of table) out(`| ${name} | ${cells.join(' | ')} |`)
 out()
 out(
@@ -191,3 +203,17 @@ out(
 )
 out('| --- | --- | --- | --- |')
 for (const [name, cells] of cpuTable) out(`| ${name} | ${cells.join(' | ')} |`)
+out()
+out('```')
+for (const v of variants)
+  for (const size of SIZES)
+    out(
+      `${cell(v, size)} requests/s per round: ${(rps.get(cell(v, size)) ?? []).map(Math.round).join(' / ')}`,
+    )
+for (const v of variants.slice(1)) {
+  const ratios = (rps.get(cell(v, 8)) ?? []).map((x, i) => x / ((rps.get(cell(v, 3)) ?? [])[i] ?? 1))
+  out(
+    `${v.name}: 8 members / 3 members, per round: ${ratios.map((r) => r.toFixed(2)).join(', ')} (median ${median(ratios).toFixed(2)}x; goal ≥ 1.00x within the rounds' spread)`,
+  )
+}
+out('```')
