@@ -1,14 +1,18 @@
 /**
  * A hostile (or merely foreign) peer that speaks the documented wire format (docs/protocol.md) over a
- * raw socket: plain frames, or the AUTH handshake with whatever secret it is given, then sealed frames.
- * It records every byte it sends, so a test can replay them.
+ * raw socket: plain frames, or the AUTH handshake with whatever secret it is given, then frames in TLS
+ * keyed by it (as a member does). It records every byte it sends on the wire — TLS records included —
+ * so a test can replay them.
  */
 import { randomBytes } from 'node:crypto'
 import net from 'node:net'
+import { Duplex } from 'node:stream'
+import tls from 'node:tls'
 import { decodePlain, encode, encodePlain } from '../../node/tribes/codec.ts'
 import { createLocalMember, fromWire, type Member, toWire } from '../../node/tribes/member.ts'
 import { ClientHandshake, type Session } from '../../node/tribes/security/handshake.ts'
 import { clusterKeys } from '../../node/tribes/security/keys.ts'
+import { clientOptions } from '../../node/tribes/security/tls-upgrade.ts'
 import {
   encodeFrame,
   type Frame,
@@ -24,23 +28,15 @@ export class HostilePeer {
   readonly member: Member
   session: Session | undefined
   readonly closed: Promise<void>
-  readonly #decoder: FrameDecoder
+  #decoder: FrameDecoder
+  /** After a successful handshake: the TLS session frames go through. */
+  #tls: tls.TLSSocket | undefined
   #waiters: Array<() => void> = []
 
   private constructor(socket: net.Socket, member: Member) {
     this.socket = socket
     this.member = member
-    this.#decoder = new FrameDecoder(1 << 24, (f) => {
-      this.frames.push(f)
-      for (const w of this.#waiters.splice(0)) w()
-    })
-    socket.on('data', (c: Buffer) => {
-      try {
-        this.#decoder.push(c)
-      } catch {
-        socket.destroy()
-      }
-    })
+    this.#decoder = this.#read(socket)
     socket.on('error', () => {})
     this.closed = new Promise((resolve) =>
       socket.on('close', () => {
@@ -64,10 +60,27 @@ export class HostilePeer {
     if (!this.socket.destroyed) this.socket.write(bytes)
   }
 
-  /** Writes a frame, sealed once a handshake is done. */
+  /** Decodes the frames `source` brings into `frames`. */
+  #read(source: net.Socket): FrameDecoder {
+    const decoder = new FrameDecoder(1 << 24, (f) => {
+      this.frames.push(f)
+      for (const w of this.#waiters.splice(0)) w()
+    })
+    source.on('data', (c: Buffer) => {
+      try {
+        decoder.push(c)
+      } catch {
+        this.socket.destroy()
+      }
+    })
+    return decoder
+  }
+
+  /** Writes a frame: in clear, or through TLS once a handshake is done. */
   frame(kind: FrameKindValue, flags: number, id: number, body: Uint8Array): void {
-    const f = encodeFrame(kind, flags, id, undefined, body)
-    this.raw(Buffer.concat(this.session ? this.session.seal.seal(f) : f))
+    const f = Buffer.concat(encodeFrame(kind, flags, id, undefined, body))
+    if (this.#tls) this.#tls.write(f)
+    else this.raw(f)
   }
 
   hello(): void {
@@ -94,12 +107,35 @@ export class HostilePeer {
       // A wrong secret: send a proof anyway.
       reply = randomBytes(32)
     }
-    this.frame(FrameKind.AUTH, 0, 3, reply) // in clear: the session starts after it
-    if (session) {
-      this.session = session
-      this.#decoder.unseal((h, d) => session.open.open(h, d))
-    }
-    return this.session !== undefined
+    this.frame(FrameKind.AUTH, 0, 3, reply) // in clear: TLS starts after it
+    if (!session) return false
+    this.session = session
+    this.#decoder.detach()
+    // TLS over a stream of our own between it and the socket, so its records are recorded too.
+    const wire = new Duplex({
+      write: (chunk: Buffer, _encoding, done) => {
+        this.raw(chunk)
+        done()
+      },
+      read() {},
+    })
+    this.socket.removeAllListeners('data')
+    this.socket.on('data', (c: Buffer) => {
+      try {
+        wire.push(c)
+      } catch {
+        this.socket.destroy() // TLS throws a failed session's error from here
+      }
+    })
+    this.socket.on('close', () => wire.destroy())
+    const secure = tls.connect({ socket: wire as net.Socket, ...clientOptions(session.psk) })
+    secure.on('error', () => this.socket.destroy())
+    this.#read(secure)
+    this.#tls = secure
+    return await new Promise<boolean>((resolve) => {
+      secure.once('secureConnect', () => resolve(true))
+      this.closed.then(() => resolve(false))
+    })
   }
 
   /** Waits for a frame matching `pick` (undefined if the connection closes first). */
@@ -122,6 +158,7 @@ export class HostilePeer {
   }
 
   close(): void {
+    this.#tls?.destroy()
     this.socket.destroy()
   }
 }

@@ -153,6 +153,7 @@ describe('a cluster with a secret against a hostile peer', () => {
     assert.equal(await peer.handshake(SECRET), true)
     peer.hello()
     peer.message({ any: 1 }, 8, 2)
+    await peer.next((f) => f.id === 2) // answered: its TLS record is the last one sent
     const before = await refused(0, codes.FRAME_AUTH_FAILED)
     peer.raw(peer.sent.at(-1) as Buffer)
     await peer.closed

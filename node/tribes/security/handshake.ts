@@ -12,15 +12,16 @@
  * transcript = 'cattery-auth' | protocol version | nonceC | nonceS | idC | idS | keyId;
  * proofS = HMAC-SHA256(authKey, 'S' | transcript), proofC = HMAC-SHA256(authKey, 'C' | transcript).
  * Each side proves it holds the secret over a nonce the other just chose, so neither proof can be
- * replayed. Traffic keys: HKDF-SHA256(secret, salt nonceC | nonceS, info 'cattery v1 c2s|s2c' | idC |
- * idS). The ids are the members' uniqueIds: a HELLO, PING or BYE that names another member than the
- * handshake did is refused by the caller. Bounds: every body has a fixed size; anything else fails.
+ * replayed. The connection's key: HKDF-SHA256(secret, salt nonceC | nonceS, info 'cattery v1 tls' |
+ * idC | idS), the pre-shared key of the TLS 1.2 session both sides start right after AUTH 3
+ * (tls-upgrade.ts), which encrypts and authenticates everything from there on. The ids are the
+ * members' uniqueIds: a HELLO, PING or BYE that names another member than the handshake did is
+ * refused by the caller. Bounds: every body has a fixed size; anything else fails.
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
 import { CatteryError, codes } from '../errors.ts'
 import { VERSION } from '../transport/frame.ts'
-import { aesKey, type ClusterKeys, derive, KEY_ID_BYTES, type KeyRing, keysWithId } from './keys.ts'
-import { RecordOpener, RecordSealer } from './record-cipher.ts'
+import { type ClusterKeys, derive, KEY_ID_BYTES, type KeyRing, keysWithId } from './keys.ts'
 
 const NONCE = 32
 const ID = 16
@@ -32,8 +33,8 @@ const LABEL = Buffer.from('cattery-auth')
 
 /** What a completed handshake gives its side of the connection. */
 export interface Session {
-  seal: RecordSealer
-  open: RecordOpener
+  /** This connection's key (fresh nonces, so no two connections share one): the TLS session's PSK. */
+  psk: Buffer
   /** The other member's uniqueId, as it proved it. */
   peerId: Buffer
 }
@@ -45,14 +46,12 @@ function transcript(nonceC: Buffer, nonceS: Buffer, idC: Buffer, idS: Buffer, ke
 const proof = (keys: ClusterKeys, role: 'C' | 'S', t: Buffer): Buffer =>
   createHmac('sha256', keys.auth).update(role).update(t).digest()
 
-function trafficKeys(keys: ClusterKeys, nonceC: Buffer, nonceS: Buffer, idC: Buffer, idS: Buffer) {
-  const salt = Buffer.concat([nonceC, nonceS])
-  const ids = Buffer.concat([idC, idS])
-  return {
-    c2s: aesKey(derive(keys.secret, salt, Buffer.concat([Buffer.from('cattery v1 c2s'), ids]))),
-    s2c: aesKey(derive(keys.secret, salt, Buffer.concat([Buffer.from('cattery v1 s2c'), ids]))),
-  }
-}
+const connectionKey = (keys: ClusterKeys, nonceC: Buffer, nonceS: Buffer, idC: Buffer, idS: Buffer) =>
+  derive(
+    keys.secret,
+    Buffer.concat([nonceC, nonceS]),
+    Buffer.concat([Buffer.from('cattery v1 tls'), idC, idS]),
+  )
 
 function failed(message: string): CatteryError {
   return new CatteryError(codes.AUTH_FAILED, message)
@@ -83,10 +82,9 @@ export class ClientHandshake {
     if (!timingSafeEqual(proof(this.#keys, 'S', t), body.subarray(NONCE + ID))) {
       throw failed('the member answering does not hold this cluster secret')
     }
-    const k = trafficKeys(this.#keys, this.#nonce, nonceS, this.#id, idS)
     return {
       reply: proof(this.#keys, 'C', t),
-      session: { seal: new RecordSealer(k.c2s, 0), open: new RecordOpener(k.s2c, 1), peerId: idS },
+      session: { psk: connectionKey(this.#keys, this.#nonce, nonceS, this.#id, idS), peerId: idS },
     }
   }
 }
@@ -97,7 +95,7 @@ export class ServerHandshake {
   readonly #id: Buffer
   #keys: ClusterKeys | undefined
   #t: Buffer | undefined
-  #keysOf: ReturnType<typeof trafficKeys> | undefined
+  #psk: Buffer | undefined
   #peer: Buffer | undefined
   constructor(ring: KeyRing, localId: Uint8Array) {
     this.#ring = ring
@@ -125,7 +123,7 @@ export class ServerHandshake {
     const nonceS = randomBytes(NONCE)
     this.#keys = keys
     this.#t = transcript(nonceC, nonceS, idC, this.#id, keyId)
-    this.#keysOf = trafficKeys(keys, nonceC, nonceS, idC, this.#id)
+    this.#psk = connectionKey(keys, nonceC, nonceS, idC, this.#id)
     this.#peer = idC
     return Buffer.concat([nonceS, this.#id, proof(keys, 'S', this.#t)])
   }
@@ -134,14 +132,10 @@ export class ServerHandshake {
   finish(body: Buffer): Session {
     const t = this.#t
     const keys = this.#keys
-    if (!t || !keys || !this.#keysOf || !this.#peer) throw failed('AUTH proof before AUTH start')
+    if (!t || !keys || !this.#psk || !this.#peer) throw failed('AUTH proof before AUTH start')
     if (body.length !== AUTH3_BYTES || !timingSafeEqual(proof(keys, 'C', t), body)) {
       throw failed('the connecting member does not hold this cluster secret')
     }
-    return {
-      seal: new RecordSealer(this.#keysOf.s2c, 1),
-      open: new RecordOpener(this.#keysOf.c2s, 0),
-      peerId: this.#peer,
-    }
+    return { psk: this.#psk, peerId: this.#peer }
   }
 }

@@ -9,7 +9,7 @@
  * one it proves and tags with), the others only accepted. A secret is named on the wire by its key id
  * (KEY_ID_BYTES of an HMAC under a key derived from it), never by the secret itself.
  */
-import { createHmac, createSecretKey, hkdfSync, type KeyObject } from 'node:crypto'
+import { createHmac, hkdfSync } from 'node:crypto'
 import { CatteryError, codes } from '../errors.ts'
 
 export const MIN_SECRET_CHARS = 32
@@ -74,6 +74,3 @@ export const keysWithId = (ring: KeyRing, id: Buffer): ClusterKeys | undefined =
 export function derive(secret: Buffer, salt: Buffer | string, info: Buffer | string, bytes = 32): Buffer {
   return Buffer.from(hkdfSync('sha256', secret, salt, info, bytes))
 }
-
-/** An AES-256-GCM key object (imported once per connection and direction, not per frame). */
-export const aesKey = (raw: Buffer): KeyObject => createSecretKey(raw)

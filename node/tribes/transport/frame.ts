@@ -20,18 +20,14 @@ export const FrameKind = {
   PING: 5,
   PONG: 6,
   BYE: 7,
-  /** The handshake of a channel with a cluster secret (security/handshake.ts), in clear. */
+  /**
+   * The handshake of a channel with a cluster secret (security/handshake.ts), in clear; TLS follows
+   * it (security/tls-upgrade.ts).
+   */
   AUTH: 8,
-  /** A sealed record of an authenticated connection (security/record-cipher.ts): frames inside. */
-  SEALED: 9,
 } as const
 export type FrameKindValue = (typeof FrameKind)[keyof typeof FrameKind]
-const MAX_KIND = 9
-/** Plain bytes one sealed record carries at most (a longer write is cut into several records). */
-export const MAX_RECORD_PLAIN = 256 * 1024
-/** The AES-GCM tag that ends a sealed record. */
-export const TAG_BYTES = 16
-const MAX_RECORD_BYTES = HEAD_BYTES + MAX_RECORD_PLAIN + TAG_BYTES
+const MAX_KIND = 8
 
 export interface Frame {
   kind: FrameKindValue
@@ -76,8 +72,6 @@ const EMPTY = Buffer.alloc(0)
 const LARGE_FRAME = 256 * 1024
 
 interface Head {
-  /** The 20 bytes as received: the associated data of a sealed record. */
-  raw: Buffer
   kind: FrameKindValue
   flags: number
   id: number
@@ -85,24 +79,18 @@ interface Head {
   bl: number
 }
 
-/** Opens a sealed record (security/record-cipher.ts): head and sealed bytes in, plain bytes out. */
-export type RecordOpen = (head: Buffer, data: Buffer) => Buffer
-
 /**
  * Incremental decoder. Memory is bounded by `maxFrameBytes` (which the owner may lower until a
  * connection is authenticated): a frame announcing more is refused as soon as its head arrives. A
  * large frame's buffer grows as its bytes arrive (doubling, up to the announced length), so a head
- * that announces megabytes costs nothing until they are sent. Once `unseal` is called (the
- * connection is authenticated) the stream is sealed records: each is opened, and its plain bytes are
- * decoded by an inner decoder, where frames may span records; a frame in clear is refused. After an
- * error the decoder refuses everything (the caller closes).
+ * that announces megabytes costs nothing until they are sent. After an error the decoder refuses
+ * everything (the caller closes). `detach` hands the bytes after the current frame to another reader
+ * (TLS, after the AUTH handshake).
  */
 export class FrameDecoder {
   #maxFrameBytes: number
   readonly #onFrame: (frame: Frame) => void
-  #open: RecordOpen | undefined
-  /** With sealed records: decodes the frames inside them. */
-  #inner: FrameDecoder | undefined
+  #detached = false
   #chunks: Buffer[] = []
   #buffered = 0
   #head: Head | undefined
@@ -121,32 +109,36 @@ export class FrameDecoder {
 
   set maxFrameBytes(n: number) {
     this.#maxFrameBytes = n
-    if (this.#inner) this.#inner.maxFrameBytes = n
   }
 
-  /** When the bytes of the frame (or record) now being read started to arrive; 0 between frames. */
+  /** When the bytes of the frame now being read started to arrive; 0 between frames. */
   get partialSince(): number {
-    const inner = this.#inner?.partialSince ?? 0
-    if (this.#partialSince === 0) return inner
-    return inner === 0 ? this.#partialSince : Math.min(inner, this.#partialSince)
-  }
-
-  /** From now on the bytes are sealed records, opened with `open`. */
-  unseal(open: RecordOpen): void {
-    this.#open = open
-    this.#inner = new FrameDecoder(this.#maxFrameBytes, this.#onFrame)
+    return this.#partialSince
   }
 
   get buffered(): number {
-    return this.#buffered + (this.#large?.filled ?? 0) + (this.#inner?.buffered ?? 0)
+    return this.#buffered + (this.#large?.filled ?? 0)
+  }
+
+  /**
+   * Stops decoding (from inside onFrame: the frames after the current one are not emitted) and
+   * returns the bytes received after the current frame, for the reader that takes over.
+   */
+  detach(): Buffer[] {
+    this.#detached = true
+    const rest = this.#chunks
+    this.#chunks = []
+    this.#buffered = 0
+    this.#head = undefined
+    return rest
   }
 
   /** Feeds bytes; throws a CatteryError for a malformed frame. */
   push(chunk: Buffer): void {
-    if (this.#failed) return
+    if (this.#failed || this.#detached) return
     try {
       const rest = this.#fillLarge(chunk)
-      if (rest === undefined) return
+      if (rest === undefined || this.#detached) return
       this.#chunks.push(rest)
       this.#buffered += rest.length
       this.#drain()
@@ -184,11 +176,6 @@ export class FrameDecoder {
   }
 
   #emit(head: Head, data: Buffer): void {
-    const inner = this.#inner
-    if (inner) {
-      inner.push((this.#open as RecordOpen)(head.raw, data))
-      return
-    }
     this.#onFrame({
       kind: head.kind,
       flags: head.flags,
@@ -229,26 +216,14 @@ export class FrameDecoder {
       this.#head = undefined
       completed = true
       this.#emit(head, data)
+      if (this.#detached) return
     }
     if (this.#buffered === 0 && this.#head === undefined) this.#partialSince = 0
     else if (completed || this.#partialSince === 0) this.#partialSince = Date.now()
   }
 
   #parseHead(b: Buffer): Head {
-    if (!this.#inner) {
-      const head = parseHead(b, this.#maxFrameBytes)
-      if (head.kind === FrameKind.SEALED)
-        throw new CatteryError(codes.FRAME_BAD_KIND, 'a sealed record on a connection without a handshake')
-      return head
-    }
-    const head = parseHead(b, MAX_RECORD_BYTES)
-    if (head.kind !== FrameKind.SEALED) {
-      throw new CatteryError(
-        codes.FRAME_AUTH_FAILED,
-        `a frame in clear (kind ${head.kind}) after the handshake: every frame must be sealed`,
-      )
-    }
-    return head
+    return parseHead(b, this.#maxFrameBytes)
   }
 
   #take(n: number): Buffer {
@@ -304,5 +279,5 @@ function parseHead(b: Buffer, maxFrameBytes: number): Head {
       `frame of ${HEAD_BYTES + hl + bl} bytes exceeds maxFrameBytes ${maxFrameBytes}`,
     )
   }
-  return { raw: b, kind: kind as FrameKindValue, flags: b.readUInt16BE(6), id: b.readUInt32BE(8), hl, bl }
+  return { kind: kind as FrameKindValue, flags: b.readUInt16BE(6), id: b.readUInt32BE(8), hl, bl }
 }

@@ -3,17 +3,16 @@
  * destination holds), batched per tick with cork/uncork, and sent only after the HELLO that tells the
  * receiver who we are. Frames waiting for ACKs are tracked by id; the transport's sweep times them out.
  * With a cluster secret the connection opens with the AUTH handshake (security/handshake.ts): it is
- * 'connecting' until the member proved it holds the secret and is the member we meant; after that
- * each outbox flush is sealed as one record (security/record-cipher.ts) when it is written, so the
- * frames of one write share one cipher, and a frame sent again after a reconnection is sealed again
- * with the new connection's keys.
+ * 'connecting' until the member proved it holds the secret and is the member we meant, and the TLS
+ * session keyed by the handshake (security/tls-upgrade.ts) is up; everything after AUTH goes through
+ * TLS, and a frame sent again after a reconnection is encrypted again under the new connection's key.
  */
 import net from 'node:net'
 import { CatteryError, codes } from '../errors.ts'
 import { describeMember, type Member } from '../member.ts'
 import { Pacer } from '../pacer.ts'
 import type { ClientHandshake } from '../security/handshake.ts'
-import type { RecordSealer } from '../security/record-cipher.ts'
+import { secureClient } from '../security/tls-upgrade.ts'
 import { encodeFrame, type Frame, FrameDecoder, FrameKind, type FrameKindValue } from './frame.ts'
 import { writeAll } from './write-all.ts'
 
@@ -79,7 +78,6 @@ export class PeerConnection {
   readonly #pending = new Map<number, Pending>()
   #drainWaiters: Array<() => void> = []
   #handshake: ClientHandshake | undefined
-  #seal: RecordSealer | undefined
   #connectTimer: NodeJS.Timeout | undefined
   /** Why the socket is being closed, when we close it (else 'close' says lost or failed). */
   #closeCause: CatteryError | undefined
@@ -175,11 +173,10 @@ export class PeerConnection {
     this.#state = 'connecting'
     const socket = net.connect({ host: this.member.host, port: this.member.port, noDelay: true })
     this.#socket = socket
-    this.#seal = undefined
     this.#handshake = undefined
     this.#closeCause = undefined
     const timer = setTimeout(() => {
-      socket.destroy(
+      ;(this.#socket ?? socket).destroy(
         new CatteryError(
           codes.CONNECT_FAILED,
           `connect to ${describeMember(this.member)} timed out after ${this.#options.timeout} ms`,
@@ -187,7 +184,6 @@ export class PeerConnection {
       )
     }, this.#options.timeout)
     this.#connectTimer = timer
-    const decoder = new FrameDecoder(this.#options.maxFrameBytes, (f) => this.#onFrame(f, socket, decoder))
     socket.on('connect', () => {
       const hs = this.#hooks.handshake()
       if (!hs) {
@@ -197,12 +193,22 @@ export class PeerConnection {
       this.#handshake = hs
       for (const b of encodeFrame(FrameKind.AUTH, 0, 1, undefined, hs.start())) socket.write(b)
     })
+    this.#read(socket)
+    socket.on('close', () => {
+      clearTimeout(timer)
+      this.#onClose(socket)
+    })
+  }
+
+  /** Reads frames from `socket`: the TCP socket, or the TLS one that continues it after AUTH. */
+  #read(socket: net.Socket): void {
+    const decoder = new FrameDecoder(this.#options.maxFrameBytes, (f) => this.#onFrame(f, socket, decoder))
     socket.on('data', (chunk: Buffer) => {
       try {
         decoder.push(chunk)
       } catch (err) {
         const e = err as CatteryError
-        if (e.code === codes.AUTH_FAILED || e.code === codes.FRAME_AUTH_FAILED) {
+        if (e.code === codes.AUTH_FAILED) {
           this.#closeCause = e
           this.#hooks.refused(this.member, e)
         }
@@ -211,20 +217,20 @@ export class PeerConnection {
     })
     socket.on('drain', () => this.#flushDrainWaiters())
     socket.on('error', () => {}) // 'close' follows with the cause
-    socket.on('close', () => {
-      clearTimeout(timer)
-      if (this.#socket !== socket || this.#state === 'closed') return
-      const wasOpen = this.#state === 'open'
-      this.#socket = undefined
-      this.#takeOutbox() // dropped: frames awaiting an ACK are sent again from #pending
-      this.#state = 'idle'
-      const cause = this.#closeCause
-        ? this.#closeCause
-        : wasOpen
-          ? new CatteryError(codes.CONNECTION_LOST, `connection to ${describeMember(this.member)} was lost`)
-          : new CatteryError(codes.CONNECT_FAILED, `cannot connect to ${describeMember(this.member)}`)
-      this.#onBroken(cause, wasOpen)
-    })
+  }
+
+  #onClose(socket: net.Socket): void {
+    if (this.#socket !== socket || this.#state === 'closed') return
+    const wasOpen = this.#state === 'open'
+    this.#socket = undefined
+    this.#takeOutbox() // dropped: frames awaiting an ACK are sent again from #pending
+    this.#state = 'idle'
+    const cause = this.#closeCause
+      ? this.#closeCause
+      : wasOpen
+        ? new CatteryError(codes.CONNECTION_LOST, `connection to ${describeMember(this.member)} was lost`)
+        : new CatteryError(codes.CONNECT_FAILED, `cannot connect to ${describeMember(this.member)}`)
+    this.#onBroken(cause, wasOpen)
   }
 
   /** Connected (and authenticated, with a secret): HELLO, then everything that waited. */
@@ -243,7 +249,7 @@ export class PeerConnection {
     }
   }
 
-  /** AUTH frame 2: check the member's proof, send ours, and seal everything from here on. */
+  /** AUTH frame 2: check the member's proof, send ours, and continue in TLS (tls-upgrade.ts). */
   #onAuth(frame: Frame, socket: net.Socket, decoder: FrameDecoder): void {
     const hs = this.#handshake
     if (!hs)
@@ -257,9 +263,12 @@ export class PeerConnection {
       )
     }
     for (const b of encodeFrame(FrameKind.AUTH, 0, 3, undefined, reply)) socket.write(b)
-    this.#seal = session.seal
-    decoder.unseal((head, data) => session.open.open(head, data))
-    this.#opened()
+    decoder.detach()
+    const secure = secureClient(socket, session.psk)
+    this.#socket = secure
+    this.#read(secure)
+    secure.on('close', () => this.#onClose(secure))
+    secure.once('secureConnect', () => this.#opened())
   }
 
   #onBroken(cause: CatteryError, wasOpen: boolean): void {
@@ -347,12 +356,11 @@ export class PeerConnection {
   }
 
   #flush(): void {
-    const bytes = this.#outboxBytes
     const plain = this.#takeOutbox()
     const socket = this.#socket
     if (!socket || plain.length === 0) return
     this.#pacer.ran()
-    writeAll(socket, this.#seal ? this.#seal.seal(plain, bytes) : plain)
+    writeAll(socket, plain)
   }
 
   #onFrame(frame: Frame, socket: net.Socket, decoder: FrameDecoder): void {

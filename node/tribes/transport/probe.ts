@@ -3,8 +3,9 @@
  * then wait for the PONG that names the member answering. A process that is stopped or hung accepts
  * the TCP connection in the kernel but never answers, so it fails the probe (Tribes' plain connect
  * test would call it alive). With a cluster secret the connection opens with the AUTH handshake
- * (security/handshake.ts), the PING and PONG are sealed, and the PONG must name the member the
- * handshake proved; a member that fails is counted under its code.
+ * (security/handshake.ts), the PING and PONG go through TLS keyed by it (security/tls-upgrade.ts),
+ * and the PONG must name the member the handshake proved; a member that fails is counted under its
+ * code.
  */
 import net from 'node:net'
 import { decodePlain } from '../codec.ts'
@@ -12,7 +13,8 @@ import { CatteryError, codes } from '../errors.ts'
 import { fromWire, type Member } from '../member.ts'
 import type { ChannelSecurity } from '../security/channel-security.ts'
 import type { Session } from '../security/handshake.ts'
-import { encodeFrame, FrameDecoder, FrameKind } from './frame.ts'
+import { secureClient } from '../security/tls-upgrade.ts'
+import { encodeFrame, type Frame, FrameDecoder, FrameKind } from './frame.ts'
 import { writeAll } from './write-all.ts'
 
 /** Largest answer a probe reads (a PONG carries one member). */
@@ -49,7 +51,8 @@ function exchange(
 ): Promise<Member | undefined> {
   const where = `${address.host}:${address.port}`
   return new Promise((resolve, reject) => {
-    const socket = net.connect({ host: address.host, port: address.port, noDelay: true })
+    const raw = net.connect({ host: address.host, port: address.port, noDelay: true })
+    let socket: net.Socket = raw
     const handshake = security.client()
     let session: Session | undefined
     let settled = false
@@ -58,6 +61,7 @@ function exchange(
       settled = true
       clearTimeout(timer)
       socket.destroy()
+      raw.destroy()
       if (err) reject(err)
       else resolve(member)
     }
@@ -65,17 +69,16 @@ function exchange(
       () => finish(new CatteryError(codes.CONNECT_FAILED, `no answer from ${where} within ${timeout} ms`)),
       timeout,
     )
-    const send = () => {
-      const frame = encodeFrame(kind, 0, 1, undefined, body)
-      writeAll(socket, session ? session.seal.seal(frame) : frame)
-    }
-    const decoder = new FrameDecoder(MAX_ANSWER_BYTES, (frame) => {
+    const send = () => writeAll(socket, encodeFrame(kind, 0, 1, undefined, body))
+    const onFrame = (frame: Frame, decoder: FrameDecoder) => {
       if (frame.kind === FrameKind.AUTH && handshake && !session) {
         const { reply, session: s } = handshake.answer(frame.body)
-        for (const b of encodeFrame(FrameKind.AUTH, 0, 3, undefined, reply)) socket.write(b)
+        for (const b of encodeFrame(FrameKind.AUTH, 0, 3, undefined, reply)) raw.write(b)
         session = s
-        decoder.unseal((head, data) => s.open.open(head, data))
-        send()
+        decoder.detach()
+        socket = secureClient(raw, s.psk)
+        read(socket)
+        socket.once('secureConnect', send)
         return
       }
       if (frame.kind !== FrameKind.PONG) return
@@ -92,24 +95,27 @@ function exchange(
       if (session && !session.peerId.equals(member.uniqueId))
         throw new CatteryError(codes.AUTH_FAILED, `${where} answered as another member than it proved`)
       finish(undefined, member)
-    })
-    socket.on('connect', () => {
+    }
+    /** Reads the TCP socket, then the TLS one that continues it after AUTH. */
+    const read = (s: net.Socket) => {
+      const decoder: FrameDecoder = new FrameDecoder(MAX_ANSWER_BYTES, (frame) => onFrame(frame, decoder))
+      s.on('data', (chunk: Buffer) => {
+        try {
+          decoder.push(chunk)
+        } catch (err) {
+          const e = err as CatteryError
+          if (e.code === codes.AUTH_FAILED) security.count(e.code)
+          finish(e)
+        }
+      })
+      s.on('error', (err) => finish(new CatteryError(codes.CONNECT_FAILED, `${where}: ${err.message}`)))
+      s.on('close', () => finish(new CatteryError(codes.CONNECTION_LOST, `${where} closed the connection`)))
+    }
+    raw.on('connect', () => {
       if (handshake)
-        for (const b of encodeFrame(FrameKind.AUTH, 0, 1, undefined, handshake.start())) socket.write(b)
+        for (const b of encodeFrame(FrameKind.AUTH, 0, 1, undefined, handshake.start())) raw.write(b)
       else send()
     })
-    socket.on('data', (chunk: Buffer) => {
-      try {
-        decoder.push(chunk)
-      } catch (err) {
-        const e = err as CatteryError
-        if (e.code === codes.AUTH_FAILED || e.code === codes.FRAME_AUTH_FAILED) security.count(e.code)
-        finish(e)
-      }
-    })
-    socket.on('error', (err) => finish(new CatteryError(codes.CONNECT_FAILED, `${where}: ${err.message}`)))
-    socket.on('close', () =>
-      finish(new CatteryError(codes.CONNECTION_LOST, `${where} closed the connection`)),
-    )
+    read(raw)
   })
 }

@@ -8,9 +8,9 @@
  * the AUTH exchange of security/handshake.ts; without, its HELLO, PING or BYE) a frame may announce
  * at most PRE_AUTH_FRAME_BYTES, and the handshake must be done within `frameTimeout`. A source
  * address may hold MAX_CONNECTIONS_PER_SOURCE connections at once; more are closed on arrival.
- * With a secret, everything after the handshake is sealed records (security/record-cipher.ts) and a
- * HELLO, PING or BYE must name the member the handshake proved. Answers (ACKs, PONGs) of one
- * event-loop turn go out together, as one write (and one sealed record).
+ * With a secret, everything after the handshake goes through TLS keyed by it (security/tls-upgrade.ts)
+ * and a HELLO, PING or BYE must name the member the handshake proved. Answers (ACKs, PONGs) of one
+ * event-loop turn go out together, as one write.
  */
 import net from 'node:net'
 import type { Logger } from 'pino'
@@ -19,7 +19,7 @@ import { CatteryError, codes } from '../errors.ts'
 import { fromWire, type Member } from '../member.ts'
 import type { ChannelSecurity } from '../security/channel-security.ts'
 import type { ServerHandshake } from '../security/handshake.ts'
-import type { RecordSealer } from '../security/record-cipher.ts'
+import { SecureAcceptor } from '../security/tls-upgrade.ts'
 import { encodeFrame, type Frame, FrameDecoder, FrameKind, type FrameKindValue } from './frame.ts'
 import { writeAll } from './write-all.ts'
 
@@ -49,6 +49,8 @@ export class Receiver {
   readonly #perSource = new Map<string, number>()
   #server: net.Server | undefined
   #sweep: NodeJS.Timeout | undefined
+  /** With a secret: continues each connection in TLS after its AUTH handshake. */
+  readonly #tls: SecureAcceptor<Inbound> | undefined
   port = 0
 
   constructor(config: ReceiverConfig, handlers: ReceiverHandlers, logger: Logger, security: ChannelSecurity) {
@@ -56,6 +58,25 @@ export class Receiver {
     this.#handlers = handlers
     this.#logger = logger
     this.#security = security
+    if (security.keys) {
+      this.#tls = new SecureAcceptor<Inbound>(
+        {
+          secure: (conn, socket) => this.#secured(conn, socket),
+          failed: (conn, err, socket) => {
+            const refusal = new CatteryError(
+              codes.FRAME_AUTH_FAILED,
+              `TLS after the handshake: ${err.message}`,
+            )
+            if (conn) this.#refuse(conn, refusal)
+            else {
+              this.#count(codes.FRAME_AUTH_FAILED)
+              socket.destroy()
+            }
+          },
+        },
+        config.frameTimeout,
+      )
+    }
   }
 
   /** Refusals by code (shared with the rest of the channel). */
@@ -126,26 +147,20 @@ export class Receiver {
       socket,
       member: undefined,
       decoder: undefined as unknown as FrameDecoder,
+      closed: () => {},
       outbox: [],
       handshake: this.#security.server(),
-      seal: undefined,
       peerId: undefined,
       authenticated: false,
       openedAt: Date.now(),
     }
-    conn.decoder = new FrameDecoder(Math.min(PRE_AUTH_FRAME_BYTES, this.#config.maxFrameBytes), (frame) =>
-      this.#onFrame(conn, frame),
-    )
     this.#connections.add(conn)
-    socket.on('data', (chunk: Buffer) => {
-      try {
-        conn.decoder.push(chunk)
-      } catch (err) {
-        this.#refuse(conn, err as CatteryError)
-      }
-    })
+    this.#read(conn, socket, Math.min(PRE_AUTH_FRAME_BYTES, this.#config.maxFrameBytes))
     socket.on('error', () => {})
-    socket.on('close', () => {
+    let closed = false
+    conn.closed = () => {
+      if (closed) return
+      closed = true
       this.#connections.delete(conn)
       const left = (this.#perSource.get(source) ?? 1) - 1
       if (left > 0) this.#perSource.set(source, left)
@@ -156,6 +171,20 @@ export class Receiver {
           { code: codes.FRAME_TRUNCATED, remote: remoteOf(socket), buffered: conn.decoder.buffered },
           'connection closed in the middle of a frame; the partial frame was discarded',
         )
+      }
+    }
+    socket.on('close', conn.closed)
+  }
+
+  /** Decodes the frames `socket` brings: the TCP socket, or the TLS one that continues it after AUTH. */
+  #read(conn: Inbound, socket: net.Socket, maxFrameBytes: number): void {
+    const decoder = new FrameDecoder(maxFrameBytes, (frame) => this.#onFrame(conn, frame))
+    conn.decoder = decoder
+    socket.on('data', (chunk: Buffer) => {
+      try {
+        decoder.push(chunk)
+      } catch (err) {
+        this.#refuse(conn, err as CatteryError)
       }
     })
   }
@@ -229,10 +258,23 @@ export class Receiver {
     }
     const session = hs.finish(frame.body)
     conn.handshake = undefined
-    conn.seal = session.seal
     conn.peerId = session.peerId
-    conn.decoder.unseal((head, data) => session.open.open(head, data))
     this.#authenticated(conn)
+    this.#tls?.accept(conn.socket, session.psk, conn.decoder.detach(), conn)
+  }
+
+  /** The TLS session that continues `conn` is up: its frames come from `socket` now. */
+  #secured(conn: Inbound, socket: net.Socket): void {
+    conn.socket = socket
+    this.#read(conn, socket, this.#config.maxFrameBytes)
+    socket.on('error', (err) => {
+      if (conn.refused === undefined)
+        this.#refuse(
+          conn,
+          new CatteryError(codes.FRAME_AUTH_FAILED, `TLS after the handshake: ${err.message}`),
+        )
+    })
+    socket.on('close', conn.closed)
   }
 
   #authenticated(conn: Inbound): void {
@@ -258,7 +300,7 @@ export class Receiver {
     const out = conn.outbox
     conn.outbox = []
     if (conn.socket.destroyed || out.length === 0) return
-    writeAll(conn.socket, conn.seal ? conn.seal.seal(out) : out)
+    writeAll(conn.socket, out)
   }
 
   #refuse(conn: Inbound, err: CatteryError): void {
@@ -310,8 +352,8 @@ interface Inbound {
   refused?: string
   /** With a secret: the handshake under way (undefined once done). */
   handshake: ServerHandshake | undefined
-  /** With a secret, after the handshake: seals what we write. */
-  seal: RecordSealer | undefined
+  /** Forgets the connection (its TCP or its TLS socket closed, whichever is first). */
+  closed: () => void
   /** The uniqueId the handshake proved. */
   peerId: Buffer | undefined
   /** Handshake done: frames may be as large as maxFrameBytes. */
