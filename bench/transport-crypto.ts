@@ -1,6 +1,7 @@
 /**
  * What sealing costs per record, and what moving it into C++ (Node's TLS) would save: the cost of one
- * AES-256-GCM record sealed from JavaScript (node:crypto, as security/record-cipher.ts does), and a
+ * AES-256-GCM record sealed from JavaScript (node:crypto, as the channel did before it moved to TLS
+ * after the AUTH handshake: security/tls-upgrade.ts), and a
  * 200-byte ping-pong over plain TCP against TLS 1.2 PSK-AES256-GCM on loopback, interleaved rounds,
  * medians. Command: `node bench/transport-crypto.ts`. Results: bench/RESULTS.md ("Cluster secret").
  */
