@@ -164,16 +164,18 @@ export async function startTomcatCluster(o: TomcatClusterOptions): Promise<Tomca
       { stdio: ['ignore', 'ignore', 'ignore'] },
     )
     children.push(child)
-    nodes.push({ name: `t${i + 1}`, http: (o.ports[i] as { http: number }).http, pid: child.pid as number })
-  }
-  try {
-    await Promise.all(
-      nodes.map((n, i) => untilServing(n.http, children[i] as ChildProcess, path.join(root, n.name))),
-    )
-  } catch (err) {
-    for (const c of children) c.kill('SIGKILL')
-    rmSync(root, { recursive: true, force: true })
-    throw err
+    const node = { name: `t${i + 1}`, http: (o.ports[i] as { http: number }).http, pid: child.pid as number }
+    nodes.push(node)
+    // One node after the other, as a cluster is rolled out: a DeltaManager that starts while its
+    // peers are up but have not deployed the context yet asks them for the sessions and waits its
+    // whole stateTransferTimeout (60 s) for an answer that never comes (67 s for three at once here).
+    try {
+      await untilServing(node.http, child, base)
+    } catch (err) {
+      for (const c of children) c.kill('SIGKILL')
+      rmSync(root, { recursive: true, force: true })
+      throw err
+    }
   }
   return {
     nodes,
