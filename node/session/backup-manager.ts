@@ -155,6 +155,9 @@ export class BackupManager extends ReplicatedManager {
 
   override async start(): Promise<void> {
     this.#self = writerOf(this.ro.channel.localMember)
+    // A view made before (a message routed here, /status) holds '' for this member: not kept, as
+    // the channel's view may not change for long.
+    this.#view = undefined
     await super.start()
     if (this.transfer.stopped) return
     this.#noteView()
@@ -570,6 +573,11 @@ export class BackupManager extends ReplicatedManager {
     const before = this.#before
     const viewKey = after.members.join(',')
     const now = Date.now()
+    // A proxy entry of a copy this member owns now, or holds no more, is none: left in the list,
+    // past its lifetime it would make every tick run a pass.
+    for (const key of this.#proxies.keys())
+      if (!this.store.get(key) || after.owners(key, this.#copies).includes(this.#self))
+        this.#proxies.delete(key)
     const lru = this.#proxies.size - MAX_PROXIES
     let i = 0
     const inUse = new Map<string, boolean>()
