@@ -392,8 +392,9 @@ export class BackupManager extends ReplicatedManager {
             ? message.newId
             : message.id,
       )
-      // Only a proxy's writes are remembered (an owner keeps its copy): no cost per owned session.
-      const proxy = !this.#owners(key).includes(this.#self)
+      // Only a proxy's writes are remembered (an owner keeps its copy): no cost per owned session,
+      // nor for a copy dropped while the request ran.
+      const proxy = !this.#owners(key).includes(this.#self) && this.store.get(key) !== undefined
       if (proxy && ok && (this.ro.sendOptions & SendOption.SYNCHRONIZED_ACK) !== 0)
         this.#confirmed.set(key, this.#placementView().members.join(','))
       else this.#confirmed.delete(key)

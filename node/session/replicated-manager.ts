@@ -385,7 +385,6 @@ export abstract class ReplicatedManager extends BaseManager implements ClusterMa
     if (!replicate) return undefined
     if (actions.length) {
       const s = this.#current(session, actions)
-      if (!s) return undefined
       const b = this.#advance(s)
       if (s !== session) {
         session.version = s.version
@@ -454,12 +453,15 @@ export abstract class ReplicatedManager extends BaseManager implements ClusterMa
   /**
    * The copy a request's changes land on: its own session, or — when a higher-ranked copy replaced
    * that one while the request ran (session-copy, state transfer) — the copy held now, to which the
-   * request's actions are applied, so its write follows what this member holds. Undefined when the
-   * session is gone meanwhile.
+   * request's actions are applied, so its write follows what this member holds. When no copy is
+   * held any more, though the session did not end (the caller checked), the request's own: a
+   * BackupManager member drops its copy of a session it does not own once the owners confirmed it,
+   * maybe while a request it serves uses it, and that write still goes to the owners (the response
+   * acknowledges it: it must not be lost).
    */
-  #current(session: Session, actions: DeltaAction[]): Session | undefined {
+  #current(session: Session, actions: DeltaAction[]): Session {
     const held = this.store.get(session.id)
-    if (held === session || !held) return held
+    if (!held || held === session) return session
     this.#applyActions(held, actions, false)
     return held
   }

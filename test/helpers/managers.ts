@@ -1,12 +1,13 @@
 /**
  * Session managers for unit tests: the settings of one context (small limits that tests can reach;
- * any field overridden) and a channel with no members (nothing is sent, no state transfer).
+ * any field overridden), a channel with no members (nothing is sent, no state transfer) and one
+ * whose view the test sets.
  */
 import { EventEmitter } from 'node:events'
 import { DEFAULT_LIMITS } from '../../node/session/limits.ts'
 import type { ManagerSettings } from '../../node/session/managers.ts'
 import type { Channel } from '../../node/tribes/channel-types.ts'
-import { createLocalMember } from '../../node/tribes/member.ts'
+import { createLocalMember, type Member } from '../../node/tribes/member.ts'
 
 export function managerSettings(
   overrides: Partial<Omit<ManagerSettings, 'policy'>> & { policy?: Partial<ManagerSettings['policy']> } = {},
@@ -48,3 +49,36 @@ export function lonelyChannel(): Channel {
     sendEncoded: async () => {},
   }) as unknown as Channel
 }
+
+/** A channel whose view the test sets: it records what is sent and acknowledges every send. */
+export function viewChannel(peers: Member[]) {
+  const sent: Array<{ to: Member[]; message: Record<string, unknown> }> = []
+  let members = peers
+  const channel = Object.assign(new EventEmitter(), {
+    localMember: createLocalMember({ host: '127.0.0.1', port: 0, name: 'n1' }),
+    members: () => members,
+    viewVersion: 1,
+    started: true,
+    asyncWriteInterval: 10,
+    send: async (to: Member | Member[], message: Record<string, unknown>) => {
+      sent.push({ to: Array.isArray(to) ? to : [to], message })
+    },
+    addChannelListener: () => {},
+    sendEncoded: async () => {},
+  })
+  return {
+    channel: channel as unknown as Channel,
+    sent,
+    /** Another view (no event: no repair pass is scheduled). */
+    setMembers(list: Member[]) {
+      members = list
+      channel.viewVersion++
+    },
+  }
+}
+
+/** A member of the view, not ready (a manager asks it for no state). */
+export const peer = (name: string): Member => ({
+  ...createLocalMember({ host: '127.0.0.2', port: 1, name }),
+  ready: false,
+})

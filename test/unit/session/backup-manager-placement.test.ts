@@ -5,37 +5,20 @@
  * view did not change.
  */
 import assert from 'node:assert/strict'
-import { EventEmitter } from 'node:events'
 import { test } from 'node:test'
 import pino from 'pino'
 import { BackupManager } from '../../../node/session/backup-manager.ts'
-import type { Channel } from '../../../node/tribes/channel-types.ts'
-import { createLocalMember, type Member } from '../../../node/tribes/member.ts'
-import { managerSettings } from '../../helpers/managers.ts'
-
-/** A channel that sees one other member (not ready: no state transfer) and whose view never changes. */
-function channelWithPeer(): Channel {
-  const peer = { ...createLocalMember({ host: '127.0.0.2', port: 1, name: 'n2' }), ready: false } as Member
-  return Object.assign(new EventEmitter(), {
-    localMember: createLocalMember({ host: '127.0.0.1', port: 0, name: 'n1' }),
-    members: () => [peer],
-    viewVersion: 1,
-    started: true,
-    asyncWriteInterval: 10,
-    send: async () => {},
-    addChannelListener: () => {},
-    sendEncoded: async () => {},
-  }) as unknown as Channel
-}
+import { managerSettings, peer, viewChannel } from '../../helpers/managers.ts'
 
 test('a placement view asked for before start does not outlive it: sessions created after start are primaries here', async () => {
   const { type: _type, ...settings } = managerSettings()
   const m = new BackupManager({
     ...settings,
+    sendOptions: 6,
     backups: 1,
     contextPath: '/app',
     logger: pino({ level: 'silent' }),
-    channel: channelWithPeer(),
+    channel: viewChannel([peer('n2')]).channel,
   })
   // What /status shows before the context started.
   assert.equal(m.stats().placement?.members, 2)
