@@ -411,18 +411,21 @@ export abstract class ReplicatedManager extends BaseManager implements ClusterMa
       })
     }
     // Only read: tell the others now and then, so it does not expire there (Tomcat's accessed message).
+    // The request does not wait for it, whatever the send options: it only moves an expiry time, and
+    // with synchronous options a read on a member whose peer just died would otherwise wait for the
+    // failure detector (a failed send is counted and logged by replicate).
     const every = Math.min(60_000, Math.max(1000, (session.maxInactiveInterval * 1000) / 4))
     const now = Date.now()
     if (now - session.lastReplicated <= every) return undefined
     session.lastReplicated = now
-    const sent = this.replicate({
+    void this.replicate({
       k: SESSION_MESSAGE,
       type: 'accessed',
       ctx: this.contextPath,
       id: session.id,
       a: session.lastAccessedTime,
     })
-    return sent === SENT ? undefined : sent.then(() => undefined)
+    return undefined
   }
 
   override async changeSessionId(session: Session, newId: string): Promise<void> {
