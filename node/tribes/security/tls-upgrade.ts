@@ -54,14 +54,16 @@ export interface SecureAcceptorHooks<T> {
  * The accepting side: one TLS server (never listening) that each connection is handed to after
  * AUTH 3, the documented way to start TLS on an accepted socket (and the one under which TLS errors
  * after the handshake reach the socket's 'error' listeners). Holds one key per connection between
- * AUTH 3 and the TLS handshake, dropped when either ends.
+ * AUTH 3 and the TLS handshake: dropped when the handshake uses it, or after handshakeTimeout.
  */
 export class SecureAcceptor<T> {
   readonly #pending = new Map<string, { psk: Buffer; owner: T }>()
   readonly #owners = new WeakMap<tls.TLSSocket, T>()
   readonly #server: tls.Server
+  readonly #handshakeTimeout: number
 
   constructor(hooks: SecureAcceptorHooks<T>, handshakeTimeout: number) {
+    this.#handshakeTimeout = handshakeTimeout
     this.#server = tls.createServer({
       ...TLS_OPTIONS,
       handshakeTimeout,
@@ -85,7 +87,8 @@ export class SecureAcceptor<T> {
   accept(socket: net.Socket, psk: Buffer, early: Buffer[], owner: T): void {
     const identity = identityOf(psk)
     this.#pending.set(identity, { psk, owner })
-    socket.once('close', () => this.#pending.delete(identity))
+    // Forgotten once used, or when the handshake could no longer start (TLS times it out then).
+    setTimeout(() => this.#pending.delete(identity), this.#handshakeTimeout).unref()
     socket.removeAllListeners('data')
     socket.pause()
     if (early.length > 0) socket.unshift(Buffer.concat(early))
