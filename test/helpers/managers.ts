@@ -4,6 +4,9 @@
  * whose view the test sets.
  */
 import { EventEmitter } from 'node:events'
+import pino from 'pino'
+import { BackupManager } from '../../node/session/backup-manager.ts'
+import { DeltaManager } from '../../node/session/delta-manager.ts'
 import { DEFAULT_LIMITS } from '../../node/session/limits.ts'
 import type { ManagerSettings } from '../../node/session/managers.ts'
 import type { Channel } from '../../node/tribes/channel-types.ts'
@@ -82,3 +85,24 @@ export const peer = (name: string): Member => ({
   ...createLocalMember({ host: '127.0.0.2', port: 1, name }),
   ready: false,
 })
+
+/**
+ * A BackupManager (k = 1) or DeltaManager of context /app on `channel`, with the settings above and
+ * synchronous send options, logging nothing; not started.
+ */
+export function replicatedManager<K extends 'backup' | 'delta'>(
+  kind: K,
+  channel: Channel,
+): K extends 'backup' ? BackupManager : DeltaManager {
+  const { type: _type, ...settings } = managerSettings()
+  const options = {
+    ...settings,
+    sendOptions: 6,
+    contextPath: '/app',
+    logger: pino({ level: 'silent' }),
+    channel,
+  }
+  return (
+    kind === 'backup' ? new BackupManager({ ...options, backups: 1 }) : new DeltaManager(options)
+  ) as K extends 'backup' ? BackupManager : DeltaManager
+}

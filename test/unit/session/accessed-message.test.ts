@@ -5,20 +5,11 @@
  */
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import pino from 'pino'
-import { DeltaManager } from '../../../node/session/delta-manager.ts'
-import { managerSettings, peer, viewChannel } from '../../helpers/managers.ts'
+import { peer, replicatedManager, viewChannel } from '../../helpers/managers.ts'
 
 test('a read with synchronous send options sends the accessed message without waiting for its acknowledgement', async () => {
   const net = viewChannel([peer('n2')])
-  const { type: _type, ...settings } = managerSettings()
-  const m = new DeltaManager({
-    ...settings,
-    sendOptions: 6,
-    contextPath: '/app',
-    logger: pino({ level: 'silent' }),
-    channel: net.channel,
-  })
+  const m = replicatedManager('delta', net.channel)
   await m.start()
   try {
     const session = await m.createSession()

@@ -8,27 +8,17 @@ import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { test } from 'node:test'
 import { setImmediate as turn } from 'node:timers/promises'
-import pino from 'pino'
-import { BackupManager } from '../../../node/session/backup-manager.ts'
 import type { ManagerMessage } from '../../../node/session/cluster-manager.ts'
 import { SESSION_MESSAGE } from '../../../node/session/messages.ts'
 import { PlacementView } from '../../../node/session/placement.ts'
 import { writerOf } from '../../../node/session/rank.ts'
-import { managerSettings, peer, viewChannel } from '../../helpers/managers.ts'
+import { peer, replicatedManager, viewChannel } from '../../helpers/managers.ts'
 
 test('a write made on a copy dropped while the request ran still goes to the owners', async () => {
   const p2 = peer('n2')
   const p3 = peer('n3')
   const net = viewChannel([p2])
-  const { type: _type, ...settings } = managerSettings()
-  const m = new BackupManager({
-    ...settings,
-    sendOptions: 6,
-    backups: 1,
-    contextPath: '/app',
-    logger: pino({ level: 'silent' }),
-    channel: net.channel,
-  })
+  const m = replicatedManager('backup', net.channel)
   await m.start()
   try {
     const [self, w2, w3] = [writerOf(net.channel.localMember), writerOf(p2), writerOf(p3)]

@@ -6,20 +6,10 @@
  */
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import pino from 'pino'
-import { BackupManager } from '../../../node/session/backup-manager.ts'
-import { managerSettings, peer, viewChannel } from '../../helpers/managers.ts'
+import { peer, replicatedManager, viewChannel } from '../../helpers/managers.ts'
 
 test('a placement view asked for before start does not outlive it: sessions created after start are primaries here', async () => {
-  const { type: _type, ...settings } = managerSettings()
-  const m = new BackupManager({
-    ...settings,
-    sendOptions: 6,
-    backups: 1,
-    contextPath: '/app',
-    logger: pino({ level: 'silent' }),
-    channel: viewChannel([peer('n2')]).channel,
-  })
+  const m = replicatedManager('backup', viewChannel([peer('n2')]).channel)
   // What /status shows before the context started.
   assert.equal(m.stats().placement?.members, 2)
   await m.start()
