@@ -6,6 +6,7 @@ const benches = [
   'channel.ts',
   'transport-crypto.ts',
   'sessions.ts',
+  'backup-manager.ts',
   'read-your-writes.ts',
   'app-context.ts',
   'farm.ts',
