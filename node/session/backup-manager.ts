@@ -79,8 +79,8 @@ type Role = 'primary' | 'backup' | 'proxy'
 interface PlacementCache {
   readonly channelVersion: number
   readonly leavingVersion: number
-  /** The members' writer ids, joined: an unchanged list keeps its PlacementView. */
-  readonly sig: string
+  /** This member's writer id: '' in a view made before start (a message routed here, /status). */
+  readonly self: string
   readonly view: PlacementView
   readonly members: Map<string, Member>
   /** The session last asked about, and its owners under `view`. */
@@ -155,9 +155,6 @@ export class BackupManager extends ReplicatedManager {
 
   override async start(): Promise<void> {
     this.#self = writerOf(this.ro.channel.localMember)
-    // A view made before (a message routed here, /status) holds '' for this member: not kept, as
-    // the channel's view may not change for long.
-    this.#view = undefined
     await super.start()
     if (this.transfer.stopped) return
     this.#noteView()
@@ -197,22 +194,26 @@ export class BackupManager extends ReplicatedManager {
 
   /**
    * The view placement uses: the members seen now that are not stopping, and this one. Several
-   * placement questions are asked per request: the view is rebuilt only when the channel's view or
-   * the stopping members changed (their versions), and the last session's owners are remembered.
+   * placement questions are asked per request: the view is rebuilt only when the channel's view,
+   * the stopping members (their versions) or this member's id (set at start) changed, and the last
+   * session's owners are remembered.
    */
   #placementView(): PlacementView {
     const channelVersion = this.ro.channel.viewVersion
     const cached = this.#view
-    if (cached?.channelVersion === channelVersion && cached.leavingVersion === this.#leavingVersion)
+    if (
+      cached?.channelVersion === channelVersion &&
+      cached.leavingVersion === this.#leavingVersion &&
+      cached.self === this.#self
+    )
       return cached.view
     const members = this.ro.channel.members().filter((m) => !this.#leaving.has(writerOf(m)))
     const ids = members.map((m) => writerOf(m))
-    const sig = ids.join(',')
     this.#view = {
       channelVersion,
       leavingVersion: this.#leavingVersion,
-      sig,
-      view: cached?.sig === sig ? cached.view : new PlacementView([...ids, this.#self]),
+      self: this.#self,
+      view: new PlacementView([...ids, this.#self]),
       members: new Map(members.map((m, i) => [ids[i] as string, m])),
       lastKey: undefined,
       lastOwners: [],
