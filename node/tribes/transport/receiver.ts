@@ -63,11 +63,7 @@ export class Receiver {
         {
           secure: (conn, socket) => this.#secured(conn, socket),
           failed: (conn, err, socket) => {
-            const refusal = new CatteryError(
-              codes.FRAME_AUTH_FAILED,
-              `TLS after the handshake: ${err.message}`,
-            )
-            if (conn) this.#refuse(conn, refusal)
+            if (conn) this.#tlsFailed(conn, err)
             else {
               this.#count(codes.FRAME_AUTH_FAILED)
               socket.destroy()
@@ -126,6 +122,7 @@ export class Receiver {
     this.#server = undefined
     for (const c of this.#connections) c.socket.destroy()
     this.#connections.clear()
+    this.#perSource.clear()
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()))
   }
 
@@ -147,7 +144,7 @@ export class Receiver {
       socket,
       member: undefined,
       decoder: undefined as unknown as FrameDecoder,
-      closed: () => {},
+      source,
       outbox: [],
       handshake: this.#security.server(),
       peerId: undefined,
@@ -157,23 +154,22 @@ export class Receiver {
     this.#connections.add(conn)
     this.#read(conn, socket, Math.min(PRE_AUTH_FRAME_BYTES, this.#config.maxFrameBytes))
     socket.on('error', () => {})
-    let closed = false
-    conn.closed = () => {
-      if (closed) return
-      closed = true
-      this.#connections.delete(conn)
-      const left = (this.#perSource.get(source) ?? 1) - 1
-      if (left > 0) this.#perSource.set(source, left)
-      else this.#perSource.delete(source)
-      if (conn.decoder.partialSince && conn.refused === undefined && this.#server) {
-        this.#count(codes.FRAME_TRUNCATED)
-        this.#logger.warn(
-          { code: codes.FRAME_TRUNCATED, remote: remoteOf(socket), buffered: conn.decoder.buffered },
-          'connection closed in the middle of a frame; the partial frame was discarded',
-        )
-      }
+    socket.on('close', () => this.#closed(conn))
+  }
+
+  /** Forgets `conn` once its TCP or its TLS socket closed, whichever is first. */
+  #closed(conn: Inbound): void {
+    if (!this.#connections.delete(conn)) return
+    const left = (this.#perSource.get(conn.source) ?? 1) - 1
+    if (left > 0) this.#perSource.set(conn.source, left)
+    else this.#perSource.delete(conn.source)
+    if (conn.decoder.partialSince && conn.refused === undefined && this.#server) {
+      this.#count(codes.FRAME_TRUNCATED)
+      this.#logger.warn(
+        { code: codes.FRAME_TRUNCATED, remote: remoteOf(conn.socket), buffered: conn.decoder.buffered },
+        'connection closed in the middle of a frame; the partial frame was discarded',
+      )
     }
-    socket.on('close', conn.closed)
   }
 
   /** Decodes the frames `socket` brings: the TCP socket, or the TLS one that continues it after AUTH. */
@@ -267,14 +263,13 @@ export class Receiver {
   #secured(conn: Inbound, socket: net.Socket): void {
     conn.socket = socket
     this.#read(conn, socket, this.#config.maxFrameBytes)
-    socket.on('error', (err) => {
-      if (conn.refused === undefined)
-        this.#refuse(
-          conn,
-          new CatteryError(codes.FRAME_AUTH_FAILED, `TLS after the handshake: ${err.message}`),
-        )
-    })
-    socket.on('close', conn.closed)
+    socket.on('error', (err) => this.#tlsFailed(conn, err))
+    socket.on('close', () => this.#closed(conn))
+  }
+
+  #tlsFailed(conn: Inbound, err: Error): void {
+    if (conn.refused === undefined)
+      this.#refuse(conn, new CatteryError(codes.FRAME_AUTH_FAILED, `TLS after the handshake: ${err.message}`))
   }
 
   #authenticated(conn: Inbound): void {
@@ -352,8 +347,8 @@ interface Inbound {
   refused?: string
   /** With a secret: the handshake under way (undefined once done). */
   handshake: ServerHandshake | undefined
-  /** Forgets the connection (its TCP or its TLS socket closed, whichever is first). */
-  closed: () => void
+  /** Its source address (connections per source are bounded). */
+  source: string
   /** The uniqueId the handshake proved. */
   peerId: Buffer | undefined
   /** Handshake done: frames may be as large as maxFrameBytes. */
