@@ -57,6 +57,8 @@ export interface Replicas<S extends Rank> {
    * or a gap that will not fill): ask the member that wrote it (`from` relayed or sent the change).
    */
   fetch(id: string, want: Rank, from: Member): void
+  /** Drops the copy held under this id (a renamed session's stale copy). */
+  remove(id: string): void
 }
 
 export interface ReplicaLogOptions<S extends Rank> {
@@ -185,6 +187,16 @@ export class ReplicaLog<S extends Rank> {
       if (change.type === 'change-id' && this.#replicas.find(change.newId)) return
       this.#hold(change, from)
       return
+    }
+    if (change.type === 'change-id' && keyOf(change.newId) !== keyOf(change.id)) {
+      // The session arrived under its new id first (a copy another owner pushed on its own change
+      // of id): the copy under the old id is stale, and the change would take over the new id's.
+      const renamed = this.#replicas.find(change.newId)
+      if (renamed && compareRank(renamed, rankOf(change)) >= 0) {
+        this.#replicas.remove(change.id)
+        this.#drop(keyOf(change.id))
+        return
+      }
     }
     if (compareRank(rankOf(change), s) <= 0) {
       this.counters.droppedDuplicates++

@@ -118,6 +118,7 @@ export abstract class ReplicatedManager extends BaseManager implements ClusterMa
         find: (id) => this.store.get(id),
         apply: (s, change, from) => this.#apply(s, change, from),
         fetch: (id, want, from) => void this.fetcher.request(id, want, from),
+        remove: (id) => void this.store.delete(id),
       },
       logger: this.logger,
       transferring: () => this.transfer.transferring,

@@ -443,19 +443,29 @@ describe('BackupManager: invalidation, a new id and expiry on 4 node processes (
     const newCookie = cookieOf(regen.setCookie)
     // Its two owners hold it (a primary and a backup); no other member keeps a copy but the one that
     // served the change (a proxy, for its client); the old id is held nowhere.
+    let last = {}
     await until(
       'the new id on its owners only',
       async () => {
         const all = await roles(nodes)
+        const now = {
+          all,
+          rest: await roles(rest),
+          old: await holders(nodes, id),
+          fresh: await holders(nodes, newId),
+        }
+        last = { was, now, other: other.name }
         return (
           all.primary === was.all.primary &&
           all.backup === was.all.backup &&
-          (await roles(rest)).proxy === was.rest.proxy &&
-          (await holders(nodes, id)).length === 0
+          now.rest.proxy === was.rest.proxy &&
+          now.old.length === 0
         )
       },
       2_000,
-    )
+    ).catch((e) => {
+      throw new Error(`${e.message}: ${JSON.stringify(last)}`)
+    })
     process.stdout.write(
       `# a new id made on a non-owner: on its owners only ${Date.now() - changed} ms after\n`,
     )

@@ -47,6 +47,7 @@ function member(held: Copy | undefined, fetch: (want: Rank, from: Member) => voi
         c.value = (ch as Change & { value: string }).value
       },
       fetch: (_id, want, from) => fetch(want, from),
+      remove: () => void copies.delete('S1'),
     },
     logger: pino({ level: 'silent' }),
     transferring: () => false,

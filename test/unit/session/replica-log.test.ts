@@ -36,6 +36,7 @@ function replicas(options: Partial<ReplicaLogOptions<Copy>> = {}) {
         }
       },
       fetch: (id, want, from) => void fetched.push(`${id} ${want.version}.${want.writer} from ${from.name}`),
+      remove: (id) => void copies.delete(keyOf(id)),
     },
     logger: pino({ level: 'warn' }, { write: (line: string) => void warnings.push(line) }),
     transferring: () => false,
@@ -135,6 +136,17 @@ test('a change of id to an id already held is not held (nor applied)', () => {
   r.log.change(changeId('S1.a', 'S2.b', 2), peer)
   assert.equal(r.log.held, 0)
   assert.deepEqual(r.applied('S2.b'), [])
+})
+
+test('a change of id that arrives after the session under its new id drops the copy under the old id', () => {
+  const r = replicas()
+  r.copy('S1.a', 1)
+  // Another owner renamed its copy and pushed it here before the change of id itself arrived.
+  r.copy('S2.b', 2)
+  r.log.change(changeId('S1.a', 'S2.b', 2), peer)
+  assert.equal(r.copies.has('S1'), false, 'the old id is held no more')
+  assert.deepEqual(r.applied('S2.b'), [], 'the copy under the new id is kept as it was')
+  assert.equal(r.log.held, 0)
 })
 
 test('a session that is gone is not brought back by a late change or copy', () => {

@@ -201,6 +201,7 @@ test('changes arriving during the transfer are applied after the page that bring
             if (action[0] === 'set') s.attributes = [[action[1], action[2]]]
       },
       fetch: () => {},
+      remove: (id) => void copies.delete(keyOf(id)),
     },
     logger: pino({ level: 'silent' }),
     transferring: () => transferring(),
