@@ -4,31 +4,14 @@
  * application says only what differs. Every problem is named by its key under `cattery.` and the
  * application, in one CatteryError (CATTERY_ERR_APP_CONFIG).
  */
-import { type Static, Type as T } from '@sinclair/typebox'
-import { Ajv } from 'ajv'
+import type { Static } from '@sinclair/typebox'
+import type { ValidateFunction } from 'ajv'
 import { CatteryError, codes } from '../tribes/errors.ts'
 import { parseSendOptions } from '../tribes/send-options.ts'
+import { validateAppConfig } from './app-config.validators.js'
 import type { ConfigProblem } from './errors.ts'
 import { explain } from './explain.ts'
-import { ChannelSchema, ManagerSchema, type NodeConfig, SessionSchema } from './schema.ts'
-
-export const AppConfigSchema = T.Object(
-  {
-    path: T.Optional(
-      T.String({
-        allowed: "a context path: / or /segment/... (letters, digits, '.', '_', '~', '-')",
-        description: 'The context path, instead of the one the name gives (ROOT: /, shop#v2: /shop/v2).',
-      }),
-    ),
-    manager: ManagerSchema,
-    session: SessionSchema,
-    channel: T.Object(
-      { sendOptions: ChannelSchema.properties.sendOptions },
-      { additionalProperties: false, default: {} },
-    ),
-  },
-  { additionalProperties: false },
-)
+import type { AppConfigSchema, NodeConfig } from './schema.ts'
 
 export type AppConfig = Static<typeof AppConfigSchema>
 
@@ -40,8 +23,8 @@ export interface AppSettings {
   sendOptions: number
 }
 
-const ajv = new Ajv({ allErrors: true, useDefaults: true, coerceTypes: false, verbose: true, strict: false })
-const validate = ajv.compile(AppConfigSchema)
+// Compiled ahead of time (scripts/lib/validator-source.ts): with defaults filled in, nothing coerced.
+const validate = validateAppConfig as ValidateFunction<AppConfig>
 
 /** The settings of application `app` from its package.json's `cattery` field (undefined: none). */
 export function appSettings(app: string, field: unknown, node: NodeConfig): AppSettings {

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs'
 import os from 'node:os'
 import { parseArgs } from 'node:util'
-import { Ajv } from 'ajv'
+import type { ValidateFunction } from 'ajv'
 import { parse as parseYaml } from 'yaml'
 import { codes } from '../tribes/errors.ts'
 import type { ChannelOptions, InterceptorConfig } from '../tribes/options.ts'
@@ -15,7 +15,8 @@ import { parseSecretFile } from '../tribes/security/secret-file.ts'
 import { parseSendOptions } from '../tribes/send-options.ts'
 import { ConfigError, type ConfigProblem } from './errors.ts'
 import { explain } from './explain.ts'
-import { INTERCEPTOR_SCHEMAS, type NodeConfig, NodeConfigSchema } from './schema.ts'
+import * as compiled from './node-config.validators.js'
+import type { NodeConfig } from './schema.ts'
 
 /** Flags and their environment variables; each sets one key of the schema. */
 export const SETTINGS = [
@@ -86,10 +87,12 @@ export interface Loaded {
   version: boolean
 }
 
-const ajv = new Ajv({ allErrors: true, useDefaults: true, coerceTypes: true, verbose: true, strict: false })
-const validate = ajv.compile(NodeConfigSchema)
+// Compiled ahead of time (scripts/lib/validator-source.ts): with defaults filled in and strings coerced.
+const validate = compiled.validateNodeConfig as ValidateFunction<NodeConfig>
 const validateInterceptor = Object.fromEntries(
-  Object.entries(INTERCEPTOR_SCHEMAS).map(([name, schema]) => [name, ajv.compile(schema)]),
+  Object.entries(compiled)
+    .filter(([name]) => name !== 'validateNodeConfig')
+    .map(([name, v]) => [name.slice('validate'.length), v as ValidateFunction]),
 )
 
 export function loadConfig(input: LoadInput): Loaded {

@@ -502,3 +502,22 @@ export const NodeConfigSchema = T.Object(
 )
 
 export type NodeConfig = Static<typeof NodeConfigSchema>
+
+/** An application's `cattery` field in its package.json (app-config.ts). */
+export const AppConfigSchema = T.Object(
+  {
+    path: T.Optional(
+      T.String({
+        allowed: "a context path: / or /segment/... (letters, digits, '.', '_', '~', '-')",
+        description: 'The context path, instead of the one the name gives (ROOT: /, shop#v2: /shop/v2).',
+      }),
+    ),
+    manager: ManagerSchema,
+    session: SessionSchema,
+    channel: T.Object(
+      { sendOptions: ChannelSchema.properties.sendOptions },
+      { additionalProperties: false, default: {} },
+    ),
+  },
+  { additionalProperties: false },
+)
