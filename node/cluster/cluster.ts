@@ -9,7 +9,7 @@ import type { Logger } from 'pino'
 import type { ClusterManager } from '../session/cluster-manager.ts'
 import { createManager, type ManagerSettings } from '../session/managers.ts'
 import { isSessionMessage, SESSION_MESSAGE, type SessionMessage } from '../session/messages.ts'
-import { transferScope } from '../session/state-transfer.ts'
+import { transferRequest } from '../session/state-transfer.ts'
 import type { Channel, ChannelListener, ReceivedMessage } from '../tribes/channel-types.ts'
 import type { Member } from '../tribes/member.ts'
 import { SendOption } from '../tribes/send-options.ts'
@@ -73,7 +73,7 @@ export class Cluster {
     to: Member,
     request: SessionMessage & { type: 'get-all' },
   ): Promise<void> {
-    if (await manager?.sendState(to, request.transfer, transferScope(request))) return
+    if (await manager?.sendState(to, transferRequest(request))) return
     await this.channel
       .send(
         to,

@@ -46,7 +46,7 @@ import { compareRank, writerOf } from './rank.ts'
 import { type HeldCopy, planRepair, type RepairAction } from './repair.ts'
 import { ReplicatedManager, type ReplicatedManagerOptions } from './replicated-manager.ts'
 import { newSessionIdBase, type Session, type SessionData } from './session.ts'
-import type { TransferScope } from './state-transfer.ts'
+import type { TransferRequest, TransferScope } from './state-transfer.ts'
 import { keyOf } from './store.ts'
 
 export interface BackupManagerOptions extends ReplicatedManagerOptions {
@@ -408,8 +408,9 @@ export class BackupManager extends ReplicatedManager {
     d: SessionData,
     from: Member | undefined,
     kind: 'created' | 'all-data' | 'session-copy' | 'backup',
+    encodedBytes?: number,
   ): boolean {
-    const ok = super.installCopy(d, from, kind)
+    const ok = super.installCopy(d, from, kind, encodedBytes)
     if (ok && typeof d?.id === 'string' && this.store.get(d.id)) this.#noteHeld(keyOf(d.id))
     return ok
   }
@@ -514,9 +515,9 @@ export class BackupManager extends ReplicatedManager {
   }
 
   /** A member that announced its departure and asks for state again started this context anew. */
-  override sendState(to: Member, transfer: number, scope?: TransferScope): Promise<boolean> {
+  override sendState(to: Member, request: TransferRequest): Promise<boolean> {
     if (this.#setLeaving(writerOf(to), false)) this.#onViewChange()
-    return super.sendState(to, transfer, scope)
+    return super.sendState(to, request)
   }
 
   /** The view now; notes since when it holds. */

@@ -8,7 +8,7 @@
 import type { Member } from '../tribes/member.ts'
 import type { SessionManager } from './manager.ts'
 import type { MessageCounts, SessionMessage } from './messages.ts'
-import type { TransferScope } from './state-transfer.ts'
+import type { TransferRequest } from './state-transfer.ts'
 
 /** A session message for a context's manager: all but a joiner's request for state (see sendState). */
 export type ManagerMessage = Exclude<SessionMessage, { type: 'get-all' }>
@@ -22,9 +22,8 @@ export interface ClusterManager extends SessionManager {
   /**
    * Donor side of state transfer: sends the joining member `to` what it must hold of this context.
    * False when this manager keeps nothing for other members: the cluster answers no-context-manager.
-   * `scope`: which donors the joiner asks (joiner-share.ts), when its request says.
    */
-  sendState(to: Member, transfer: number, scope?: TransferScope): Promise<boolean>
+  sendState(to: Member, request: TransferRequest): Promise<boolean>
   /** Session messages sent and received, by type (none for a manager that replicates nothing). */
   messageCounts(): { readonly sent: Partial<MessageCounts>; readonly received: Partial<MessageCounts> }
 }

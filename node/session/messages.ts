@@ -46,6 +46,8 @@ export type SessionMessage =
       transfer: number
       donors?: string[]
       sent?: string[]
+      /** The joiner reads sessions packed as tuples (SessionTuple); absent: as objects. */
+      packed?: boolean
     }
   | {
       k: typeof SESSION_MESSAGE
@@ -53,7 +55,10 @@ export type SessionMessage =
       ctx: string
       transfer: number
       page: number
-      /** Each session encoded on its own (codec.ts), so one that cannot be encoded is left out. */
+      /**
+       * Each session encoded on its own (codec.ts), so one that cannot be encoded is left out: a
+       * SessionTuple when the request said `packed`, else a SessionData object.
+       */
       sessions: Uint8Array[]
     }
   /** One chunk of a session larger than a page (transfer-pages.ts): `total` bytes in `count` chunks. */

@@ -32,6 +32,7 @@ import {
 } from './limits.ts'
 import { isWriter } from './rank.ts'
 import type { Change } from './replica-log.ts'
+import { assertReplicable } from './replicable.ts'
 import type { Session, SessionData } from './session.ts'
 import { keyOf } from './store.ts'
 
@@ -69,7 +70,11 @@ export interface Refusal {
   message: string
 }
 
+/** `size`: the encoded size of the attributes, or UNKNOWN_SIZE when it was not measured. */
 export type Checked = Refusal | { refused?: undefined; size: number }
+
+/** A size not measured: the session computes it when first needed (Session.knownSize). */
+export const UNKNOWN_SIZE = -1
 
 const REASON_OF: Record<string, RefusalReason> = {
   [sessionCodes.BAD_ATTRIBUTE_NAME]: 'attribute-name',
@@ -146,6 +151,8 @@ export function checkCopy(
     sessions: number
     now: number
     limits: ReplicaLimits
+    /** The copy's encoded length, when it came encoded on its own (a state-transfer page). */
+    encodedBytes?: number | undefined
   },
 ): Checked {
   const { limits } = o
@@ -180,9 +187,21 @@ export function checkCopy(
       `this context already holds ${o.sessions} sessions (manager.maxActiveSessions ${limits.maxActiveSessions})`,
       sessionCodes.TOO_MANY_SESSIONS,
     )
+  // A copy whose whole encoding is within both size limits holds no attribute over either: its values
+  // are checked for what they hold, not encoded again to be measured (a joiner's largest cost per
+  // session after decoding), and its size is computed when first needed (Session.size).
+  const small =
+    o.encodedBytes !== undefined && o.encodedBytes <= Math.min(limits.maxAttributeSize, limits.maxSessionSize)
   return limited(() => {
     checkInactiveInterval(c.maxInactiveInterval, limits)
     checkAttributeCount(attributes.length, limits)
+    if (small) {
+      for (const [name, value] of attributes as Array<[unknown, unknown]>) {
+        checkAttributeName(name)
+        assertReplicable(value, name, limits.maxValueDepth)
+      }
+      return UNKNOWN_SIZE
+    }
     let total = 0
     for (const [name, value] of attributes as Array<[unknown, unknown]>) {
       checkAttributeName(name)

@@ -45,7 +45,7 @@ import {
 import { ReplicationBatch } from './replication-batch.ts'
 import type { Session, SessionData } from './session.ts'
 import { SessionFetch } from './session-fetch.ts'
-import { StateTransfer, type TransferScope } from './state-transfer.ts'
+import { StateTransfer, type TransferRequest, type TransferScope } from './state-transfer.ts'
 import { keyOf } from './store.ts'
 import { VersionWaiters } from './version-waiters.ts'
 
@@ -131,7 +131,7 @@ export abstract class ReplicatedManager extends BaseManager implements ClusterMa
       sessions: {
         ids: (to, scope) => this.stateIds(to, scope),
         data: (id) => this.store.get(id)?.toData(),
-        install: (d) => void this.installCopy(d, this.#pageFrom, 'all-data'),
+        install: (d, bytes) => void this.installCopy(d, this.#pageFrom, 'all-data', bytes),
       },
       sent: this.counts.sent,
       timeoutSeconds: options.stateTransferTimeout,
@@ -354,9 +354,9 @@ export abstract class ReplicatedManager extends BaseManager implements ClusterMa
   }
 
   /** A joining member gets the sessions stateIds() names. */
-  async sendState(to: Member, transfer: number, scope?: TransferScope): Promise<boolean> {
+  async sendState(to: Member, request: TransferRequest): Promise<boolean> {
     this.counts.received['get-all']++
-    await this.transfer.give(to, transfer, scope)
+    await this.transfer.give(to, request)
     return true
   }
 
@@ -587,6 +587,7 @@ export abstract class ReplicatedManager extends BaseManager implements ClusterMa
     d: SessionData,
     from: Member | undefined,
     kind: 'created' | 'all-data' | 'session-copy' | 'backup',
+    encodedBytes?: number,
   ): boolean {
     const id: unknown = (d as Partial<SessionData> | null)?.id
     const have = typeof id === 'string' ? this.store.get(id) : undefined
@@ -600,6 +601,7 @@ export abstract class ReplicatedManager extends BaseManager implements ClusterMa
       sessions: this.store.size,
       now: Date.now(),
       limits: this.#limits,
+      encodedBytes,
     })
     if (checked.refused) {
       this.#refused(checked, from, kind, id)

@@ -44,6 +44,52 @@ export interface SessionData {
   attributes: Array<[string, unknown]>
 }
 
+/**
+ * SessionData as a tuple, fields in the order of SessionData: how state-transfer pages carry a session
+ * when the joiner asks for it (`packed`). An object's keys would be encoded and read again for every
+ * session, each of which is encoded on its own; a tuple halves decoding a page (bench/RESULTS.md).
+ */
+export type SessionTuple = [
+  id: string,
+  creationTime: number,
+  lastAccessedTime: number,
+  maxInactiveInterval: number,
+  principal: string | undefined,
+  authType: string | undefined,
+  version: number,
+  writer: string | undefined,
+  attributes: Array<[string, unknown]>,
+]
+
+export const toTuple = (d: SessionData): SessionTuple => [
+  d.id,
+  d.creationTime,
+  d.lastAccessedTime,
+  d.maxInactiveInterval,
+  d.principal,
+  d.authType,
+  d.version,
+  d.writer,
+  d.attributes,
+]
+
+/** The SessionData of a tuple; its fields are checked as any copy's are (replicated-checks.ts). */
+export function fromTuple(t: unknown[]): SessionData {
+  if (t.length !== 9) throw new Error(`a packed session has ${t.length} fields, not 9`)
+  const d: SessionData = {
+    id: t[0] as string,
+    creationTime: t[1] as number,
+    lastAccessedTime: t[2] as number,
+    maxInactiveInterval: t[3] as number,
+    principal: t[4] as string | undefined,
+    authType: t[5] as string | undefined,
+    version: t[6] as number,
+    attributes: t[8] as Array<[string, unknown]>,
+  }
+  if (t[7] !== undefined) d.writer = t[7] as string
+  return d
+}
+
 /** 128 random bits from the crypto RNG, as Tomcat prints them (32 upper-case hex digits). */
 export function newSessionIdBase(): string {
   return randomBytes(16).toString('hex').toUpperCase()
@@ -215,6 +261,7 @@ export class Session {
    * applied (replicated-checks.ts) computed it: spares encoding them all again.
    */
   knownSize(total: number): void {
+    // A negative total: not measured, computed by `size` when first needed.
     this.#size = total
   }
 

@@ -47,7 +47,7 @@ import { DonorRelay } from './donor-relay.ts'
 import { sessionCodes } from './errors.ts'
 import { type MessageCounts, SESSION_MESSAGE, type SessionMessage } from './messages.ts'
 import { isWriter, writerOf } from './rank.ts'
-import type { SessionData } from './session.ts'
+import { fromTuple, type SessionData, toTuple } from './session.ts'
 import { chunksOf, PageCutter, pageBudget, Reassembly } from './transfer-pages.ts'
 
 /** Where a donor's sessions come from and where a joiner's go. */
@@ -59,8 +59,11 @@ export interface TransferredSessions {
   ids(to: Member, scope?: TransferScope): string[]
   /** Donor: a copy of a session, or undefined when it is gone since. */
   data(id: string): SessionData | undefined
-  /** Joiner: a session received from the donor (may throw to refuse it: counted, not fatal). */
-  install(data: SessionData): void
+  /**
+   * Joiner: a session received from the donor, `encodedBytes` long on the wire (may throw to refuse
+   * it: counted, not fatal).
+   */
+  install(data: SessionData, encodedBytes: number): void
 }
 
 export interface StateTransferOptions {
@@ -109,6 +112,25 @@ export function transferScope(request: { donors?: unknown; sent?: unknown }): Tr
   if (request.sent === undefined) return { donors }
   const sent = list(request.sent)
   return sent ? { donors, sent } : undefined
+}
+
+/** A joiner's `get-all` request as the donor serves it. */
+export interface TransferRequest {
+  readonly transfer: number
+  /** Which donors the joiner asks (joiner-share.ts), when its request says. */
+  readonly scope?: TransferScope | undefined
+  /** Sessions go as tuples (SessionTuple): the joiner said it reads them. */
+  readonly packed?: boolean
+}
+
+/** The request a `get-all` message makes. */
+export function transferRequest(m: {
+  transfer: number
+  donors?: unknown
+  sent?: unknown
+  packed?: unknown
+}): TransferRequest {
+  return { transfer: m.transfer, scope: transferScope(m), packed: m.packed === true }
 }
 
 /** What a joiner's state transfer is doing, for /status. */
@@ -333,7 +355,8 @@ export class StateTransfer {
   }
 
   /** Donor: every session that can be encoded, in pages cut by bytes, each acknowledged before the next. */
-  async give(to: Member, transfer: number, scope?: TransferScope): Promise<void> {
+  async give(to: Member, request: TransferRequest): Promise<void> {
+    const { transfer, scope, packed } = request
     const { channel, contextPath: ctx, sent, logger } = this.#o
     // Changes made after the snapshot reach the joiner only once it is in our view: wait for that
     // (it pinged us before asking, so it is a matter of milliseconds), then take the snapshot.
@@ -364,7 +387,7 @@ export class StateTransfer {
         if (!d) continue
         let bytes: Uint8Array
         try {
-          bytes = encode(d)
+          bytes = encode(packed ? toTuple(d) : d)
         } catch (err) {
           skipped++
           this.counters.transferSkipped++
@@ -578,6 +601,7 @@ export class StateTransfer {
             type: 'get-all',
             ctx: this.#o.contextPath,
             transfer: id,
+            packed: true,
             ...(scope ? { donors: [...scope.donors], ...(scope.sent ? { sent: [...scope.sent] } : {}) } : {}),
           },
           SendOption.USE_ACK,
@@ -602,8 +626,9 @@ export class StateTransfer {
     let data: SessionData
     try {
       if (!(bytes instanceof Uint8Array)) throw new Error('a transferred session is not bytes')
-      data = decode(bytes) as SessionData
-      this.#o.sessions.install(data)
+      const decoded = decode(bytes)
+      data = Array.isArray(decoded) ? fromTuple(decoded) : (decoded as SessionData)
+      this.#o.sessions.install(data, bytes.length)
     } catch (err) {
       this.#refuse((err as Error).message)
       return

@@ -8,6 +8,7 @@ import pino from 'pino'
 import type { ManagerMessage } from '../../../node/session/cluster-manager.ts'
 import { DeltaManager } from '../../../node/session/delta-manager.ts'
 import { SESSION_MESSAGE } from '../../../node/session/messages.ts'
+import { checkCopy, UNKNOWN_SIZE } from '../../../node/session/replicated-checks.ts'
 import type { SessionData } from '../../../node/session/session.ts'
 import type { Member } from '../../../node/tribes/member.ts'
 import { lonelyChannel, managerSettings } from '../../helpers/managers.ts'
@@ -249,5 +250,40 @@ describe('replicated copies of sessions are checked like local writes', () => {
     const { m } = await manager()
     assert.equal(m.receive(created({ version: 9 }), peer, 2), undefined)
     await m.stop()
+  })
+})
+
+describe('a state-transfer copy that came encoded on its own', () => {
+  const limits = {
+    maxAttributeSize: 1024,
+    maxSessionSize: 4096,
+    maxAttributes: 8,
+    maxValueDepth: 64,
+    maxInactiveInterval: 86_400,
+    maxVersionStep: 100,
+    maxClockSkewMs: 5000,
+    maxActiveSessions: -1,
+  }
+  const check = (d: SessionData, encodedBytes: number | undefined) =>
+    checkCopy(d, { kind: 'all-data', held: undefined, sessions: 0, now: Date.now(), limits, encodedBytes })
+
+  it('within both size limits: taken without encoding its attributes again (its size is measured later)', () => {
+    assert.deepEqual(check(copy({ attributes: [['a', 'x'.repeat(500)]] }), 600), { size: UNKNOWN_SIZE })
+    assert.equal(
+      (check(copy({ attributes: [['a', 'x'.repeat(500)]] }), undefined) as { size: number }).size,
+      503,
+      'measured when its encoded length is not known',
+    )
+  })
+
+  it('within both size limits: a value nested too deep is still refused', () => {
+    assert.equal(check(copy({ attributes: [['deep', nested(65)]] }), 600).refused, 'too-deep')
+  })
+
+  it('over a size limit: its attributes are measured, and one over maxAttributeSize is refused', () => {
+    assert.equal(
+      check(copy({ attributes: [['big', 'x'.repeat(2000)]] }), 2050).refused,
+      'attribute-too-large',
+    )
   })
 })

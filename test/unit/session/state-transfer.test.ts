@@ -7,10 +7,15 @@ import { newMessageCounts, SESSION_MESSAGE, type SessionMessage } from '../../..
 import { type Rank, writerOf } from '../../../node/session/rank.ts'
 import { ReplicaLog } from '../../../node/session/replica-log.ts'
 import type { SessionData } from '../../../node/session/session.ts'
-import { StateTransfer, type StateTransferOptions } from '../../../node/session/state-transfer.ts'
+import {
+  StateTransfer,
+  type StateTransferOptions,
+  type TransferRequest,
+  transferRequest,
+} from '../../../node/session/state-transfer.ts'
 import { keyOf } from '../../../node/session/store.ts'
 import type { Channel } from '../../../node/tribes/channel-types.ts'
-import { encode } from '../../../node/tribes/codec.ts'
+import { decode, encode } from '../../../node/tribes/codec.ts'
 import { CatteryError, ChannelSendError, codes } from '../../../node/tribes/errors.ts'
 import { createLocalMember, type Member } from '../../../node/tribes/member.ts'
 
@@ -63,6 +68,8 @@ function donor(
   const pages: number[] = []
   const pageBytes: number[] = []
   const chunks: number[] = []
+  /** How each page carried its first session. */
+  const forms: string[] = []
   let failPages = false
   const inFlight = { now: 0, most: 0 }
   const transfer = new StateTransfer({
@@ -73,6 +80,7 @@ function donor(
       if (failPages && m.type !== 'transfer-complete') throw new Error('frame refused')
       if (m.type === 'all-data') {
         pages.push(m.sessions.length)
+        forms.push(Array.isArray(decode(m.sessions[0] as Uint8Array)) ? 'tuple' : 'object')
         pageBytes.push(m.sessions.reduce((n, b) => n + b.length, 0))
         toJoiner().receivePage(m)
       } else if (m.type === 'all-data-chunk') {
@@ -94,6 +102,7 @@ function donor(
     pages,
     pageBytes,
     chunks,
+    forms,
     held,
     inFlight,
     failPages: (fail: boolean) => {
@@ -126,7 +135,7 @@ function joiner(
       const d = donors.find((x) => x.me === to)
       if (!d || !('transfer' in d)) return
       await d.answerAfter
-      void d.transfer.give(me, m.transfer)
+      void d.transfer.give(me, transferRequest(m))
     },
   )
   const transfer = new StateTransfer({
@@ -158,6 +167,22 @@ test('a joiner gets every session from the donor in pages of pageSize, one page 
   )
   assert.equal(joining.transfer.counters.transferredSessions, 5)
   assert.equal(joining.transfer.transferring, false)
+})
+
+test('sessions travel packed as tuples when the joiner asks so, as objects to a joiner that does not (an older member), and arrive the same', async () => {
+  const a = member('a', 1)
+  const j = member('j', 2)
+  const sessions = [session('S1.a'), { ...session('S2.a', 4, 'v'), principal: 'ann', writer: 'ab' }]
+  for (const packed of [true, false]) {
+    let joining: ReturnType<typeof joiner> | undefined
+    const d = donor(a, j, sessions, () => joining?.transfer as StateTransfer)
+    // An older joiner's request has no `packed`.
+    const asOlder = { give: (to: Member, r: TransferRequest) => d.transfer.give(to, { ...r, packed: false }) }
+    joining = joiner(j, [packed ? d : { me: a, transfer: asOlder as unknown as StateTransfer }])
+    await joining.transfer.fetch()
+    assert.deepEqual(d.forms, [packed ? 'tuple' : 'object'])
+    assert.deepEqual(joining.installed, sessions)
+  }
 })
 
 test('a donor copies each session when its page leaves: one gone since the transfer began is left out', async () => {
@@ -397,7 +422,7 @@ test('with no joiner being served, a donor relays nothing', () => {
 
 test('a donor relays a change it receives to the joiner it gave its state to, with the sender’s send options, not back to the sender', async () => {
   const d = relayingDonor()
-  await d.transfer.give(d.j, 7)
+  await d.transfer.give(d.j, { transfer: 7 })
   d.sent.length = 0
   await d.transfer.relay(delta('S.b', 2), d.b, 6)
   assert.deepEqual(d.sent, [{ to: 'j', type: 'delta', options: 6 }])
@@ -412,7 +437,7 @@ test('a donor relays a change it receives to the joiner it gave its state to, wi
 test('a donor stops relaying to a joiner RELAY_GRACE_MS after its transfer ended', async (t) => {
   const d = relayingDonor()
   t.mock.timers.enable({ apis: ['Date'], now: 1_000_000 }) // the clock stands still during the transfer
-  await d.transfer.give(d.j, 7)
+  await d.transfer.give(d.j, { transfer: 7 })
   t.mock.timers.tick(RELAY_GRACE_MS - 1)
   assert.ok(d.transfer.relay(delta('S.b', 2), d.b, 8), 'still relayed within the grace period')
   t.mock.timers.tick(2)
@@ -421,7 +446,7 @@ test('a donor stops relaying to a joiner RELAY_GRACE_MS after its transfer ended
 
 test('a relay that fails is counted and never fails the change it copies', async () => {
   const d = relayingDonor(true)
-  await d.transfer.give(d.j, 7)
+  await d.transfer.give(d.j, { transfer: 7 })
   await d.transfer.relay(delta('S.b', 2), d.b, 6) // resolves: the sender's ACK does not depend on it
   assert.equal(d.transfer.counters.relayFailures, 1)
 })
@@ -608,7 +633,7 @@ test('fromEveryDonor: each request names the donors; the part of a donor that le
     if (m.type !== 'get-all') return
     requests.push({ to: to.name, donors: m.donors, sent: m.sent })
     // x never answers: it dies while the joiner waits for it.
-    void givers.get(to)?.give(j, m.transfer)
+    void givers.get(to)?.give(j, transferRequest(m))
   })
   joining = new StateTransfer({
     ...defaults(),
