@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 NODE_PATH_PREFIX = export PATH="$$(scripts/ensure-node.sh):$$PATH"
 
-.PHONY: deps build lint test test-unit test-integration test-e2e demo bench clean kube-up kube-down kube-binaries podman image
+.PHONY: deps build lint test test-unit test-integration test-e2e demo bench bench-full clean kube-up kube-down kube-binaries podman image
 
 deps: node_modules/.installed
 	@command -v ip >/dev/null || { echo "installing iproute2 (network namespace tests)"; apt-get install -y iproute2; }
@@ -49,7 +49,11 @@ test: lint build test-unit test-integration test-e2e
 demo: build
 	@$(NODE_PATH_PREFIX); node scripts/demo.ts $(ARGS)
 
+# Every benchmark at its standard length (~13 min); bench-full: the full-length runs (~30 min).
 bench: build image
+	@$(NODE_PATH_PREFIX); node bench/run.ts --quick
+
+bench-full: build image
 	@$(NODE_PATH_PREFIX); node bench/run.ts
 
 # A single-node Kubernetes on this machine with the images imported (docs/kubernetes-local.md).

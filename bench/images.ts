@@ -9,7 +9,9 @@
  *   node bench/images.ts [--quick]
  */
 import { execFile, execFileSync, spawnSync } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { randomBytes } from 'node:crypto'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import os from 'node:os'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { EXAMPLE_APPS, freePorts, NodeProcess } from '../scripts/lib/node-process.ts'
@@ -53,6 +55,14 @@ const size = (image: string) => Number(podman('image', 'inspect', '--format', '{
 /** Polls http://127.0.0.1:port/path every 5 ms until it answers 200; resolves with the time. */
 /** The admin servers listen on every address here, so /status needs a token. */
 const ADMIN_TOKEN = 'cattery-bench-admin-token'
+/**
+ * The nodes' receivers are reachable from the network, so they need a cluster secret (secure by
+ * default, docs/security.md): one file, mounted into the containers as the operator mounts it.
+ */
+const SECRET_DIR = mkdtempSync(path.join(os.tmpdir(), 'cattery-bench-secret-'))
+const SECRET_FILE = path.join(SECRET_DIR, 'cluster-secret')
+writeFileSync(SECRET_FILE, `${randomBytes(32).toString('base64')}\n`, { mode: 0o444 })
+const CONTAINER_SECRET_FILE = '/etc/cattery/cluster-secret'
 
 async function until200(port: number, p: string, timeoutMs = 60_000): Promise<number> {
   const deadline = Date.now() + timeoutMs
@@ -81,8 +91,10 @@ async function runContainer(name: string): Promise<{ timing: Timing; admin: numb
   const t0 = performance.now()
   const wall0 = Date.now()
   const args = ['run', '-d', '--label', LABEL, '--network', NETWORK, '--name', `${NETWORK}-${name}`]
-  args.push('-p', `127.0.0.1:${admin}:9090`, '-p', `127.0.0.1:${http}:8080`, NODE_IMAGE)
+  args.push('-p', `127.0.0.1:${admin}:9090`, '-p', `127.0.0.1:${http}:8080`)
+  args.push('-v', `${SECRET_FILE}:${CONTAINER_SECRET_FILE}:ro`, NODE_IMAGE)
   args.push('--name', name, '--membership', 'multicast', '--log-level', 'warn', '--admin-token', ADMIN_TOKEN)
+  args.push('--cluster-secret-file', CONTAINER_SECRET_FILE)
   const run = new Promise<void>((resolve, reject) =>
     execFile('podman', args, (err) => (err ? reject(err) : resolve())),
   )
@@ -126,7 +138,7 @@ async function runHost(
     ].concat(
       ['--http-port', String(http), '--admin-port', String(admin), '--log-level', 'warn'],
       ['--apps-dir', EXAMPLE_APPS],
-      ['--admin-token', ADMIN_TOKEN],
+      ['--admin-token', ADMIN_TOKEN, '--cluster-secret-file', SECRET_FILE],
     ),
     { command: [process.execPath, DIST_MAIN] },
   )
@@ -239,4 +251,5 @@ try {
   }
 } finally {
   cleanup()
+  rmSync(SECRET_DIR, { recursive: true, force: true })
 }

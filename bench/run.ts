@@ -1,4 +1,8 @@
-/** Runs every benchmark in turn (make bench). Each prints a markdown table for bench/RESULTS.md. */
+/**
+ * Runs every benchmark in turn, each printing a markdown table for bench/RESULTS.md: `make bench`
+ * passes --quick (shorter rounds, fewer sessions: ~13 minutes on the 2-core machine), `make
+ * bench-full` nothing (the full lengths the goals in RESULTS.md are measured with: ~30 minutes).
+ */
 import { spawnSync } from 'node:child_process'
 import path from 'node:path'
 
