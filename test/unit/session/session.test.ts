@@ -3,7 +3,13 @@ import { describe, it } from 'node:test'
 import { sessionCodes } from '../../../node/session/errors.ts'
 import { DEFAULT_LIMITS } from '../../../node/session/limits.ts'
 import { internWriter } from '../../../node/session/rank.ts'
-import { Session, type SessionPolicy } from '../../../node/session/session.ts'
+import {
+  fromTuple,
+  Session,
+  type SessionData,
+  type SessionPolicy,
+  toTuple,
+} from '../../../node/session/session.ts'
 import { encode } from '../../../node/tribes/codec.ts'
 
 const policy = (p: Partial<SessionPolicy> = {}): SessionPolicy => ({
@@ -202,5 +208,29 @@ describe('Writer ids (rank.ts)', () => {
     for (let i = 0; i < 1100; i++)
       assert.equal(internWriter(i.toString(16).padStart(16, '0')), i.toString(16).padStart(16, '0'))
     assert.equal(internWriter(w), w)
+  })
+})
+
+describe('Packed sessions (state-transfer tuples)', () => {
+  const data: SessionData = {
+    id: 'S1.n1',
+    creationTime: 1,
+    lastAccessedTime: 2,
+    maxInactiveInterval: 1800,
+    principal: 'ann',
+    authType: 'FORM',
+    version: 3,
+    writer: 'ab',
+    attributes: [['cart', ['apple']]],
+  }
+
+  it('a session survives packing and unpacking, with or without a writer', () => {
+    assert.deepEqual(fromTuple(toTuple(data)), data)
+    const { writer: _w, ...older } = data
+    assert.deepEqual(fromTuple(toTuple(older)), older)
+  })
+
+  it('a tuple with the wrong number of fields is refused with a message that says so', () => {
+    assert.throws(() => fromTuple(['S1.n1', 1]), /a packed session has 2 fields, not 9/)
   })
 })
