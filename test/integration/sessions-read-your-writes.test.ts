@@ -134,14 +134,16 @@ describe('read-your-writes without sticky balancing (DeltaManager, asynchronous)
     // lost write — is an answer that repeats the previous count, and only when that previous count
     // was acknowledged by the killed node (asynchronous replication: its last ~10 ms of changes may
     // not have left it). Nothing acknowledged by a surviving node is ever lost, and every session goes
-    // on to its 30th increment.
+    // on to its 30th increment. `at` is when the client read the answer: one the killed node wrote just
+    // before its death may be read late on a busy machine (seen: over 50 ms), hence the generous bound.
+    const KILL_SLACK_MS = 2000
     let lost = 0
     for (const c of r.clients) {
       assert.equal(c.acks.length, REQUESTS)
       for (let i = 1; i < c.acks.length; i++) {
         const a = c.acks[i] as RoundRobinClient['acks'][number]
         const before = c.acks[i - 1] as RoundRobinClient['acks'][number]
-        if (a.count === before.count && before.node === killed.name && before.at <= killedAt + 50) {
+        if (a.count === before.count && before.node === killed.name && before.at <= killedAt + KILL_SLACK_MS) {
           lost++
           continue
         }
