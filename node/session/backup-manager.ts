@@ -32,7 +32,7 @@
  * - **Expiry**: every holder expires an idle copy; only the primary announces it.
  */
 
-import { CatteryError } from '../tribes/errors.ts'
+import { CatteryError, ChannelSendError } from '../tribes/errors.ts'
 import { describeMember, type Member } from '../tribes/member.ts'
 import { SendOption } from '../tribes/send-options.ts'
 import type { ManagerMessage } from './cluster-manager.ts'
@@ -401,6 +401,31 @@ export class BackupManager extends ReplicatedManager {
       else this.#confirmed.delete(key)
     }
     return ok
+  }
+
+  /**
+   * A change or new session that did not reach an owner (it did not know this member yet, or the
+   * connection failed while the view still holds it): the next repair pass pushes the whole copy to
+   * that owner, as it does after a failed push. Without this the owner would lack the copy, or miss
+   * the change, until the view next changed. (Asynchronous sends report no failure.)
+   */
+  protected override replicationFailed(message: SessionMessage, err: unknown): void {
+    if (message.type !== 'created' && message.type !== 'delta' && message.type !== 'change-id') return
+    const key = keyOf(
+      message.type === 'created'
+        ? message.session.id
+        : message.type === 'change-id'
+          ? message.newId
+          : message.id,
+    )
+    if (!this.store.get(key)) return
+    const failed = err instanceof ChannelSendError ? new Set(err.failures.map((f) => f.member)) : undefined
+    for (const m of this.#otherOwners(key)) {
+      if (failed && !failed.has(describeMember(m))) continue
+      const set = this.#retry.get(key) ?? new Set<string>()
+      this.#retry.set(key, set)
+      set.add(writerOf(m))
+    }
   }
 
   /** A copy arrived (fetched, pushed, transferred): one this member does not own is a proxy. */

@@ -556,17 +556,17 @@ export abstract class ReplicatedManager extends BaseManager implements ClusterMa
       this.#batch.add(message)
       return SENT
     }
-    return this.#reported(this.ro.channel.send(to, message, this.ro.sendOptions), message.type)
+    return this.#reported(this.ro.channel.send(to, message, this.ro.sendOptions), message.type, message)
   }
 
   #sendNow(message: SessionMessage): Promise<boolean> {
     const members = this.ro.channel.members()
     if (members.length === 0) return Promise.resolve(true)
-    return this.#reported(this.ro.channel.send(members, message, this.ro.sendOptions), message.type)
+    return this.#reported(this.ro.channel.send(members, message, this.ro.sendOptions), message.type, message)
   }
 
   /** A failed replication is counted and logged, never thrown at the request that caused it. */
-  #reported(sent: Promise<void>, type: SessionMessageType): Promise<boolean> {
+  #reported(sent: Promise<void>, type: SessionMessageType, message?: SessionMessage): Promise<boolean> {
     return sent.then(
       () => true,
       (err) => {
@@ -575,10 +575,14 @@ export abstract class ReplicatedManager extends BaseManager implements ClusterMa
           { code: (err as CatteryError).code, err: (err as Error).message, type },
           'replication failed',
         )
+        if (message) this.replicationFailed(message, err)
         return false
       },
     )
   }
+
+  /** A message did not reach some of its targets (`err`: a ChannelSendError names them). */
+  protected replicationFailed(_message: SessionMessage, _err: unknown): void {}
 
   // --- applying what the replica log admits ---------------------------------------------------
 

@@ -143,7 +143,11 @@ describe('read-your-writes without sticky balancing (DeltaManager, asynchronous)
       for (let i = 1; i < c.acks.length; i++) {
         const a = c.acks[i] as RoundRobinClient['acks'][number]
         const before = c.acks[i - 1] as RoundRobinClient['acks'][number]
-        if (a.count === before.count && before.node === killed.name && before.at <= killedAt + KILL_SLACK_MS) {
+        if (
+          a.count === before.count &&
+          before.node === killed.name &&
+          before.at <= killedAt + KILL_SLACK_MS
+        ) {
           lost++
           continue
         }
