@@ -50,7 +50,8 @@ export interface ControlPlane {
   /** kubectl with a JSON result. */
   // biome-ignore lint/suspicious/noExplicitAny: API objects are read freely
   json<T = Record<string, any>>(...args: string[]): Promise<T>
-  stopApiserver(): void
+  /** Kills the apiserver and resolves once it is gone (up.sh would otherwise take it as running). */
+  stopApiserver(): Promise<void>
   /** Starts whatever is not running (after stopApiserver). */
   up(): Promise<void>
   down(): Promise<void>
@@ -87,9 +88,23 @@ export async function startControlPlane(o: { node?: boolean } = {}): Promise<Con
     caFile: path.join(dir, 'pki/ca.crt'),
     kubectl,
     json: async (...args) => JSON.parse(await kubectl(...args, '-o', 'json')),
-    stopApiserver: () => {
+    stopApiserver: async () => {
       const pid = Number(readFileSync(path.join(dir, 'apiserver.pid'), 'utf8'))
       process.kill(pid, 'SIGKILL')
+      // Gone, or a zombie (up.sh's `running` counts neither as running).
+      const dead = () => {
+        try {
+          return / Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/\(.*\)/, ''))
+        } catch {
+          return true
+        }
+      }
+      const deadline = Date.now() + 30_000
+      while (!dead()) {
+        if (Date.now() > deadline)
+          throw new Error(`the apiserver (pid ${pid}) is still alive 30 s after SIGKILL`)
+        await new Promise((r) => setTimeout(r, 20))
+      }
     },
     up,
     down: async () => {

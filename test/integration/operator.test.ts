@@ -287,7 +287,7 @@ spec: {replicas: 1, channel: {receiverPort: ${receiverPort}}}
     await n0.waitForView(['shop-1'])
     await n1.waitForView(['shop-0'])
     // The API goes away: the nodes keep their peers.
-    cp.stopApiserver()
+    await cp.stopApiserver()
     await n0.waitFor((l) => l.msg === 'cannot read the member list; keeping the last one', 15_000)
     assert.deepEqual(n0.view(), ['shop-1'])
     await cp.up()
@@ -413,7 +413,7 @@ spec: {bogus: 1}
   })
 
   it('after an apiserver restart the operator recovers and converges', async () => {
-    cp.stopApiserver()
+    await cp.stopApiserver()
     await new Promise((r) => setTimeout(r, 2000))
     await cp.up()
     await eventually('scale accepted', () => patchCluster({ replicas: 5 }), 30_000)
