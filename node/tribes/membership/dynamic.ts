@@ -11,6 +11,8 @@ export interface DynamicMembershipSource {
   ready?(): Promise<void>
   /** Stops watching. */
   close?(): void
+  /** This member became ready (it holds the cluster's sessions) or stopped being ready. */
+  localReady?(ready: boolean): void
 }
 
 /** A source whose list is set by its owner: static configuration, or anything that calls `set`. */

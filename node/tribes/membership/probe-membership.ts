@@ -117,6 +117,7 @@ export class ProbeMembership extends EventEmitter implements MembershipService {
   }
 
   localChanged(): void {
+    this.#source.localReady?.(this.#local?.ready === true)
     // Peers read our ready flag from the PONGs they get: nothing to push.
   }
 
