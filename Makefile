@@ -49,7 +49,7 @@ test: lint build test-unit test-integration test-e2e
 demo: build
 	@$(NODE_PATH_PREFIX); node scripts/demo.ts $(ARGS)
 
-# Every benchmark at its standard length (~13 min); bench-full: the full-length runs (~30 min).
+# Every benchmark at its standard length (~11 min); bench-full: the full-length runs (~30 min).
 bench: build image
 	@$(NODE_PATH_PREFIX); node bench/run.ts --quick
 

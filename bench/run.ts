@@ -1,6 +1,6 @@
 /**
  * Runs every benchmark in turn, each printing a markdown table for bench/RESULTS.md: `make bench`
- * passes --quick (shorter rounds, fewer sessions: ~13 minutes on the 2-core machine), `make
+ * passes --quick (shorter rounds, fewer sessions: ~11 minutes on the 2-core machine), `make
  * bench-full` nothing (the full lengths the goals in RESULTS.md are measured with: ~30 minutes).
  */
 import { spawnSync } from 'node:child_process'

@@ -385,14 +385,8 @@ export class BackupManager extends ReplicatedManager {
 
   protected override async replicate(message: SessionMessage): Promise<boolean> {
     const ok = await super.replicate(message)
-    if (message.type === 'delta' || message.type === 'created' || message.type === 'change-id') {
-      const key = keyOf(
-        message.type === 'created'
-          ? message.session.id
-          : message.type === 'change-id'
-            ? message.newId
-            : message.id,
-      )
+    const key = changedKey(message)
+    if (key !== undefined) {
       // Only a proxy's writes are remembered (an owner keeps its copy): no cost per owned session,
       // nor for a copy dropped while the request ran.
       const proxy = !this.#owners(key).includes(this.#self) && this.store.get(key) !== undefined
@@ -410,22 +404,11 @@ export class BackupManager extends ReplicatedManager {
    * the change, until the view next changed. (Asynchronous sends report no failure.)
    */
   protected override replicationFailed(message: SessionMessage, err: unknown): void {
-    if (message.type !== 'created' && message.type !== 'delta' && message.type !== 'change-id') return
-    const key = keyOf(
-      message.type === 'created'
-        ? message.session.id
-        : message.type === 'change-id'
-          ? message.newId
-          : message.id,
-    )
-    if (!this.store.get(key)) return
+    const key = changedKey(message)
+    if (key === undefined || !this.store.get(key)) return
     const failed = err instanceof ChannelSendError ? new Set(err.failures.map((f) => f.member)) : undefined
-    for (const m of this.#otherOwners(key)) {
-      if (failed && !failed.has(describeMember(m))) continue
-      const set = this.#retry.get(key) ?? new Set<string>()
-      this.#retry.set(key, set)
-      set.add(writerOf(m))
-    }
+    for (const m of this.#otherOwners(key))
+      if (!failed || failed.has(describeMember(m))) this.#retryLater(key, writerOf(m))
   }
 
   /** A copy arrived (fetched, pushed, transferred): one this member does not own is a proxy. */
@@ -473,6 +456,13 @@ export class BackupManager extends ReplicatedManager {
     void this.#release(key)
   }
 
+  /** The copy of `key` goes to member `writer` with the next repair pass. */
+  #retryLater(key: string, writer: string): void {
+    const set = this.#retry.get(key)
+    if (set) set.add(writer)
+    else this.#retry.set(key, new Set([writer]))
+  }
+
   async #release(key: string): Promise<void> {
     const owners = this.#otherOwners(key)
     const confirmed = await Promise.all(owners.map((m) => this.#pusher.push(m, [key])))
@@ -480,9 +470,7 @@ export class BackupManager extends ReplicatedManager {
     owners.forEach((m, i) => {
       if (confirmed[i]?.has(key)) return
       // Sent again by the next pass, which drops the copy then.
-      const set = this.#retry.get(key) ?? new Set<string>()
-      this.#retry.set(key, set)
-      set.add(writerOf(m))
+      this.#retryLater(key, writerOf(m))
       kept = true
     })
     // Owned or used here meanwhile: kept.
@@ -641,9 +629,7 @@ export class BackupManager extends ReplicatedManager {
         for (const k of keys)
           if (!confirmed.has(k)) {
             failed.add(k)
-            const set = this.#retry.get(k) ?? new Set<string>()
-            this.#retry.set(k, set)
-            set.add(id)
+            this.#retryLater(k, id)
           }
       }),
     )
@@ -834,4 +820,12 @@ export class BackupManager extends ReplicatedManager {
     }
     return sends.length > 0 ? Promise.all(sends).then(() => undefined) : undefined
   }
+}
+
+/** The session a new session, a change or a change of id is about (its key), else undefined. */
+function changedKey(m: SessionMessage): string | undefined {
+  if (m.type === 'created') return keyOf(m.session.id)
+  if (m.type === 'change-id') return keyOf(m.newId)
+  if (m.type === 'delta') return keyOf(m.id)
+  return undefined
 }

@@ -116,6 +116,7 @@ export class KubernetesMemberSource implements DynamicMembershipSource {
 
   #startWatch(): Promise<void> {
     clearTimeout(this.#watchTimer)
+    if (this.#stopped) return Promise.resolve()
     this.#watch ??= this.#run()
     return this.#watch
   }
@@ -146,7 +147,7 @@ export class KubernetesMemberSource implements DynamicMembershipSource {
     )
     const api = kc.makeApiClient(k8s.CustomObjectsApi)
     const watch = new k8s.Watch(kc)
-    const path = `/apis/${GROUP}/${VERSION}/namespaces/${this.#o.namespace}/${PLURAL}`
+    const path = collectionPath(this.#o)
     const target = {
       group: GROUP,
       version: VERSION,
@@ -209,6 +210,10 @@ export class KubernetesMemberSource implements DynamicMembershipSource {
   }
 }
 
+/** The SessionClusters of the node's namespace, as an API path. */
+const collectionPath = (o: KubernetesMembershipOptions): string =>
+  `/apis/${GROUP}/${VERSION}/namespaces/${encodeURIComponent(o.namespace)}/${PLURAL}`
+
 /**
  * The SessionCluster object by one GET with the service-account token and the cluster's CA, without
  * loading @kubernetes/client-node (see above).
@@ -217,10 +222,7 @@ async function firstList(
   o: KubernetesMembershipOptions,
 ): Promise<{ status?: { members?: PublishedMember[] } }> {
   const [token, ca] = await Promise.all([readFile(o.tokenFile, 'utf8'), readFile(o.caFile)])
-  const url = new URL(
-    `/apis/${GROUP}/${VERSION}/namespaces/${encodeURIComponent(o.namespace)}/${PLURAL}/${encodeURIComponent(o.cluster)}`,
-    o.apiServer,
-  )
+  const url = new URL(`${collectionPath(o)}/${encodeURIComponent(o.cluster)}`, o.apiServer)
   return new Promise((resolve, reject) => {
     const req = request(
       url,
