@@ -35,6 +35,7 @@
 import { CatteryError, ChannelSendError } from '../tribes/errors.ts'
 import { describeMember, type Member } from '../tribes/member.ts'
 import { SendOption } from '../tribes/send-options.ts'
+import { ANTI_ENTROPY_MS, AntiEntropy, type DigestMessage, type HeldRank } from './anti-entropy.ts'
 import type { ManagerMessage } from './cluster-manager.ts'
 import { sessionCodes } from './errors.ts'
 import { sendsToJoiner } from './joiner-share.ts'
@@ -54,6 +55,8 @@ export interface BackupManagerOptions extends ReplicatedManagerOptions {
   backups: number
   /** How long a request waits for the copy of a session this member does not hold, ms (Tomcat's rpcTimeout). */
   rpcTimeout?: number
+  /** How often this member sends its anti-entropy digests, ms (anti-entropy.ts; default ANTI_ENTROPY_MS). */
+  antiEntropyInterval?: number
 }
 
 /** A proxy copy is kept this long after its last use. */
@@ -111,6 +114,11 @@ export class BackupManager extends ReplicatedManager {
   /** Pushes that failed: sent again at the next pass. */
   readonly #retry = new Map<string, Set<string>>()
   readonly #pusher: CopyPusher
+  readonly #antiEntropy: AntiEntropy
+  readonly #antiEntropyInterval: number
+  /** When this member next sends its digests; the round under way. */
+  #nextExchange = 0
+  #exchange: Promise<void> | undefined
   #tick: NodeJS.Timeout | undefined
   #pass: Promise<void> | undefined
   #passDue = false
@@ -151,6 +159,20 @@ export class BackupManager extends ReplicatedManager {
       maxCount: options.sendAllSessionsSize,
       accepts: (to) => !this.#leaving.has(writerOf(to)),
     })
+    this.#antiEntropyInterval = options.antiEntropyInterval ?? ANTI_ENTROPY_MS
+    this.#antiEntropy = new AntiEntropy({
+      channel: options.channel,
+      contextPath: this.contextPath,
+      sent: this.counts.sent,
+      copies: this.#copies,
+      self: () => this.#self,
+      view: () => this.#placementView(),
+      ready: () => this.ready && !this.#stopping,
+      held: () => this.#heldRanks(),
+      isGone: (key) => this.replicaLog.isGone(key),
+      member: (id) => this.#member(id),
+      push: (to, keys) => this.#pusher.push(to, keys),
+    })
   }
 
   override async start(): Promise<void> {
@@ -159,6 +181,7 @@ export class BackupManager extends ReplicatedManager {
     if (this.transfer.stopped) return
     this.#noteView()
     this.#lastFull = Date.now()
+    this.#nextExchange = this.#lastFull + this.#jittered()
     this.ro.channel.on('memberAdded', this.#onViewChange)
     this.ro.channel.on('memberDisappeared', this.#onGone)
     this.#tick = setInterval(() => this.#onTick(), TICK_MS)
@@ -171,6 +194,7 @@ export class BackupManager extends ReplicatedManager {
     this.ro.channel.off('memberAdded', this.#onViewChange)
     this.ro.channel.off('memberDisappeared', this.#onGone)
     await this.#pass
+    await this.#exchange
     if (this.ro.channel.started) {
       await this.#announceDeparture()
       if (!this.ro.expireSessionsOnShutdown) await this.#handOver()
@@ -186,7 +210,12 @@ export class BackupManager extends ReplicatedManager {
       ...super.stats(),
       backups: this.#copies - 1,
       ...roles,
-      placement: { ...this.#placement, ...this.#pusher.counters, members: view.members.length },
+      placement: {
+        ...this.#placement,
+        ...this.#pusher.counters,
+        ...this.#antiEntropy.counters,
+        members: view.members.length,
+      },
     }
   }
 
@@ -561,6 +590,48 @@ export class BackupManager extends ReplicatedManager {
     const oldest = this.#proxies.values().next().value
     if (oldest !== undefined && now - oldest > PROXY_TTL_MS) due = true
     if (due) this.#schedule(0)
+    else if (!unsettled && !this.#pass && !this.#exchange && now >= this.#nextExchange)
+      this.#exchangeDigests(now)
+  }
+
+  // --- anti-entropy (anti-entropy.ts) ----------------------------------------------------------
+
+  /** The interval with ±25% jitter, so that members' rounds spread out. */
+  #jittered(): number {
+    return this.#antiEntropyInterval * (0.75 + Math.random() / 2)
+  }
+
+  /** Sends this member's digests (the view is settled and no repair pass is due or running). */
+  #exchangeDigests(now: number): void {
+    this.#nextExchange = now + this.#jittered()
+    if (!this.ready) return
+    this.#exchange = this.#antiEntropy
+      .round()
+      .catch((err) => this.logger.warn({ err: (err as Error).message }, 'anti-entropy round failed'))
+      .finally(() => {
+        this.#exchange = undefined
+      })
+  }
+
+  protected override reconcile(m: DigestMessage, from: Member): void {
+    if (this.#stopping) return
+    this.#antiEntropy
+      .receive(m, from)
+      .catch((err) =>
+        this.logger.warn(
+          { err: (err as Error).message, from: describeMember(from) },
+          `anti-entropy: ${m.type} refused`,
+        ),
+      )
+  }
+
+  /** The copies held, as digests see them: expired-idle ones left out. */
+  *#heldRanks(): Generator<HeldRank> {
+    const now = Date.now()
+    for (const key of this.store.keys()) {
+      const s = this.store.get(key)
+      if (s && !s.isExpired(now)) yield { key, version: s.version, writer: s.writer }
+    }
   }
 
   #schedule(delay: number): void {

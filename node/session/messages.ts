@@ -106,6 +106,22 @@ export type SessionMessage =
    * once (synchronous ACK: once acknowledged, the receiver sends it no session and asks it for none).
    */
   | { k: typeof SESSION_MESSAGE; type: 'leaving'; ctx: string }
+  /**
+   * BackupManager anti-entropy (anti-entropy.ts): per bucket of keys, the sum of the hashes (key and
+   * rank) of the sessions the sender and the receiver both own under the view whose hash is `view`.
+   */
+  | { k: typeof SESSION_MESSAGE; type: 'digest'; ctx: string; view: number; sums: number[] }
+  /** The answer for the buckets that differ: the answering member's sessions there, with their ranks. */
+  | {
+      k: typeof SESSION_MESSAGE
+      type: 'digest-keys'
+      ctx: string
+      view: number
+      buckets: number[]
+      keys: string[]
+      versions: number[]
+      writers: string[]
+    }
   /** Asynchronous messages of one event-loop turn (see replication-batch.ts). */
   | { k: typeof SESSION_MESSAGE; type: 'batch'; ctx: string; messages: unknown[] }
 
@@ -130,6 +146,8 @@ export const newMessageCounts = (): MessageCounts => ({
   'session-copy': 0,
   backup: 0,
   leaving: 0,
+  digest: 0,
+  'digest-keys': 0,
   batch: 0,
 })
 

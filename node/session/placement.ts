@@ -11,25 +11,7 @@
  * restarted member (a new uniqueId) is a new member with a new share.
  */
 
-/** The 32-bit FNV-1a hash of a string, seeded. */
-function fnv1a(s: string, seed: number): number {
-  let h = seed >>> 0
-  for (let i = 0; i < s.length; i++) {
-    h ^= s.charCodeAt(i)
-    h = Math.imul(h, 0x01000193)
-  }
-  return h >>> 0
-}
-
-/** murmur3's finaliser: spreads every input bit over the output. */
-function fmix(h: number): number {
-  h ^= h >>> 16
-  h = Math.imul(h, 0x85ebca6b)
-  h ^= h >>> 13
-  h = Math.imul(h, 0xc2b2ae35)
-  h ^= h >>> 16
-  return h >>> 0
-}
+import { fmix, fnv1a } from './hash.ts'
 
 /** Two independent 32-bit lanes of a string's hash (a 53-bit score is made of them). */
 interface Lanes {

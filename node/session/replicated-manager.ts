@@ -268,6 +268,9 @@ export abstract class ReplicatedManager extends BaseManager implements ClusterMa
   /** A member announced it is stopping (the BackupManager's hand-off); ignored by default. */
   protected memberLeaving(_from: Member): void {}
 
+  /** Another member's digest of the sessions both own (the BackupManager's anti-entropy); ignored by default. */
+  protected reconcile(_m: SessionMessage & { type: 'digest' | 'digest-keys' }, _from: Member): void {}
+
   /** Applies (or holds) a message; true when it was refused at once (replicated-checks.ts). */
   #handle(m: ManagerMessage, from: Member): boolean {
     this.counts.received[m.type]++
@@ -343,6 +346,10 @@ export abstract class ReplicatedManager extends BaseManager implements ClusterMa
         return false
       case 'leaving':
         this.memberLeaving(from)
+        return false
+      case 'digest':
+      case 'digest-keys':
+        this.reconcile(m, from)
         return false
     }
   }

@@ -87,12 +87,13 @@ export const peer = (name: string): Member => ({
 })
 
 /**
- * A BackupManager (k = 1) or DeltaManager of context /app on `channel`, with the settings above and
- * synchronous send options, logging nothing; not started.
+ * A BackupManager (k = 1; `backup` overrides its options) or DeltaManager of context /app on
+ * `channel`, with the settings above and synchronous send options, logging nothing; not started.
  */
 export function replicatedManager<K extends 'backup' | 'delta'>(
   kind: K,
   channel: Channel,
+  backup: { antiEntropyInterval?: number } = {},
 ): K extends 'backup' ? BackupManager : DeltaManager {
   const { type: _type, ...settings } = managerSettings()
   const options = {
@@ -103,6 +104,6 @@ export function replicatedManager<K extends 'backup' | 'delta'>(
     channel,
   }
   return (
-    kind === 'backup' ? new BackupManager({ ...options, backups: 1 }) : new DeltaManager(options)
+    kind === 'backup' ? new BackupManager({ ...options, backups: 1, ...backup }) : new DeltaManager(options)
   ) as K extends 'backup' ? BackupManager : DeltaManager
 }

@@ -1,0 +1,310 @@
+/**
+ * Anti-entropy between the owners of the BackupManager's sessions while the view holds still.
+ * Repair (repair.ts) places copies when the view changes; a copy an owner lost while it did not —
+ * an asynchronous change or new session lost with a broken connection, a copy it refused at a limit
+ * since raised, an end it missed — would otherwise stay lost (or stale, or a zombie) until the view
+ * next changed, and the session would have one copy fewer than `backups` promises.
+ *
+ * Every ANTI_ENTROPY_MS (with jitter), each member whose view is settled sends every other member a
+ * **digest** of the sessions both own under that view: DIGEST_BUCKETS sums, one per bucket of keys, of
+ * a hash of each session's key and rank (version, writer). The receiver computes the same sums over
+ * its own copies; for the buckets that differ it answers with its keys and ranks there
+ * (`digest-keys`), and the digest's sender then pushes the copies the receiver lacks or holds older
+ * (ownership-transfer.ts: synchronously acknowledged, taken by rank), and sends `expired` for the
+ * sessions the receiver holds that ended here. Each exchange repairs its receiver; as every member
+ * sends digests, the two directions of a pair repair both. A digest names its view (a hash of the
+ * member list): one made over another view is ignored, as is any digest reaching a member that is not
+ * ready (still receiving its share: repair and state transfer place copies then).
+ *
+ * Cost per round, per member: one pass over its copies (their owners, as a repair pass computes) and
+ * one 256-sum message (about 1.3 KB) per other member; on receipt, one pass over its copies. In a
+ * cluster that lost nothing, buckets differ only where a change was in flight: their keys go back
+ * (a few dozen per bucket) and nothing is pushed unless a rank really differs.
+ *
+ * Bounds: a `digest-keys` answer carries at most MAX_DIGEST_KEYS keys (whole buckets, at least one):
+ * the other differing buckets are compared again at the next round. Expired-idle copies are left out
+ * on both sides (each holder expires them on its own schedule).
+ */
+import type { Channel } from '../tribes/channel-types.ts'
+import type { Member } from '../tribes/member.ts'
+import { SendOption } from '../tribes/send-options.ts'
+import { fmix, fnv1a } from './hash.ts'
+import { type MessageCounts, SESSION_MESSAGE, type SessionMessage } from './messages.ts'
+import type { PlacementView } from './placement.ts'
+import { compareRank, writerOf } from './rank.ts'
+
+/** How often a member sends its digests (±25% jitter, so members do not all run at once). */
+export const ANTI_ENTROPY_MS = 30_000
+/** Buckets of a digest (a power of two). */
+export const DIGEST_BUCKETS = 256
+/** Keys an answer carries, at most. */
+export const MAX_DIGEST_KEYS = 4096
+
+export type DigestMessage = SessionMessage & { type: 'digest' | 'digest-keys' }
+
+/** A copy held, as a digest sees it. */
+export interface HeldRank {
+  readonly key: string
+  readonly version: number
+  readonly writer: string
+}
+
+/** The bucket of a session's key. */
+export const bucketOf = (key: string): number => fnv1a(key, 0x2f6b_8e15) & (DIGEST_BUCKETS - 1)
+
+/** The hash of a copy: its key and rank. */
+export const copyHash = (c: HeldRank): number =>
+  fmix(fnv1a(c.key, 0x3c6e_f372) ^ Math.imul(c.version >>> 0, 0x9e37_79b1) ^ fnv1a(c.writer, 0xa54f_f53a))
+
+/** A hash of a view's member list: digests over different views are not compared. */
+export const viewHash = (view: PlacementView): number => fnv1a(view.members.join(','), 0x811c_9dc5)
+
+/**
+ * The copies `self` holds and owns with another member, by that member (writer id): for every
+ * other member, or only for `peer`.
+ */
+export function sharedCopies(
+  view: PlacementView,
+  copies: number,
+  self: string,
+  held: Iterable<HeldRank>,
+  peer?: string,
+): Map<string, HeldRank[]> {
+  const out = new Map<string, HeldRank[]>()
+  for (const c of held) {
+    const owners = view.owners(c.key, copies)
+    if (!owners.includes(self) || (peer !== undefined && !owners.includes(peer))) continue
+    for (const o of owners) {
+      if (o === self || (peer !== undefined && o !== peer)) continue
+      const list = out.get(o)
+      if (list) list.push(c)
+      else out.set(o, [c])
+    }
+  }
+  return out
+}
+
+/** The digest of a list of copies: per bucket, the sum (mod 2^32) of their hashes. */
+export function digestOf(list: Iterable<HeldRank>): Uint32Array {
+  const sums = new Uint32Array(DIGEST_BUCKETS)
+  for (const c of list) sums[bucketOf(c.key)] = ((sums[bucketOf(c.key)] as number) + copyHash(c)) >>> 0
+  return sums
+}
+
+/** The buckets whose sums differ. */
+export function differingBuckets(mine: ArrayLike<number>, theirs: ArrayLike<number>): number[] {
+  const out: number[] = []
+  for (let b = 0; b < DIGEST_BUCKETS; b++) if (mine[b] !== theirs[b]) out.push(b)
+  return out
+}
+
+/**
+ * The copies of `list` in the first of `buckets` that fit MAX_DIGEST_KEYS (whole buckets, at least
+ * one), and which buckets those are.
+ */
+export function answerFor(
+  list: readonly HeldRank[],
+  buckets: readonly number[],
+): { buckets: number[]; copies: HeldRank[] } {
+  const byBucket = new Map<number, HeldRank[]>(buckets.map((b) => [b, []]))
+  for (const c of list) byBucket.get(bucketOf(c.key))?.push(c)
+  const out = { buckets: [] as number[], copies: [] as HeldRank[] }
+  for (const [b, cs] of byBucket) {
+    if (out.buckets.length > 0 && out.copies.length + cs.length > MAX_DIGEST_KEYS) break
+    out.buckets.push(b)
+    out.copies.push(...cs)
+  }
+  return out
+}
+
+/**
+ * From an answer (the receiver's copies in `buckets`) and this member's copies shared with it: the
+ * keys to push (the receiver lacks them or holds them older), and the receiver's keys this member
+ * knows ended.
+ */
+export function compareAnswer(
+  mine: readonly HeldRank[],
+  buckets: readonly number[],
+  theirs: readonly HeldRank[],
+  isGone: (key: string) => boolean,
+): { push: string[]; ended: string[] } {
+  const inBuckets = new Set(buckets)
+  const theirRanks = new Map(theirs.map((c) => [c.key, c]))
+  const push: string[] = []
+  const held = new Set<string>()
+  for (const c of mine) {
+    if (!inBuckets.has(bucketOf(c.key))) continue
+    held.add(c.key)
+    const t = theirRanks.get(c.key)
+    if (!t || compareRank(c, t) > 0) push.push(c.key)
+  }
+  const ended = theirs.filter((t) => !held.has(t.key) && isGone(t.key)).map((t) => t.key)
+  return { push, ended }
+}
+
+export interface AntiEntropyOptions {
+  channel: Channel
+  contextPath: string
+  /** The manager's counts of sent messages, by type. */
+  sent: MessageCounts
+  /** 1 + backups. */
+  copies: number
+  /** This member's writer id. */
+  self(): string
+  /** The placement view now. */
+  view(): PlacementView
+  /** Is this member ready (it holds its share)? A member that is not ignores digests. */
+  ready(): boolean
+  /** The copies held (any role), expired-idle ones left out. */
+  held(): Iterable<HeldRank>
+  isGone(key: string): boolean
+  member(id: string): Member | undefined
+  /** Pushes copies to a member; resolves with those it confirmed. */
+  push(to: Member, keys: string[]): Promise<Set<string>>
+}
+
+/** Digest messages leave with an ACK (not synchronized: the answer is a message of its own). */
+const DIGEST_OPTIONS = SendOption.USE_ACK
+
+export class AntiEntropy {
+  readonly #o: AntiEntropyOptions
+  readonly counters = {
+    antiEntropyRounds: 0,
+    /** Digests received that differed from this member's copies in at least one bucket. */
+    digestsDiffering: 0,
+    /** Digests ignored: another view, or this member not ready. */
+    digestsIgnored: 0,
+    /** Copies pushed to an owner that lacked them or held them older, and confirmed. */
+    copiesRepaired: 0,
+    /** Ends sent to an owner that still held the session. */
+    endsRepaired: 0,
+  }
+
+  constructor(options: AntiEntropyOptions) {
+    this.#o = options
+  }
+
+  /** Sends this member's digest to every other member of the view. */
+  async round(): Promise<void> {
+    const view = this.#o.view()
+    const self = this.#o.self()
+    const shared = sharedCopies(view, this.#o.copies, self, this.#o.held())
+    this.counters.antiEntropyRounds++
+    const hash = viewHash(view)
+    await Promise.all(
+      view.members.map(async (id) => {
+        if (id === self) return
+        const to = this.#o.member(id)
+        if (!to) return
+        const sums = Array.from(digestOf(shared.get(id) ?? []))
+        await this.#send(to, {
+          k: SESSION_MESSAGE,
+          type: 'digest',
+          ctx: this.#o.contextPath,
+          view: hash,
+          sums,
+        })
+      }),
+    )
+  }
+
+  /** A digest or an answer from another member. */
+  async receive(m: DigestMessage, from: Member): Promise<void> {
+    if (m.type === 'digest') return this.#digest(m, from)
+    return this.#answer(m, from)
+  }
+
+  /** A digest: the buckets that differ are answered with this member's copies there. */
+  async #digest(m: DigestMessage & { type: 'digest' }, from: Member): Promise<void> {
+    if (!Array.isArray(m.sums) || m.sums.length !== DIGEST_BUCKETS || !m.sums.every(Number.isInteger))
+      throw new Error(`malformed digest message: sums must be ${DIGEST_BUCKETS} numbers`)
+    const view = this.#o.view()
+    const peer = writerIdOf(view, from)
+    if (!this.#o.ready() || m.view !== viewHash(view) || peer === undefined) {
+      this.counters.digestsIgnored++
+      return
+    }
+    const mine = sharedCopies(view, this.#o.copies, this.#o.self(), this.#o.held(), peer).get(peer) ?? []
+    const differ = differingBuckets(digestOf(mine), m.sums)
+    if (differ.length === 0) return
+    this.counters.digestsDiffering++
+    const answer = answerFor(mine, differ)
+    await this.#send(from, {
+      k: SESSION_MESSAGE,
+      type: 'digest-keys',
+      ctx: this.#o.contextPath,
+      view: m.view,
+      buckets: answer.buckets,
+      keys: answer.copies.map((c) => c.key),
+      versions: answer.copies.map((c) => c.version),
+      writers: answer.copies.map((c) => c.writer),
+    })
+  }
+
+  /** An answer: the copies its sender lacks or holds older are pushed, its ended sessions ended. */
+  async #answer(m: DigestMessage & { type: 'digest-keys' }, from: Member): Promise<void> {
+    const theirs = answerCopies(m)
+    const view = this.#o.view()
+    const peer = writerIdOf(view, from)
+    if (m.view !== viewHash(view) || peer === undefined) {
+      this.counters.digestsIgnored++
+      return
+    }
+    const mine = sharedCopies(view, this.#o.copies, this.#o.self(), this.#o.held(), peer).get(peer) ?? []
+    const { push, ended } = compareAnswer(mine, m.buckets, theirs, (k) => this.#o.isGone(k))
+    const sends: Promise<unknown>[] = []
+    if (push.length > 0)
+      sends.push(
+        this.#o.push(from, push).then((confirmed) => (this.counters.copiesRepaired += confirmed.size)),
+      )
+    if (ended.length > 0) {
+      this.#o.sent.expired += ended.length
+      const messages = ended.map((id) => ({ type: 'expired', id }))
+      sends.push(
+        this.#send(from, { k: SESSION_MESSAGE, type: 'batch', ctx: this.#o.contextPath, messages }).then(
+          (ok) => {
+            if (ok) this.counters.endsRepaired += ended.length
+          },
+        ),
+      )
+    }
+    await Promise.all(sends)
+  }
+
+  /** Sends one message; false when it failed (the next round tries again). */
+  async #send(to: Member, message: SessionMessage): Promise<boolean> {
+    this.#o.sent[message.type]++
+    try {
+      await this.#o.channel.send(to, message, DIGEST_OPTIONS)
+      return true
+    } catch {
+      return false
+    }
+  }
+}
+
+/** The member's writer id when it is in `view`. */
+function writerIdOf(view: PlacementView, m: Member): string | undefined {
+  const id = writerOf(m)
+  return view.has(id) ? id : undefined
+}
+
+/** The copies of an answer, checked: a malformed answer is refused whole with what is wrong. */
+function answerCopies(m: DigestMessage & { type: 'digest-keys' }): HeldRank[] {
+  const { buckets, keys, versions, writers } = m
+  const bad = (what: string) => new Error(`malformed digest-keys message: ${what}`)
+  if (!Array.isArray(buckets) || !buckets.every((b) => Number.isInteger(b) && b >= 0 && b < DIGEST_BUCKETS))
+    throw bad(`buckets must be integers from 0 to ${DIGEST_BUCKETS - 1}`)
+  if (!Array.isArray(keys) || !Array.isArray(versions) || !Array.isArray(writers))
+    throw bad('keys, versions and writers must be lists')
+  if (keys.length > MAX_DIGEST_KEYS) throw bad(`${keys.length} keys, more than ${MAX_DIGEST_KEYS}`)
+  if (versions.length !== keys.length || writers.length !== keys.length)
+    throw bad('keys, versions and writers must be as long as each other')
+  return keys.map((key, i) => {
+    const version = versions[i]
+    const writer = writers[i]
+    if (typeof key !== 'string' || !Number.isSafeInteger(version) || typeof writer !== 'string')
+      throw bad(`entry ${i} must be a key, an integer version and a writer`)
+    return { key, version: version as number, writer }
+  })
+}
