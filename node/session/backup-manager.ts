@@ -24,11 +24,13 @@
  *   sent by one of its holders), and is ready only then.
  * - **Change of id**: an old owner that does not own the new id hands its renamed copy to the new
  *   owners and drops it at once (#renamed), rather than at the next repair pass.
- * - **Stop**: a stopping member first announces its departure (`leaving`, synchronously acknowledged:
- *   each member takes it out of placement at once, so none sends it a session or asks it for one),
- *   then hands over the sessions it owns to the members that own them without it, then leaves the
- *   channel. What still reaches it meanwhile (sent before the sender took the announcement in) is
- *   passed on to the owners without it before it is acknowledged, so no write is lost.
+ * - **Stop** (departure.ts): a stopping member first announces its departure (`leaving`,
+ *   synchronously acknowledged: each member takes it out of placement at once), then hands over the
+ *   sessions it owns to the members that own them without it, then leaves the channel; what still
+ *   reaches it meanwhile is passed on to the owners without it before it is acknowledged.
+ * - **Anti-entropy** (anti-entropy.ts): while the view holds still, owners compare digests of the
+ *   sessions they share every 30 s and push what the other lacks, so a copy lost without a view
+ *   change is restored.
  * - **Expiry**: every holder expires an idle copy; only the primary announces it.
  */
 
@@ -37,11 +39,12 @@ import { describeMember, type Member } from '../tribes/member.ts'
 import { SendOption } from '../tribes/send-options.ts'
 import { ANTI_ENTROPY_MS, AntiEntropy, type DigestMessage, type HeldRank } from './anti-entropy.ts'
 import type { ManagerMessage } from './cluster-manager.ts'
+import { Departure } from './departure.ts'
 import { sessionCodes } from './errors.ts'
 import { sendsToJoiner } from './joiner-share.ts'
 import type { ManagerStats } from './manager.ts'
-import { SESSION_MESSAGE, type SessionMessage } from './messages.ts'
-import { CopyPusher, PUSH_OPTIONS } from './ownership-transfer.ts'
+import type { SessionMessage } from './messages.ts'
+import { CopyPusher } from './ownership-transfer.ts'
 import { PlacementView } from './placement.ts'
 import { compareRank, writerOf } from './rank.ts'
 import { type HeldCopy, planRepair, type RepairAction } from './repair.ts'
@@ -129,21 +132,13 @@ export class BackupManager extends ReplicatedManager {
    * member of the view (forgotten when it leaves the view).
    */
   readonly #leaving = new Set<string>()
-  /** This member announced its departure: what still reaches it is passed on (#forward). */
-  #departing = false
-  /** Every member acknowledged the announcement (so none should send this member a copy any more). */
-  #departed = false
+  readonly #departure: Departure
   readonly #placement = {
     fetches: 0,
     fetchMisses: 0,
     repairPasses: 0,
     copiesDropped: 0,
     proxiesEvicted: 0,
-    handedOver: 0,
-    /** Stopping: copies and ends passed on to the owners without this member. */
-    forwarded: 0,
-    /** Stopping: session copies sent to this member after every member acknowledged its departure. */
-    copiesAfterDeparture: 0,
     lastRepairMs: 0,
   }
 
@@ -158,6 +153,19 @@ export class BackupManager extends ReplicatedManager {
       data: (key) => this.store.get(key)?.toData(),
       maxCount: options.sendAllSessionsSize,
       accepts: (to) => !this.#leaving.has(writerOf(to)),
+    })
+    this.#departure = new Departure({
+      channel: options.channel,
+      contextPath: this.contextPath,
+      logger: this.logger,
+      sent: this.counts.sent,
+      copies: this.#copies,
+      self: () => this.#self,
+      view: () => this.#placementView(),
+      keys: () => this.store.keys(),
+      holds: (id) => this.store.get(id) !== undefined,
+      member: (id) => this.#member(id),
+      push: (to, keys) => this.#pusher.push(to, keys),
     })
     this.#antiEntropyInterval = options.antiEntropyInterval ?? ANTI_ENTROPY_MS
     this.#antiEntropy = new AntiEntropy({
@@ -196,8 +204,8 @@ export class BackupManager extends ReplicatedManager {
     await this.#pass
     await this.#exchange
     if (this.ro.channel.started) {
-      await this.#announceDeparture()
-      if (!this.ro.expireSessionsOnShutdown) await this.#handOver()
+      await this.#departure.announce()
+      if (!this.ro.expireSessionsOnShutdown) await this.#departure.handOver()
     }
     await super.stop()
   }
@@ -214,6 +222,7 @@ export class BackupManager extends ReplicatedManager {
         ...this.#placement,
         ...this.#pusher.counters,
         ...this.#antiEntropy.counters,
+        ...this.#departure.counters,
         members: view.members.length,
       },
     }
@@ -468,8 +477,8 @@ export class BackupManager extends ReplicatedManager {
     else if (m.type === 'batch' && Array.isArray(m.messages))
       for (const x of m.messages)
         if ((x as SessionMessage)?.type === 'change-id') this.#renamed((x as { newId: unknown }).newId)
-    if (!this.#departing) return handled
-    const forwarded = this.#forward(m, from)
+    if (!this.#departure.departing) return handled
+    const forwarded = this.#departure.forward(m, from)
     if (!forwarded) return handled
     return handled ? Promise.all([handled, forwarded]).then(() => undefined) : forwarded
   }
@@ -737,159 +746,6 @@ export class BackupManager extends ReplicatedManager {
       if (at !== undefined) this.#placement.proxiesEvicted++
       else this.#placement.copiesDropped++
     }
-  }
-
-  /**
-   * A stopping member hands the sessions it owns to the members that own them without it (the
-   * owner that takes its place), so that stopping members one at a time loses nothing.
-   */
-  async #handOver(): Promise<void> {
-    const now = this.#placementView()
-    const rest = this.#rest()
-    if (rest.members.length === 0) return
-    const byMember = new Map<string, string[]>()
-    for (const key of this.store.keys()) {
-      const was = now.owners(key, this.#copies)
-      if (!was.includes(this.#self)) continue
-      for (const m of rest.owners(key, this.#copies)) {
-        if (was.includes(m)) continue
-        const list = byMember.get(m)
-        if (list) list.push(key)
-        else byMember.set(m, [key])
-      }
-    }
-    await Promise.all(
-      [...byMember].map(async ([id, keys]) => {
-        const member = this.#member(id)
-        if (!member) return
-        const confirmed = await this.#pusher.push(member, keys)
-        this.#placement.handedOver += confirmed.size
-        if (confirmed.size < keys.length)
-          this.logger.warn(
-            { to: describeMember(member), sessions: keys.length, confirmed: confirmed.size },
-            'stopping: not every session could be handed over',
-          )
-      }),
-    )
-    this.logger.info(
-      {
-        event: 'sessions-handed-over',
-        handedOver: this.#placement.handedOver,
-        forwarded: this.#placement.forwarded,
-        copiesAfterDeparture: this.#placement.copiesAfterDeparture,
-      },
-      'stopping: sessions handed over to the members that own them without this one',
-    )
-  }
-
-  /** The view without this member (a stopping member's placement). */
-  #rest(): PlacementView {
-    return new PlacementView(this.#placementView().members.filter((m) => m !== this.#self))
-  }
-
-  /**
-   * Tells every member that this one is stopping, and waits for each to acknowledge it (it took this
-   * member out of placement then): only then does the hand-off start, so that no member places a
-   * session on this one, sends it a write or fetches from it once its copies were handed over.
-   */
-  async #announceDeparture(): Promise<void> {
-    this.#departing = true
-    const members = this.ro.channel.members()
-    let failed = 0
-    if (members.length > 0) {
-      this.counts.sent.leaving++
-      try {
-        await this.ro.channel.send(
-          members,
-          { k: SESSION_MESSAGE, type: 'leaving', ctx: this.contextPath },
-          PUSH_OPTIONS,
-        )
-      } catch (err) {
-        failed = (err as { failures?: unknown[] }).failures?.length ?? members.length
-        this.logger.warn(
-          { err: (err as Error).message },
-          'stopping: not every member acknowledged the departure',
-        )
-      }
-    }
-    this.#departed = true
-    this.logger.info(
-      { event: 'departure-announced', members: members.length, acknowledged: members.length - failed },
-      'stopping: departure announced',
-    )
-  }
-
-  /**
-   * A stopping member passes on what still reaches it (sent before the sender took its departure in)
-   * to the owners without it, other than the sender: the copy of each session changed or created,
-   * and an id change or end as such. Resolves once they acknowledged it, so the sender's
-   * acknowledgement of the write means the owners hold it.
-   */
-  #forward(m: ManagerMessage, from: Member): Promise<void> | undefined {
-    const copies = new Map<string, Set<string>>()
-    const messages: SessionMessage[] = []
-    const sender = writerOf(from)
-    const rest = this.#rest()
-    const owners = (key: string) => rest.owners(key, this.#copies).filter((o) => o !== sender)
-    const copy = (id: unknown) => {
-      if (typeof id !== 'string' || !this.store.get(id)) return
-      const key = keyOf(id)
-      for (const o of owners(key)) {
-        const set = copies.get(o) ?? new Set<string>()
-        copies.set(o, set)
-        set.add(key)
-      }
-    }
-    const visit = (x: unknown) => {
-      const msg = x as SessionMessage
-      switch (msg?.type) {
-        case 'created':
-          if (this.#departed) this.#placement.copiesAfterDeparture++
-          copy(msg.session?.id)
-          break
-        case 'backup':
-          if (Array.isArray(msg.sessions))
-            for (const d of msg.sessions) {
-              if (this.#departed) this.#placement.copiesAfterDeparture++
-              copy((d as { id?: unknown } | null)?.id)
-            }
-          break
-        case 'delta':
-          copy(msg.id)
-          break
-        case 'change-id':
-          copy(msg.newId)
-          if (typeof msg.id === 'string') messages.push({ ...msg, k: SESSION_MESSAGE, ctx: this.contextPath })
-          break
-        case 'expired':
-          if (typeof msg.id === 'string')
-            messages.push({ k: SESSION_MESSAGE, type: 'expired', ctx: this.contextPath, id: msg.id })
-          break
-        case 'batch':
-          if (Array.isArray(msg.messages)) for (const inner of msg.messages) visit(inner)
-          break
-      }
-    }
-    visit(m)
-    const sends: Promise<unknown>[] = []
-    for (const [id, keys] of copies) {
-      const member = this.#member(id)
-      if (!member) continue
-      this.#placement.forwarded += keys.size
-      sends.push(this.#pusher.push(member, keys))
-    }
-    for (const msg of messages) {
-      const to: Member[] = []
-      for (const o of owners(keyOf((msg as { id: string }).id))) {
-        const member = this.#member(o)
-        if (member) to.push(member)
-      }
-      if (to.length === 0) continue
-      this.#placement.forwarded++
-      this.counts.sent[msg.type]++
-      sends.push(this.ro.channel.send(to, msg, PUSH_OPTIONS).catch(() => undefined))
-    }
-    return sends.length > 0 ? Promise.all(sends).then(() => undefined) : undefined
   }
 }
 
