@@ -109,6 +109,13 @@ export const ManagerSchema = T.Object(
       description:
         "BackupManager: milliseconds a request waits for the copy of a session this node does not hold from the session's owners (Tomcat's rpcTimeout).",
     }),
+    antiEntropyInterval: T.Integer({
+      minimum: 0,
+      maximum: 3_600_000,
+      default: 30_000,
+      description:
+        'BackupManager: milliseconds between the digests a node sends each member to find and restore session copies an owner lost while the view held still (±25%); 0 turns anti-entropy off.',
+    }),
     expireSessionsOnShutdown: T.Boolean({
       default: false,
       description: 'A stopping node expires its sessions on the whole cluster.',

@@ -24,6 +24,7 @@ export function managerSettings(jvmRoute: string, c: ContextConfig): ManagerSett
     backups: m.backups,
     mapSendOptions: parseSendOptions(m.mapSendOptions),
     rpcTimeout: m.rpcTimeout,
+    antiEntropyInterval: m.antiEntropyInterval,
     jvmRoute,
     sessionTimeout: s.timeout < 0 ? -1 : Math.round(s.timeout * 60),
     maxActiveSessions: m.maxActiveSessions,

@@ -58,7 +58,7 @@ export interface BackupManagerOptions extends ReplicatedManagerOptions {
   backups: number
   /** How long a request waits for the copy of a session this member does not hold, ms (Tomcat's rpcTimeout). */
   rpcTimeout?: number
-  /** How often this member sends its anti-entropy digests, ms (anti-entropy.ts; default ANTI_ENTROPY_MS). */
+  /** How often this member sends its anti-entropy digests, ms (anti-entropy.ts; default ANTI_ENTROPY_MS; 0: never). */
   antiEntropyInterval?: number
 }
 
@@ -599,8 +599,8 @@ export class BackupManager extends ReplicatedManager {
     const oldest = this.#proxies.values().next().value
     if (oldest !== undefined && now - oldest > PROXY_TTL_MS) due = true
     if (due) this.#schedule(0)
-    else if (!unsettled && !this.#pass && !this.#exchange && now >= this.#nextExchange)
-      this.#exchangeDigests(now)
+    else if (this.#antiEntropyInterval > 0 && !unsettled && !this.#pass && !this.#exchange)
+      if (now >= this.#nextExchange) this.#exchangeDigests(now)
   }
 
   // --- anti-entropy (anti-entropy.ts) ----------------------------------------------------------

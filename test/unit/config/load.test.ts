@@ -153,12 +153,13 @@ describe('configuration loading', () => {
     assert.equal(load(['--name', 'n1', '--read-your-writes', 'false']).config.manager.readYourWrites, false)
   })
 
-  it("takes the BackupManager's settings: backups (1), Tomcat's mapSendOptions (6) and rpcTimeout (15000)", () => {
+  it("takes the BackupManager's settings: backups (1), Tomcat's mapSendOptions (6) and rpcTimeout (15000), antiEntropyInterval (30000)", () => {
     const { config } = load(['--name', 'n1', '--manager', 'backup'])
     assert.equal(config.manager.type, 'backup')
     assert.equal(config.manager.backups, 1)
     assert.equal(config.manager.mapSendOptions, 6)
     assert.equal(config.manager.rpcTimeout, 15_000)
+    assert.equal(config.manager.antiEntropyInterval, 30_000)
     const more = load([
       '--name',
       'n1',
