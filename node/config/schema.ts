@@ -114,7 +114,7 @@ export const ManagerSchema = T.Object(
       maximum: 3_600_000,
       default: 30_000,
       description:
-        'BackupManager: milliseconds between the digests a node sends each member to find and restore session copies an owner lost while the view held still (±25%); 0 turns anti-entropy off.',
+        'Milliseconds between the digests a node sends each member to find and restore session copies, changes and ends a member lost while the view held still (±25%); 0 turns anti-entropy off.',
     }),
     expireSessionsOnShutdown: T.Boolean({
       default: false,

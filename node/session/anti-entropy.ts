@@ -1,30 +1,34 @@
 /**
- * Anti-entropy between the owners of the BackupManager's sessions while the view holds still.
- * Repair (repair.ts) places copies when the view changes; a copy an owner lost while it did not —
- * an asynchronous change or new session lost with a broken connection, a copy it refused at a limit
- * since raised, an end it missed — would otherwise stay lost (or stale, or a zombie) until the view
- * next changed, and the session would have one copy fewer than `backups` promises.
+ * Anti-entropy between the members that hold copies of the same sessions, while the view holds
+ * still: a copy, a change or an end a member lost without a view change — an asynchronous send lost
+ * with a broken connection (an asynchronous send reports no failure), a copy it refused at a limit
+ * since raised, an end it missed — would otherwise stay lost, stale or a zombie until the session is
+ * next written (or, under the BackupManager, until the view next changes and repair.ts runs).
  *
- * Every ANTI_ENTROPY_MS (with jitter), each member whose view is settled sends every other member a
- * **digest** of the sessions both own under that view: DIGEST_BUCKETS sums, one per bucket of keys, of
- * a hash of each session's key and rank (version, writer). The receiver computes the same sums over
- * its own copies; for the buckets that differ it answers with its keys and ranks there
- * (`digest-keys`), and the digest's sender then pushes the copies the receiver lacks or holds older
- * (ownership-transfer.ts: synchronously acknowledged, taken by rank), and sends `expired` for the
- * sessions the receiver holds that ended here. Each exchange repairs its receiver; as every member
- * sends digests, the two directions of a pair repair both. A digest names its view (a hash of the
- * member list): one made over another view is ignored, as is any digest reaching a member that is not
- * ready (still receiving its share: repair and state transfer place copies then).
+ * Every `manager.antiEntropyInterval` (30 s, with ±25% jitter), each ready member whose view is
+ * settled sends every other member a **digest** of the sessions both hold under that view (the
+ * DeltaManager: every session; the BackupManager: those both own): DIGEST_BUCKETS sums, one per
+ * bucket of keys, of a hash of each session's key and rank (version, writer). The receiver computes
+ * the same sums over its own copies; for the buckets that differ it answers with its keys and ranks
+ * there (`digest-keys`), and the digest's sender then pushes the copies the receiver lacks or holds
+ * older (ownership-transfer.ts: synchronously acknowledged, taken by rank), and sends `expired` for
+ * the sessions the receiver holds that ended here. Each exchange repairs its receiver; as every
+ * member sends digests, the two directions of a pair repair both. A digest names its view (a hash of
+ * the member list): one made over another view is ignored, as is any digest reaching a member that
+ * is not ready (still receiving its sessions: state transfer and repair place copies then).
  *
- * Cost per round, per member: one pass over its copies (their owners, as a repair pass computes) and
- * one 256-sum message (about 1.3 KB) per other member; on receipt, one pass over its copies. In a
- * cluster that lost nothing, buckets differ only where a change was in flight: their keys go back
- * (a few dozen per bucket) and nothing is pushed unless a rank really differs.
+ * A change in flight makes its bucket differ for a moment: the answer's keys then show the older
+ * rank. So a copy changed here within QUIET_MS is not pushed (the change in flight carries it; a
+ * real loss is pushed at a later round, or revealed by the session's next change).
  *
- * Bounds: a `digest-keys` answer carries at most MAX_DIGEST_KEYS keys (whole buckets, at least one):
- * the other differing buckets are compared again at the next round. Expired-idle copies are left out
- * on both sides (each holder expires them on its own schedule).
+ * Cost per round, per member: one pass over its copies and one 256-sum message (about 1.3 KB) per
+ * other member; on receipt, one pass over its copies. Bounds: an answer carries at most
+ * MAX_DIGEST_KEYS keys (whole buckets, at least one, from a random place in the list of differing
+ * buckets, so that every bucket comes up over the rounds); the other differing buckets are compared
+ * again at the next round. Expired-idle copies are left out on both sides (each holder expires them
+ * on its own schedule).
  */
+import { setImmediate as yieldNow } from 'node:timers/promises'
 import type { Channel } from '../tribes/channel-types.ts'
 import type { Member } from '../tribes/member.ts'
 import { SendOption } from '../tribes/send-options.ts'
@@ -35,8 +39,9 @@ import { compareRank, writerOf } from './rank.ts'
 
 /** How often a member sends its digests (±25% jitter, so members do not all run at once). */
 export const ANTI_ENTROPY_MS = 30_000
-/** Buckets of a digest (a power of two). */
-export const DIGEST_BUCKETS = 256
+/** Buckets of a digest: 2^BUCKET_BITS. */
+const BUCKET_BITS = 8
+export const DIGEST_BUCKETS = 1 << BUCKET_BITS
 /** Keys an answer carries, at most. */
 export const MAX_DIGEST_KEYS = 4096
 
@@ -49,12 +54,39 @@ export interface HeldRank {
   readonly writer: string
 }
 
+/** Copies walked between two yields to the event loop. */
+const YIELD_EVERY = 2_000
+/** A view is compared only once it held this long (members notice a change at different moments). */
+export const VIEW_SETTLE_MS = 3_000
+/** A copy changed here less than this long ago is not pushed (a change of it may be in flight). */
+export const QUIET_MS = 2_000
+
+/** The members (writer ids) that hold copies of session `key` under a view. */
+export type OwnersOf = (view: PlacementView, key: string) => readonly string[]
+
 /** The bucket of a session's key. */
-export const bucketOf = (key: string): number => fnv1a(key, 0x2f6b_8e15) & (DIGEST_BUCKETS - 1)
+export const bucketOf = (key: string): number => fmix(keyHash(key)) >>> (32 - BUCKET_BITS)
 
 /** The hash of a copy: its key and rank. */
-export const copyHash = (c: HeldRank): number =>
-  fmix(fnv1a(c.key, 0x3c6e_f372) ^ Math.imul(c.version >>> 0, 0x9e37_79b1) ^ fnv1a(c.writer, 0xa54f_f53a))
+export const copyHash = (c: HeldRank): number => rankHash(keyHash(c.key), c)
+
+/** A session key's hash: its bucket and its copies' hashes are made of it (one pass over the key). */
+const keyHash = (key: string): number => fnv1a(key, 0x2f6b_8e15)
+
+const rankHash = (keyHash: number, c: HeldRank): number =>
+  fmix(keyHash ^ Math.imul(c.version >>> 0, 0x9e37_79b1) ^ writerHash(c.writer))
+
+/** Writers' hashes: a few per cluster (one per member that wrote), so kept; forgotten past 1,024. */
+const writerHashes = new Map<string, number>()
+function writerHash(writer: string): number {
+  let h = writerHashes.get(writer)
+  if (h === undefined) {
+    if (writerHashes.size >= 1024) writerHashes.clear()
+    h = fnv1a(writer, 0xa54f_f53a)
+    writerHashes.set(writer, h)
+  }
+  return h
+}
 
 /** A hash of a view's member list: digests over different views are not compared. */
 export const viewHash = (view: PlacementView): number => fnv1a(view.members.join(','), 0x811c_9dc5)
@@ -63,16 +95,19 @@ export const viewHash = (view: PlacementView): number => fnv1a(view.members.join
  * The copies `self` holds and owns with another member, by that member (writer id): for every
  * other member, or only for `peer`.
  */
-export function sharedCopies(
+export async function sharedCopies(
   view: PlacementView,
-  copies: number,
+  ownersOf: OwnersOf,
   self: string,
   held: Iterable<HeldRank>,
   peer?: string,
-): Map<string, HeldRank[]> {
+): Promise<Map<string, HeldRank[]>> {
   const out = new Map<string, HeldRank[]>()
+  let n = 0
   for (const c of held) {
-    const owners = view.owners(c.key, copies)
+    // Requests are served meanwhile (a pass over 100,000 copies takes tens of ms).
+    if (++n % YIELD_EVERY === 0) await yieldNow()
+    const owners = ownersOf(view, c.key)
     if (!owners.includes(self) || (peer !== undefined && !owners.includes(peer))) continue
     for (const o of owners) {
       if (o === self || (peer !== undefined && o !== peer)) continue
@@ -87,14 +122,21 @@ export function sharedCopies(
 /** The digest of a list of copies: per bucket, the sum (mod 2^32) of their hashes. */
 export function digestOf(list: Iterable<HeldRank>): Uint32Array {
   const sums = new Uint32Array(DIGEST_BUCKETS)
-  for (const c of list) sums[bucketOf(c.key)] = ((sums[bucketOf(c.key)] as number) + copyHash(c)) >>> 0
+  for (const c of list) {
+    const kh = keyHash(c.key)
+    const b = fmix(kh) >>> (32 - BUCKET_BITS)
+    sums[b] = ((sums[b] as number) + rankHash(kh, c)) >>> 0
+  }
   return sums
 }
 
-/** The buckets whose sums differ. */
-export function differingBuckets(mine: ArrayLike<number>, theirs: ArrayLike<number>): number[] {
+/** The buckets whose sums differ, from bucket `from` on (wrapping round). */
+export function differingBuckets(mine: ArrayLike<number>, theirs: ArrayLike<number>, from = 0): number[] {
   const out: number[] = []
-  for (let b = 0; b < DIGEST_BUCKETS; b++) if (mine[b] !== theirs[b]) out.push(b)
+  for (let i = 0; i < DIGEST_BUCKETS; i++) {
+    const b = (from + i) % DIGEST_BUCKETS
+    if (mine[b] !== theirs[b]) out.push(b)
+  }
   return out
 }
 
@@ -119,14 +161,15 @@ export function answerFor(
 
 /**
  * From an answer (the receiver's copies in `buckets`) and this member's copies shared with it: the
- * keys to push (the receiver lacks them or holds them older), and the receiver's keys this member
- * knows ended.
+ * keys to push (the receiver lacks them or holds them older, and they were not changed here lately:
+ * `quiet`), and the receiver's keys this member knows ended.
  */
 export function compareAnswer(
   mine: readonly HeldRank[],
   buckets: readonly number[],
   theirs: readonly HeldRank[],
   isGone: (key: string) => boolean,
+  quiet: (key: string) => boolean = () => true,
 ): { push: string[]; ended: string[] } {
   const inBuckets = new Set(buckets)
   const theirRanks = new Map(theirs.map((c) => [c.key, c]))
@@ -136,7 +179,7 @@ export function compareAnswer(
     if (!inBuckets.has(bucketOf(c.key))) continue
     held.add(c.key)
     const t = theirRanks.get(c.key)
-    if (!t || compareRank(c, t) > 0) push.push(c.key)
+    if ((!t || compareRank(c, t) > 0) && quiet(c.key)) push.push(c.key)
   }
   const ended = theirs.filter((t) => !held.has(t.key) && isGone(t.key)).map((t) => t.key)
   return { push, ended }
@@ -147,12 +190,14 @@ export interface AntiEntropyOptions {
   contextPath: string
   /** The manager's counts of sent messages, by type. */
   sent: MessageCounts
-  /** 1 + backups. */
-  copies: number
   /** This member's writer id. */
   self(): string
-  /** The placement view now. */
+  /** The view now (the members that hold sessions, this one among them). */
   view(): PlacementView
+  /** Who holds copies of a session under a view. */
+  ownersOf: OwnersOf
+  /** Was this copy left unchanged here for QUIET_MS? */
+  quiet(key: string): boolean
   /** Is this member ready (it holds its share)? A member that is not ignores digests. */
   ready(): boolean
   /** The copies held (any role), expired-idle ones left out. */
@@ -188,7 +233,7 @@ export class AntiEntropy {
   async round(): Promise<void> {
     const view = this.#o.view()
     const self = this.#o.self()
-    const shared = sharedCopies(view, this.#o.copies, self, this.#o.held())
+    const shared = await sharedCopies(view, this.#o.ownersOf, self, this.#o.held())
     this.counters.antiEntropyRounds++
     const hash = viewHash(view)
     await Promise.all(
@@ -224,8 +269,9 @@ export class AntiEntropy {
       this.counters.digestsIgnored++
       return
     }
-    const mine = sharedCopies(view, this.#o.copies, this.#o.self(), this.#o.held(), peer).get(peer) ?? []
-    const differ = differingBuckets(digestOf(mine), m.sums)
+    const mine =
+      (await sharedCopies(view, this.#o.ownersOf, this.#o.self(), this.#o.held(), peer)).get(peer) ?? []
+    const differ = differingBuckets(digestOf(mine), m.sums, Math.floor(Math.random() * DIGEST_BUCKETS))
     if (differ.length === 0) return
     this.counters.digestsDiffering++
     const answer = answerFor(mine, differ)
@@ -250,8 +296,15 @@ export class AntiEntropy {
       this.counters.digestsIgnored++
       return
     }
-    const mine = sharedCopies(view, this.#o.copies, this.#o.self(), this.#o.held(), peer).get(peer) ?? []
-    const { push, ended } = compareAnswer(mine, m.buckets, theirs, (k) => this.#o.isGone(k))
+    const mine =
+      (await sharedCopies(view, this.#o.ownersOf, this.#o.self(), this.#o.held(), peer)).get(peer) ?? []
+    const { push, ended } = compareAnswer(
+      mine,
+      m.buckets,
+      theirs,
+      (k) => this.#o.isGone(k),
+      (k) => this.#o.quiet(k),
+    )
     const sends: Promise<unknown>[] = []
     if (push.length > 0)
       sends.push(

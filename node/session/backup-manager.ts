@@ -28,25 +28,21 @@
  *   synchronously acknowledged: each member takes it out of placement at once), then hands over the
  *   sessions it owns to the members that own them without it, then leaves the channel; what still
  *   reaches it meanwhile is passed on to the owners without it before it is acknowledged.
- * - **Anti-entropy** (anti-entropy.ts): while the view holds still, owners compare digests of the
- *   sessions they share every 30 s and push what the other lacks, so a copy lost without a view
- *   change is restored.
+ * - **Anti-entropy** (anti-entropy.ts, run by ReplicatedManager): a session's owners compare
+ *   digests of the sessions they own together, and only once the last repair pass was over the view.
  * - **Expiry**: every holder expires an idle copy; only the primary announces it.
  */
 
-import { CatteryError, ChannelSendError } from '../tribes/errors.ts'
+import { ChannelSendError } from '../tribes/errors.ts'
 import { describeMember, type Member } from '../tribes/member.ts'
 import { SendOption } from '../tribes/send-options.ts'
-import { ANTI_ENTROPY_MS, AntiEntropy, type DigestMessage, type HeldRank } from './anti-entropy.ts'
 import type { ManagerMessage } from './cluster-manager.ts'
 import { Departure } from './departure.ts'
-import { sessionCodes } from './errors.ts'
 import { sendsToJoiner } from './joiner-share.ts'
 import type { ManagerStats } from './manager.ts'
 import type { SessionMessage } from './messages.ts'
-import { CopyPusher } from './ownership-transfer.ts'
 import { PlacementView } from './placement.ts'
-import { compareRank, writerOf } from './rank.ts'
+import { writerOf } from './rank.ts'
 import { type HeldCopy, planRepair, type RepairAction } from './repair.ts'
 import { ReplicatedManager, type ReplicatedManagerOptions } from './replicated-manager.ts'
 import { newSessionIdBase, type Session, type SessionData } from './session.ts'
@@ -58,8 +54,6 @@ export interface BackupManagerOptions extends ReplicatedManagerOptions {
   backups: number
   /** How long a request waits for the copy of a session this member does not hold, ms (Tomcat's rpcTimeout). */
   rpcTimeout?: number
-  /** How often this member sends its anti-entropy digests, ms (anti-entropy.ts; default ANTI_ENTROPY_MS; 0: never). */
-  antiEntropyInterval?: number
 }
 
 /** A proxy copy is kept this long after its last use. */
@@ -116,12 +110,6 @@ export class BackupManager extends ReplicatedManager {
   readonly #confirmed = new Map<string, string>()
   /** Pushes that failed: sent again at the next pass. */
   readonly #retry = new Map<string, Set<string>>()
-  readonly #pusher: CopyPusher
-  readonly #antiEntropy: AntiEntropy
-  readonly #antiEntropyInterval: number
-  /** When this member next sends its digests; the round under way. */
-  #nextExchange = 0
-  #exchange: Promise<void> | undefined
   #tick: NodeJS.Timeout | undefined
   #pass: Promise<void> | undefined
   #passDue = false
@@ -146,14 +134,6 @@ export class BackupManager extends ReplicatedManager {
     super(options, { fromEveryDonor: true })
     this.#copies = 1 + Math.max(0, options.backups)
     this.#rpcTimeout = options.rpcTimeout ?? 15_000
-    this.#pusher = new CopyPusher({
-      channel: options.channel,
-      contextPath: this.contextPath,
-      sent: this.counts.sent,
-      data: (key) => this.store.get(key)?.toData(),
-      maxCount: options.sendAllSessionsSize,
-      accepts: (to) => !this.#leaving.has(writerOf(to)),
-    })
     this.#departure = new Departure({
       channel: options.channel,
       contextPath: this.contextPath,
@@ -165,21 +145,7 @@ export class BackupManager extends ReplicatedManager {
       keys: () => this.store.keys(),
       holds: (id) => this.store.get(id) !== undefined,
       member: (id) => this.#member(id),
-      push: (to, keys) => this.#pusher.push(to, keys),
-    })
-    this.#antiEntropyInterval = options.antiEntropyInterval ?? ANTI_ENTROPY_MS
-    this.#antiEntropy = new AntiEntropy({
-      channel: options.channel,
-      contextPath: this.contextPath,
-      sent: this.counts.sent,
-      copies: this.#copies,
-      self: () => this.#self,
-      view: () => this.#placementView(),
-      ready: () => this.ready && !this.#stopping,
-      held: () => this.#heldRanks(),
-      isGone: (key) => this.replicaLog.isGone(key),
-      member: (id) => this.#member(id),
-      push: (to, keys) => this.#pusher.push(to, keys),
+      push: (to, keys) => this.pusher.push(to, keys),
     })
   }
 
@@ -189,7 +155,6 @@ export class BackupManager extends ReplicatedManager {
     if (this.transfer.stopped) return
     this.#noteView()
     this.#lastFull = Date.now()
-    this.#nextExchange = this.#lastFull + this.#jittered()
     this.ro.channel.on('memberAdded', this.#onViewChange)
     this.ro.channel.on('memberDisappeared', this.#onGone)
     this.#tick = setInterval(() => this.#onTick(), TICK_MS)
@@ -202,7 +167,7 @@ export class BackupManager extends ReplicatedManager {
     this.ro.channel.off('memberAdded', this.#onViewChange)
     this.ro.channel.off('memberDisappeared', this.#onGone)
     await this.#pass
-    await this.#exchange
+    await this.stopAntiEntropy()
     if (this.ro.channel.started) {
       await this.#departure.announce()
       if (!this.ro.expireSessionsOnShutdown) await this.#departure.handOver()
@@ -220,8 +185,7 @@ export class BackupManager extends ReplicatedManager {
       ...roles,
       placement: {
         ...this.#placement,
-        ...this.#pusher.counters,
-        ...this.#antiEntropy.counters,
+        ...this.pusher.counters,
         ...this.#departure.counters,
         members: view.members.length,
       },
@@ -297,6 +261,35 @@ export class BackupManager extends ReplicatedManager {
       if (m) out.push(m)
     }
     return out
+  }
+
+  // --- what anti-entropy (anti-entropy.ts, run by ReplicatedManager) asks ----------------------
+
+  protected override holdersOf(view: PlacementView, key: string): readonly string[] {
+    return view.owners(key, this.#copies)
+  }
+
+  protected override membersView(): PlacementView {
+    return this.#placementView()
+  }
+
+  protected override memberById(id: string): Member | undefined {
+    return this.#member(id)
+  }
+
+  protected override acceptsPush(to: Member): boolean {
+    return !this.#leaving.has(writerOf(to))
+  }
+
+  /** The last repair pass was over this view, and none is due or running. */
+  protected override antiEntropySettled(): boolean {
+    return (
+      !this.#stopping &&
+      this.#before !== undefined &&
+      this.#before.equals(this.#placementView()) &&
+      !this.#pass &&
+      this.#retry.size === 0
+    )
   }
 
   protected override newIdBase(): string {
@@ -417,7 +410,7 @@ export class BackupManager extends ReplicatedManager {
     this.#confirmed.delete(oldKey)
     this.#proxies.delete(oldKey)
     const old = new Set(this.#owners(oldKey))
-    for (const m of this.#otherOwners(newKey)) if (!old.has(writerOf(m))) void this.#pusher.push(m, [newKey])
+    for (const m of this.#otherOwners(newKey)) if (!old.has(writerOf(m))) void this.pusher.push(m, [newKey])
     this.#noteHeld(newKey)
   }
 
@@ -503,7 +496,7 @@ export class BackupManager extends ReplicatedManager {
 
   async #release(key: string): Promise<void> {
     const owners = this.#otherOwners(key)
-    const confirmed = await Promise.all(owners.map((m) => this.#pusher.push(m, [key])))
+    const confirmed = await Promise.all(owners.map((m) => this.pusher.push(m, [key])))
     let kept = false
     owners.forEach((m, i) => {
       if (confirmed[i]?.has(key)) return
@@ -517,31 +510,6 @@ export class BackupManager extends ReplicatedManager {
     this.store.delete(key)
     this.#confirmed.delete(key)
     this.#placement.copiesDropped++
-  }
-
-  /** Copies pushed to this member: answered (synchronous ACK) once each is held at its rank. */
-  protected override receiveBackup(m: SessionMessage & { type: 'backup' }, from: Member): Promise<void> {
-    if (!Array.isArray(m.sessions)) return Promise.reject(new Error('malformed backup message: no sessions'))
-    const missing: string[] = []
-    for (const d of m.sessions) {
-      const id = (d as { id?: unknown } | null)?.id
-      if (typeof id !== 'string') {
-        missing.push(String(id))
-        continue
-      }
-      this.installCopy(d, from, 'backup')
-      const held = this.store.get(id)
-      const rank = { version: d.version ?? 1, writer: d.writer ?? '' }
-      if (this.replicaLog.isGone(id)) continue
-      if (!held || compareRank(held, rank) < 0) missing.push(id)
-    }
-    if (missing.length === 0) return Promise.resolve()
-    return Promise.reject(
-      new CatteryError(
-        sessionCodes.REPLICATION_REFUSED,
-        `${missing.length} pushed session copies were not taken (first: ${missing[0]})`,
-      ),
-    )
   }
 
   // --- repair ---------------------------------------------------------------------------------
@@ -599,48 +567,6 @@ export class BackupManager extends ReplicatedManager {
     const oldest = this.#proxies.values().next().value
     if (oldest !== undefined && now - oldest > PROXY_TTL_MS) due = true
     if (due) this.#schedule(0)
-    else if (this.#antiEntropyInterval > 0 && !unsettled && !this.#pass && !this.#exchange)
-      if (now >= this.#nextExchange) this.#exchangeDigests(now)
-  }
-
-  // --- anti-entropy (anti-entropy.ts) ----------------------------------------------------------
-
-  /** The interval with ±25% jitter, so that members' rounds spread out. */
-  #jittered(): number {
-    return this.#antiEntropyInterval * (0.75 + Math.random() / 2)
-  }
-
-  /** Sends this member's digests (the view is settled and no repair pass is due or running). */
-  #exchangeDigests(now: number): void {
-    this.#nextExchange = now + this.#jittered()
-    if (!this.ready) return
-    this.#exchange = this.#antiEntropy
-      .round()
-      .catch((err) => this.logger.warn({ err: (err as Error).message }, 'anti-entropy round failed'))
-      .finally(() => {
-        this.#exchange = undefined
-      })
-  }
-
-  protected override reconcile(m: DigestMessage, from: Member): void {
-    if (this.#stopping) return
-    this.#antiEntropy
-      .receive(m, from)
-      .catch((err) =>
-        this.logger.warn(
-          { err: (err as Error).message, from: describeMember(from) },
-          `anti-entropy: ${m.type} refused`,
-        ),
-      )
-  }
-
-  /** The copies held, as digests see them: expired-idle ones left out. */
-  *#heldRanks(): Generator<HeldRank> {
-    const now = Date.now()
-    for (const key of this.store.keys()) {
-      const s = this.store.get(key)
-      if (s && !s.isExpired(now)) yield { key, version: s.version, writer: s.writer }
-    }
   }
 
   #schedule(delay: number): void {
@@ -700,7 +626,7 @@ export class BackupManager extends ReplicatedManager {
       [...byMember].map(async ([id, keys]) => {
         const member = this.#member(id)
         if (!member) return
-        const confirmed = await this.#pusher.push(member, keys)
+        const confirmed = await this.pusher.push(member, keys)
         for (const k of confirmed) {
           const set = this.#pushed.get(k) ?? new Set<string>()
           this.#pushed.set(k, set)

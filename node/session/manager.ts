@@ -65,6 +65,8 @@ export interface ManagerStats {
   proxy?: number
   /** BackupManager: fetches on a miss, repair passes, copies pushed, dropped and handed over. */
   placement?: Record<string, number>
+  /** Replicated managers: anti-entropy rounds, digests that differed or were ignored, copies and ends repaired. */
+  antiEntropy?: Record<string, number>
   /** Session copies asked of other members, requests not sent (bound), answers not sent (bound). */
   sessionFetch?: {
     requestsSent: number

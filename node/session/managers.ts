@@ -16,8 +16,6 @@ export interface ManagerSettings extends Omit<DeltaManagerOptions, 'contextPath'
   mapSendOptions?: number
   /** BackupManager: how long a request waits for a session's copy from its owners, ms (15000). */
   rpcTimeout?: number
-  /** BackupManager: ms between anti-entropy rounds (30000; 0: off). */
-  antiEntropyInterval?: number
 }
 
 export function createManager(
@@ -26,7 +24,7 @@ export function createManager(
   channel: Channel,
   logger: Logger,
 ): ClusterManager {
-  const { type, backups, mapSendOptions, rpcTimeout, antiEntropyInterval, ...options } = settings
+  const { type, backups, mapSendOptions, rpcTimeout, ...options } = settings
   switch (type) {
     case 'standard':
       return new StandardManager({ ...options, contextPath, logger })
@@ -38,7 +36,6 @@ export function createManager(
         sendOptions: mapSendOptions ?? 6,
         backups: backups ?? 1,
         ...(rpcTimeout !== undefined ? { rpcTimeout } : {}),
-        ...(antiEntropyInterval !== undefined ? { antiEntropyInterval } : {}),
         contextPath,
         logger,
         channel,

@@ -10,14 +10,25 @@
  * it (version-waiters.ts) and, past a short delay, fetches it (session-fetch.ts); the session
  * plugin's valve (node/server/read-your-writes.ts) asks through catchUp().
  *
+ * While the view holds still, members compare digests of the sessions they share and push what the
+ * other lacks (anti-entropy.ts), so a copy, change or end lost without a view change is restored.
+ *
  * A subclass says where a session's messages go (`targets`: every member for the DeltaManager, the
- * session's other owners for the BackupManager), which sessions a joiner gets (`stateIds`) and who
- * announces an expiry (`announcesExpiry`).
+ * session's other owners for the BackupManager), which sessions a joiner gets (`stateIds`), who
+ * announces an expiry (`announcesExpiry`) and who holds a session's copies (`holdersOf`).
  */
 import type { Channel } from '../tribes/channel-types.ts'
-import type { CatteryError } from '../tribes/errors.ts'
+import { CatteryError } from '../tribes/errors.ts'
 import { describeMember, type Member } from '../tribes/member.ts'
 import { isAsync } from '../tribes/send-options.ts'
+import {
+  ANTI_ENTROPY_MS,
+  AntiEntropy,
+  type DigestMessage,
+  type HeldRank,
+  QUIET_MS,
+  VIEW_SETTLE_MS,
+} from './anti-entropy.ts'
 import type { ClusterManager, ManagerMessage } from './cluster-manager.ts'
 import type { DeltaAction } from './delta-request.ts'
 import { sessionCodes } from './errors.ts'
@@ -29,6 +40,8 @@ import {
   type SessionMessage,
   type SessionMessageType,
 } from './messages.ts'
+import { CopyPusher } from './ownership-transfer.ts'
+import { PlacementView } from './placement.ts'
 import { compareRank, internWriter, isWriter, ownString, type Rank, writerOf } from './rank.ts'
 import { type Change, ReplicaLog } from './replica-log.ts'
 import {
@@ -68,6 +81,8 @@ export interface ReplicatedManagerOptions extends ManagerOptions {
   readYourWrites?: boolean
   /** The longest a request waits for its client's last write, ms (manager.readYourWritesTimeout; 1000). */
   readYourWritesTimeout?: number
+  /** How often this member sends its anti-entropy digests, ms (manager.antiEntropyInterval; 30000; 0: never). */
+  antiEntropyInterval?: number
 }
 
 /** The messages a replication batch carries (see replication-batch.ts). */
@@ -102,6 +117,18 @@ export abstract class ReplicatedManager extends BaseManager implements ClusterMa
   protected readonly ryw = { caughtUp: 0, staleReads: 0 }
   /** A session by id, for the checks of a replicated change (made once, not per change). */
   readonly #find = (id: string): Session | undefined => this.store.get(id)
+  /** Full copies pushed to other members (anti-entropy; the BackupManager's repair and hand-off). */
+  protected readonly pusher: CopyPusher
+  readonly #antiEntropy: AntiEntropy
+  #antiEntropyTimer: NodeJS.Timeout | undefined
+  /** The anti-entropy round under way. */
+  #exchange: Promise<void> | undefined
+  #antiEntropyStopped = false
+  /** The channel's view version last seen by anti-entropy, and since when it holds. */
+  #seenViewVersion: number | undefined
+  #viewSince = 0
+  /** The members view (holdersOf's view by default), for the channel's view version. */
+  #membersView: { version: number | undefined; view: PlacementView } | undefined
 
   constructor(options: ReplicatedManagerOptions, transfer: { fromEveryDonor?: boolean } = {}) {
     super(options)
@@ -146,6 +173,31 @@ export abstract class ReplicatedManager extends BaseManager implements ClusterMa
       copyOf: (id) => this.store.get(id),
       gaveUp: (key) => this.waiters.giveUp(key),
     })
+    this.pusher = new CopyPusher({
+      channel: options.channel,
+      contextPath: this.contextPath,
+      sent: this.counts.sent,
+      data: (key) => this.store.get(key)?.toData(),
+      maxCount: options.sendAllSessionsSize,
+      accepts: (to) => this.acceptsPush(to),
+    })
+    this.#antiEntropy = new AntiEntropy({
+      channel: options.channel,
+      contextPath: this.contextPath,
+      sent: this.counts.sent,
+      self: () => this.writer,
+      view: () => this.membersView(),
+      ownersOf: (view, key) => this.holdersOf(view, key),
+      quiet: (key) => {
+        const s = this.store.get(key)
+        return !s || Date.now() - s.lastAccessedTime >= QUIET_MS
+      },
+      ready: () => this.#ready && !this.#antiEntropyStopped,
+      held: () => this.#heldRanks(),
+      isGone: (key) => this.replicaLog.isGone(key),
+      member: (id) => this.memberById(id),
+      push: (to, keys) => this.pusher.push(to, keys),
+    })
     this.#batch = new ReplicationBatch(
       this.contextPath,
       {
@@ -181,9 +233,11 @@ export abstract class ReplicatedManager extends BaseManager implements ClusterMa
     this.#ready = true
     this.transfer.watchRejoins()
     this.logger.info({ sessions: this.store.size, ms: this.transfer.counters.transferMs }, 'sessions ready')
+    this.#nextAntiEntropy(this.#antiEntropyInterval * (0.75 + Math.random() / 2))
   }
 
   override async stop(): Promise<void> {
+    await this.stopAntiEntropy()
     if (this.ro.expireSessionsOnShutdown)
       for (const s of [...this.store.values()]) this.expire(s, 'local', 'shutdown')
     this.transfer.stop()
@@ -197,6 +251,7 @@ export abstract class ReplicatedManager extends BaseManager implements ClusterMa
   override stats(): ManagerStats {
     return {
       ...super.stats(),
+      antiEntropy: { ...this.#antiEntropy.counters },
       sendFailures: this.#sendFailures,
       ...this.replicaLog.counters,
       ...this.transfer.counters,
@@ -260,16 +315,66 @@ export abstract class ReplicatedManager extends BaseManager implements ClusterMa
     return undefined
   }
 
-  /** Copies pushed by another member (the BackupManager's repair); ignored by default. */
-  protected receiveBackup(_m: SessionMessage & { type: 'backup' }, _from: Member): Promise<void> | undefined {
-    return undefined
+  /** Who holds copies of session `key` under `view` (every member by default). */
+  protected holdersOf(view: PlacementView, _key: string): readonly string[] {
+    return view.members
+  }
+
+  /** The members that hold sessions (writer ids), this one among them: the channel's view by default. */
+  protected membersView(): PlacementView {
+    const version = this.ro.channel.viewVersion
+    if (this.#membersView === undefined || this.#membersView.version !== version) {
+      const ids = this.ro.channel.members().map((m) => writerOf(m))
+      this.#membersView = { version, view: new PlacementView([...ids, this.writer]) }
+    }
+    return this.#membersView.view
+  }
+
+  /** A member of the view by writer id. */
+  protected memberById(id: string): Member | undefined {
+    return this.ro.channel.members().find((m) => writerOf(m) === id)
+  }
+
+  /** Is `to` one to push copies to? (A BackupManager member that announced its departure is not.) */
+  protected acceptsPush(_to: Member): boolean {
+    return true
+  }
+
+  /** Is the view settled enough for an anti-entropy round, beyond holding VIEW_SETTLE_MS? */
+  protected antiEntropySettled(): boolean {
+    return true
+  }
+
+  /**
+   * Copies pushed by another member (anti-entropy; the BackupManager's repair and hand-off):
+   * answered (synchronous ACK) once each is held at its rank, or known gone.
+   */
+  protected receiveBackup(m: SessionMessage & { type: 'backup' }, from: Member): Promise<void> {
+    if (!Array.isArray(m.sessions)) return Promise.reject(new Error('malformed backup message: no sessions'))
+    const missing: string[] = []
+    for (const d of m.sessions) {
+      const id = (d as { id?: unknown } | null)?.id
+      if (typeof id !== 'string') {
+        missing.push(String(id))
+        continue
+      }
+      this.installCopy(d, from, 'backup')
+      const held = this.store.get(id)
+      const rank = { version: d.version ?? 1, writer: d.writer ?? '' }
+      if (this.replicaLog.isGone(id)) continue
+      if (!held || compareRank(held, rank) < 0) missing.push(id)
+    }
+    if (missing.length === 0) return Promise.resolve()
+    return Promise.reject(
+      new CatteryError(
+        sessionCodes.REPLICATION_REFUSED,
+        `${missing.length} pushed session copies were not taken (first: ${missing[0]})`,
+      ),
+    )
   }
 
   /** A member announced it is stopping (the BackupManager's hand-off); ignored by default. */
   protected memberLeaving(_from: Member): void {}
-
-  /** Another member's digest of the sessions both own (the BackupManager's anti-entropy); ignored by default. */
-  protected reconcile(_m: SessionMessage & { type: 'digest' | 'digest-keys' }, _from: Member): void {}
 
   /** Applies (or holds) a message; true when it was refused at once (replicated-checks.ts). */
   #handle(m: ManagerMessage, from: Member): boolean {
@@ -349,8 +454,72 @@ export abstract class ReplicatedManager extends BaseManager implements ClusterMa
         return false
       case 'digest':
       case 'digest-keys':
-        this.reconcile(m, from)
+        this.#reconcile(m, from)
         return false
+    }
+  }
+
+  // --- anti-entropy (anti-entropy.ts) ----------------------------------------------------------
+
+  get #antiEntropyInterval(): number {
+    return this.ro.antiEntropyInterval ?? ANTI_ENTROPY_MS
+  }
+
+  #nextAntiEntropy(delay: number): void {
+    if (this.#antiEntropyInterval <= 0 || this.#antiEntropyStopped) return
+    this.#antiEntropyTimer = setTimeout(() => this.#antiEntropyTick(), delay)
+    this.#antiEntropyTimer.unref()
+  }
+
+  /** A round when the view held VIEW_SETTLE_MS and nothing else places copies now; else soon again. */
+  #antiEntropyTick(): void {
+    const version = this.ro.channel.viewVersion
+    const now = Date.now()
+    if (version !== this.#seenViewVersion) {
+      this.#seenViewVersion = version
+      this.#viewSince = now
+    }
+    const due =
+      now - this.#viewSince >= VIEW_SETTLE_MS && !this.transfer.transferring && this.antiEntropySettled()
+    const interval = this.#antiEntropyInterval
+    if (!due) {
+      this.#nextAntiEntropy(Math.min(interval, 1_000))
+      return
+    }
+    this.#exchange = this.#antiEntropy
+      .round()
+      .catch((err) => this.logger.warn({ err: (err as Error).message }, 'anti-entropy round failed'))
+      .finally(() => {
+        this.#exchange = undefined
+        this.#nextAntiEntropy(interval * (0.75 + Math.random() / 2))
+      })
+  }
+
+  /** No more rounds, and the one under way is over (called first by a stopping manager). */
+  protected async stopAntiEntropy(): Promise<void> {
+    this.#antiEntropyStopped = true
+    clearTimeout(this.#antiEntropyTimer)
+    await this.#exchange
+  }
+
+  #reconcile(m: DigestMessage, from: Member): void {
+    if (this.#antiEntropyStopped) return
+    this.#antiEntropy
+      .receive(m, from)
+      .catch((err) =>
+        this.logger.warn(
+          { err: (err as Error).message, from: describeMember(from) },
+          `anti-entropy: ${m.type} refused`,
+        ),
+      )
+  }
+
+  /** The copies held, as digests see them: expired-idle ones left out. */
+  *#heldRanks(): Generator<HeldRank> {
+    const now = Date.now()
+    for (const key of this.store.keys()) {
+      const s = this.store.get(key)
+      if (s && !s.isExpired(now)) yield { key, version: s.version, writer: s.writer }
     }
   }
 

@@ -87,13 +87,13 @@ export const peer = (name: string): Member => ({
 })
 
 /**
- * A BackupManager (k = 1; `backup` overrides its options) or DeltaManager of context /app on
- * `channel`, with the settings above and synchronous send options, logging nothing; not started.
+ * A BackupManager (k = 1) or DeltaManager of context /app on `channel`, with the settings above
+ * and synchronous send options (`more` overrides), logging nothing; not started.
  */
 export function replicatedManager<K extends 'backup' | 'delta'>(
   kind: K,
   channel: Channel,
-  backup: { antiEntropyInterval?: number } = {},
+  more: { antiEntropyInterval?: number } = {},
 ): K extends 'backup' ? BackupManager : DeltaManager {
   const { type: _type, ...settings } = managerSettings()
   const options = {
@@ -102,8 +102,9 @@ export function replicatedManager<K extends 'backup' | 'delta'>(
     contextPath: '/app',
     logger: pino({ level: 'silent' }),
     channel,
+    ...more,
   }
   return (
-    kind === 'backup' ? new BackupManager({ ...options, backups: 1, ...backup }) : new DeltaManager(options)
+    kind === 'backup' ? new BackupManager({ ...options, backups: 1 }) : new DeltaManager(options)
   ) as K extends 'backup' ? BackupManager : DeltaManager
 }
