@@ -17,9 +17,11 @@
  * the member list): one made over another view is ignored, as is any digest reaching a member that
  * is not ready (still receiving its sessions: state transfer and repair place copies then).
  *
- * A change in flight makes its bucket differ for a moment: the answer's keys then show the older
- * rank. So a copy changed here within QUIET_MS is not pushed (the change in flight carries it; a
- * real loss is pushed at a later round, or revealed by the session's next change).
+ * A change in flight makes its bucket differ for a moment, and the answer then shows the older rank:
+ * that copy is pushed although its change would have brought it. It is taken by rank (the change
+ * arriving after it is a duplicate), and costs one copy per change in flight per round — a few
+ * hundred under full load, every 30 s. Holding such pushes back (a copy changed lately is not
+ * pushed) would starve a session that is read all the time (every read is an access).
  *
  * Cost per round, per member: one pass over its copies and one 256-sum message (about 1.3 KB) per
  * other member; on receipt, one pass over its copies. Bounds: an answer carries at most
@@ -58,8 +60,6 @@ export interface HeldRank {
 const YIELD_EVERY = 2_000
 /** A view is compared only once it held this long (members notice a change at different moments). */
 export const VIEW_SETTLE_MS = 3_000
-/** A copy changed here less than this long ago is not pushed (a change of it may be in flight). */
-export const QUIET_MS = 2_000
 
 /** The members (writer ids) that hold copies of session `key` under a view. */
 export type OwnersOf = (view: PlacementView, key: string) => readonly string[]
@@ -161,15 +161,14 @@ export function answerFor(
 
 /**
  * From an answer (the receiver's copies in `buckets`) and this member's copies shared with it: the
- * keys to push (the receiver lacks them or holds them older, and they were not changed here lately:
- * `quiet`), and the receiver's keys this member knows ended.
+ * keys to push (the receiver lacks them or holds them older), and the receiver's keys this member
+ * knows ended.
  */
 export function compareAnswer(
   mine: readonly HeldRank[],
   buckets: readonly number[],
   theirs: readonly HeldRank[],
   isGone: (key: string) => boolean,
-  quiet: (key: string) => boolean = () => true,
 ): { push: string[]; ended: string[] } {
   const inBuckets = new Set(buckets)
   const theirRanks = new Map(theirs.map((c) => [c.key, c]))
@@ -179,7 +178,7 @@ export function compareAnswer(
     if (!inBuckets.has(bucketOf(c.key))) continue
     held.add(c.key)
     const t = theirRanks.get(c.key)
-    if ((!t || compareRank(c, t) > 0) && quiet(c.key)) push.push(c.key)
+    if (!t || compareRank(c, t) > 0) push.push(c.key)
   }
   const ended = theirs.filter((t) => !held.has(t.key) && isGone(t.key)).map((t) => t.key)
   return { push, ended }
@@ -196,8 +195,6 @@ export interface AntiEntropyOptions {
   view(): PlacementView
   /** Who holds copies of a session under a view. */
   ownersOf: OwnersOf
-  /** Was this copy left unchanged here for QUIET_MS? */
-  quiet(key: string): boolean
   /** Is this member ready (it holds its share)? A member that is not ignores digests. */
   ready(): boolean
   /** The copies held (any role), expired-idle ones left out. */
@@ -298,13 +295,7 @@ export class AntiEntropy {
     }
     const mine =
       (await sharedCopies(view, this.#o.ownersOf, this.#o.self(), this.#o.held(), peer)).get(peer) ?? []
-    const { push, ended } = compareAnswer(
-      mine,
-      m.buckets,
-      theirs,
-      (k) => this.#o.isGone(k),
-      (k) => this.#o.quiet(k),
-    )
+    const { push, ended } = compareAnswer(mine, m.buckets, theirs, (k) => this.#o.isGone(k))
     const sends: Promise<unknown>[] = []
     if (push.length > 0)
       sends.push(

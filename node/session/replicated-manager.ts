@@ -26,7 +26,6 @@ import {
   AntiEntropy,
   type DigestMessage,
   type HeldRank,
-  QUIET_MS,
   VIEW_SETTLE_MS,
 } from './anti-entropy.ts'
 import type { ClusterManager, ManagerMessage } from './cluster-manager.ts'
@@ -188,10 +187,6 @@ export abstract class ReplicatedManager extends BaseManager implements ClusterMa
       self: () => this.writer,
       view: () => this.membersView(),
       ownersOf: (view, key) => this.holdersOf(view, key),
-      quiet: (key) => {
-        const s = this.store.get(key)
-        return !s || Date.now() - s.lastAccessedTime >= QUIET_MS
-      },
       ready: () => this.#ready && !this.#antiEntropyStopped,
       held: () => this.#heldRanks(),
       isGone: (key) => this.replicaLog.isGone(key),
