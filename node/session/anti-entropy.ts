@@ -19,9 +19,9 @@
  *
  * A change in flight makes its bucket differ for a moment, and the answer then shows the older rank:
  * that copy is pushed although its change would have brought it. It is taken by rank (the change
- * arriving after it is a duplicate), and costs one copy per change in flight per round — a few
- * hundred under full load, every 30 s. Holding such pushes back (a copy changed lately is not
- * pushed) would starve a session that is read all the time (every read is an access).
+ * arriving after it is a duplicate), and costs one copy per session whose change was in flight, per
+ * round. Holding such pushes back (a copy changed lately is not pushed) would starve a session that
+ * is read all the time (every read is an access).
  *
  * Cost per round, per member: one pass over its copies and one 256-sum message (about 1.3 KB) per
  * other member; on receipt, one pass over its copies. Bounds: an answer carries at most
