@@ -498,6 +498,8 @@ export const NodeConfigSchema = T.Object(
       {
         filter: T.String({
           default: '.*\\.(gif|js|jpeg|jpg|png|htm|html|css|txt)$',
+          description:
+            "Tomcat's ReplicationValve filter: requests whose path (without the query string) this pattern matches as a whole do not replicate; empty: every request replicates.",
           allowed: 'a regular expression',
         }),
       },

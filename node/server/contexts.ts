@@ -60,7 +60,7 @@ export interface ContextsOptions {
   cluster: Cluster
   logger: Logger
   jvmRoute: string
-  replicationFilter: RegExp
+  replicationFilter: RegExp | undefined
   jvmRouteBinder: boolean
   /** Valve counters by context path, read by the admin server. */
   valves: Map<string, ValveStats>

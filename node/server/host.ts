@@ -18,6 +18,7 @@ import { createAdmin } from './admin.ts'
 import { tokenSource } from './admin-auth.ts'
 import { loadAppBase, type RefusedApp } from './app-base.ts'
 import { Contexts } from './contexts.ts'
+import { replicationFilterOf } from './replication-filter.ts'
 import type { ValveStats } from './session-plugin.ts'
 
 export interface NodeHost {
@@ -42,7 +43,7 @@ export function createNodeHost(config: NodeConfig, channel: Channel, logger: Log
     cluster,
     logger,
     jvmRoute: config.name,
-    replicationFilter: new RegExp(config.replicationValve.filter),
+    replicationFilter: replicationFilterOf(config.replicationValve.filter),
     jvmRouteBinder: config.jvmRouteBinder.enabled,
     valves,
   })

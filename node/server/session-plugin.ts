@@ -19,6 +19,7 @@ import {
   versionCookieName,
   versionCookieValue,
 } from './read-your-writes.ts'
+import { filterPathOf } from './replication-filter.ts'
 import { type RequestSessionState, SessionHandle } from './session-handle.ts'
 
 /** Tomcat's example ReplicationValve filter: static resources do not change sessions. */
@@ -38,7 +39,11 @@ export interface SessionPluginOptions {
   manager: SessionManager
   jvmRoute: string
   cookie: CookieOptions
-  /** URLs (path + query) matching this are not replicated. */
+  /**
+   * Requests whose path (without the query string, percent-escapes decoded) this matches are not
+   * replicated (Tomcat's ReplicationValve filter; the node anchors `replicationValve.filter` to the
+   * whole path, as Tomcat matches it).
+   */
   replicationFilter?: RegExp | undefined
   /** Rewrite a foreign route to this node's (JvmRouteBinderValve). */
   jvmRouteBinder?: boolean
@@ -218,7 +223,7 @@ async function sessionPlugin(app: FastifyInstance, o: SessionPluginOptions): Pro
         setCookies(request, reply, state)
         return done()
       }
-      const filtered = filter?.test(request.url) ?? false
+      const filtered = filter ? filter.test(filterPathOf(request.url)) : false
       if (filtered) stats.filtered++
       const started = performance.now()
       const pending = manager.requestCompleted(session, !filtered)

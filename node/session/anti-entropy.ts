@@ -67,13 +67,10 @@ export type OwnersOf = (view: PlacementView, key: string) => readonly string[]
 /** The bucket of a session's key. */
 export const bucketOf = (key: string): number => fmix(keyHash(key)) >>> (32 - BUCKET_BITS)
 
-/** The hash of a copy: its key and rank. */
-export const copyHash = (c: HeldRank): number => rankHash(keyHash(c.key), c)
-
 /** A session key's hash: its bucket and its copies' hashes are made of it (one pass over the key). */
 const keyHash = (key: string): number => fnv1a(key, 0x2f6b_8e15)
 
-const rankHash = (keyHash: number, c: HeldRank): number =>
+const rankHash = (keyHash: number, c: { readonly version: number; readonly writer: string }): number =>
   fmix(keyHash ^ Math.imul(c.version >>> 0, 0x9e37_79b1) ^ writerHash(c.writer))
 
 /** Writers' hashes: a few per cluster (one per member that wrote), so kept; forgotten past 1,024. */
@@ -91,43 +88,76 @@ function writerHash(writer: string): number {
 /** A hash of a view's member list: digests over different views are not compared. */
 export const viewHash = (view: PlacementView): number => fnv1a(view.members.join(','), 0x811c_9dc5)
 
-/**
- * The copies `self` holds and owns with another member, by that member (writer id): for every
- * other member, or only for `peer`.
- */
-export async function sharedCopies(
-  view: PlacementView,
-  ownersOf: OwnersOf,
-  self: string,
-  held: Iterable<HeldRank>,
-  peer?: string,
-): Promise<Map<string, HeldRank[]>> {
-  const out = new Map<string, HeldRank[]>()
+/** A session copy as the walk reads it (a Session): its rank, and whether it expired idle. */
+export interface HeldSession {
+  readonly version: number
+  readonly writer: string
+  isExpired(now: number): boolean
+}
+
+/** The copies held, by key (the manager's store), expired-idle ones included (the walk skips them). */
+export type Held = Iterable<readonly [string, HeldSession]>
+
+/** What a walk looks at: the view, who holds what under it, this member, and the copies held. */
+export interface Walk {
+  readonly view: PlacementView
+  readonly ownersOf: OwnersOf
+  readonly self: string
+  readonly held: Held
+}
+
+/** Visits each copy held (not expired idle) that `self` and another member both hold, with those members. */
+async function walk(
+  w: Walk,
+  peer: string | undefined,
+  visit: (key: string, copy: HeldSession, others: readonly string[]) => void,
+): Promise<void> {
+  const now = Date.now()
   let n = 0
-  for (const c of held) {
-    // Requests are served meanwhile (a pass over 100,000 copies takes tens of ms).
+  for (const [key, copy] of w.held) {
+    // Requests are served meanwhile (a walk over 100,000 copies takes tens of ms).
     if (++n % YIELD_EVERY === 0) await yieldNow()
-    const owners = ownersOf(view, c.key)
-    if (!owners.includes(self) || (peer !== undefined && !owners.includes(peer))) continue
-    for (const o of owners) {
-      if (o === self || (peer !== undefined && o !== peer)) continue
-      const list = out.get(o)
-      if (list) list.push(c)
-      else out.set(o, [c])
-    }
+    if (copy.isExpired(now)) continue
+    const owners = w.ownersOf(w.view, key)
+    if (!owners.includes(w.self) || (peer !== undefined && !owners.includes(peer))) continue
+    visit(key, copy, owners)
   }
+}
+
+/**
+ * The digests of the copies `self` shares with each other member (or only with `peer`), by member
+ * (writer id), and how many copies each bucket holds: one walk, each copy hashed once.
+ */
+export async function digests(
+  w: Walk,
+  peer?: string,
+): Promise<Map<string, { sums: Uint32Array; counts: Uint32Array }>> {
+  const out = new Map<string, { sums: Uint32Array; counts: Uint32Array }>()
+  await walk(w, peer, (key, copy, owners) => {
+    const kh = keyHash(key)
+    const b = fmix(kh) >>> (32 - BUCKET_BITS)
+    const h = rankHash(kh, copy)
+    for (const o of owners) {
+      if (o === w.self || (peer !== undefined && o !== peer)) continue
+      let d = out.get(o)
+      if (!d) {
+        d = { sums: new Uint32Array(DIGEST_BUCKETS), counts: new Uint32Array(DIGEST_BUCKETS) }
+        out.set(o, d)
+      }
+      d.sums[b] = ((d.sums[b] as number) + h) >>> 0
+      ;(d.counts[b] as number)++
+    }
+  })
   return out
 }
 
-/** The digest of a list of copies: per bucket, the sum (mod 2^32) of their hashes. */
-export function digestOf(list: Iterable<HeldRank>): Uint32Array {
-  const sums = new Uint32Array(DIGEST_BUCKETS)
-  for (const c of list) {
-    const kh = keyHash(c.key)
-    const b = fmix(kh) >>> (32 - BUCKET_BITS)
-    sums[b] = ((sums[b] as number) + rankHash(kh, c)) >>> 0
-  }
-  return sums
+/** The copies `self` shares with `peer` in `buckets`, with their ranks. */
+export async function copiesIn(w: Walk, peer: string, buckets: ReadonlySet<number>): Promise<HeldRank[]> {
+  const out: HeldRank[] = []
+  await walk(w, peer, (key, copy) => {
+    if (buckets.has(bucketOf(key))) out.push({ key, version: copy.version, writer: copy.writer })
+  })
+  return out
 }
 
 /** The buckets whose sums differ, from bucket `from` on (wrapping round). */
@@ -141,20 +171,17 @@ export function differingBuckets(mine: ArrayLike<number>, theirs: ArrayLike<numb
 }
 
 /**
- * The copies of `list` in the first of `buckets` that fit MAX_DIGEST_KEYS (whole buckets, at least
- * one), and which buckets those are.
+ * The first of `buckets` whose copies, by `counts`, fit MAX_DIGEST_KEYS together (whole buckets, at
+ * least one): those an answer carries.
  */
-export function answerFor(
-  list: readonly HeldRank[],
-  buckets: readonly number[],
-): { buckets: number[]; copies: HeldRank[] } {
-  const byBucket = new Map<number, HeldRank[]>(buckets.map((b) => [b, []]))
-  for (const c of list) byBucket.get(bucketOf(c.key))?.push(c)
-  const out = { buckets: [] as number[], copies: [] as HeldRank[] }
-  for (const [b, cs] of byBucket) {
-    if (out.buckets.length > 0 && out.copies.length + cs.length > MAX_DIGEST_KEYS) break
-    out.buckets.push(b)
-    out.copies.push(...cs)
+export function bucketsToAnswer(buckets: readonly number[], counts: ArrayLike<number>): number[] {
+  const out: number[] = []
+  let keys = 0
+  for (const b of buckets) {
+    const n = counts[b] ?? 0
+    if (out.length > 0 && keys + n > MAX_DIGEST_KEYS) break
+    out.push(b)
+    keys += n
   }
   return out
 }
@@ -197,8 +224,8 @@ export interface AntiEntropyOptions {
   ownersOf: OwnersOf
   /** Is this member ready (it holds its share)? A member that is not ignores digests. */
   ready(): boolean
-  /** The copies held (any role), expired-idle ones left out. */
-  held(): Iterable<HeldRank>
+  /** The copies held (any role), by key. */
+  held(): Held
   isGone(key: string): boolean
   member(id: string): Member | undefined
   /** Pushes copies to a member; resolves with those it confirmed. */
@@ -226,11 +253,16 @@ export class AntiEntropy {
     this.#o = options
   }
 
+  /** What a walk over this member's copies needs, now. */
+  #walk(): Walk {
+    return { view: this.#o.view(), ownersOf: this.#o.ownersOf, self: this.#o.self(), held: this.#o.held() }
+  }
+
   /** Sends this member's digest to every other member of the view. */
   async round(): Promise<void> {
-    const view = this.#o.view()
-    const self = this.#o.self()
-    const shared = await sharedCopies(view, this.#o.ownersOf, self, this.#o.held())
+    const w = this.#walk()
+    const { view, self } = w
+    const shared = await digests(w)
     this.counters.antiEntropyRounds++
     const hash = viewHash(view)
     await Promise.all(
@@ -238,7 +270,7 @@ export class AntiEntropy {
         if (id === self) return
         const to = this.#o.member(id)
         if (!to) return
-        const sums = Array.from(digestOf(shared.get(id) ?? []))
+        const sums = Array.from(shared.get(id)?.sums ?? new Uint32Array(DIGEST_BUCKETS))
         await this.#send(to, {
           k: SESSION_MESSAGE,
           type: 'digest',
@@ -260,41 +292,43 @@ export class AntiEntropy {
   async #digest(m: DigestMessage & { type: 'digest' }, from: Member): Promise<void> {
     if (!Array.isArray(m.sums) || m.sums.length !== DIGEST_BUCKETS || !m.sums.every(Number.isInteger))
       throw new Error(`malformed digest message: sums must be ${DIGEST_BUCKETS} numbers`)
-    const view = this.#o.view()
-    const peer = writerIdOf(view, from)
-    if (!this.#o.ready() || m.view !== viewHash(view) || peer === undefined) {
+    const w = this.#walk()
+    const peer = writerIdOf(w.view, from)
+    if (!this.#o.ready() || m.view !== viewHash(w.view) || peer === undefined) {
       this.counters.digestsIgnored++
       return
     }
-    const mine =
-      (await sharedCopies(view, this.#o.ownersOf, this.#o.self(), this.#o.held(), peer)).get(peer) ?? []
-    const differ = differingBuckets(digestOf(mine), m.sums, Math.floor(Math.random() * DIGEST_BUCKETS))
+    const mine = (await digests(w, peer)).get(peer) ?? {
+      sums: new Uint32Array(DIGEST_BUCKETS),
+      counts: new Uint32Array(DIGEST_BUCKETS),
+    }
+    const differ = differingBuckets(mine.sums, m.sums, Math.floor(Math.random() * DIGEST_BUCKETS))
     if (differ.length === 0) return
     this.counters.digestsDiffering++
-    const answer = answerFor(mine, differ)
+    const buckets = bucketsToAnswer(differ, mine.counts)
+    const copies = await copiesIn(this.#walk(), peer, new Set(buckets))
     await this.#send(from, {
       k: SESSION_MESSAGE,
       type: 'digest-keys',
       ctx: this.#o.contextPath,
       view: m.view,
-      buckets: answer.buckets,
-      keys: answer.copies.map((c) => c.key),
-      versions: answer.copies.map((c) => c.version),
-      writers: answer.copies.map((c) => c.writer),
+      buckets,
+      keys: copies.map((c) => c.key),
+      versions: copies.map((c) => c.version),
+      writers: copies.map((c) => c.writer),
     })
   }
 
   /** An answer: the copies its sender lacks or holds older are pushed, its ended sessions ended. */
   async #answer(m: DigestMessage & { type: 'digest-keys' }, from: Member): Promise<void> {
     const theirs = answerCopies(m)
-    const view = this.#o.view()
-    const peer = writerIdOf(view, from)
-    if (m.view !== viewHash(view) || peer === undefined) {
+    const w = this.#walk()
+    const peer = writerIdOf(w.view, from)
+    if (m.view !== viewHash(w.view) || peer === undefined) {
       this.counters.digestsIgnored++
       return
     }
-    const mine =
-      (await sharedCopies(view, this.#o.ownersOf, this.#o.self(), this.#o.held(), peer)).get(peer) ?? []
+    const mine = await copiesIn(w, peer, new Set(m.buckets))
     const { push, ended } = compareAnswer(mine, m.buckets, theirs, (k) => this.#o.isGone(k))
     const sends: Promise<unknown>[] = []
     if (push.length > 0)

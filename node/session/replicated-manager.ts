@@ -21,13 +21,7 @@ import type { Channel } from '../tribes/channel-types.ts'
 import { CatteryError } from '../tribes/errors.ts'
 import { describeMember, type Member } from '../tribes/member.ts'
 import { isAsync } from '../tribes/send-options.ts'
-import {
-  ANTI_ENTROPY_MS,
-  AntiEntropy,
-  type DigestMessage,
-  type HeldRank,
-  VIEW_SETTLE_MS,
-} from './anti-entropy.ts'
+import { ANTI_ENTROPY_MS, AntiEntropy, type DigestMessage, VIEW_SETTLE_MS } from './anti-entropy.ts'
 import type { ClusterManager, ManagerMessage } from './cluster-manager.ts'
 import type { DeltaAction } from './delta-request.ts'
 import { sessionCodes } from './errors.ts'
@@ -188,7 +182,7 @@ export abstract class ReplicatedManager extends BaseManager implements ClusterMa
       view: () => this.membersView(),
       ownersOf: (view, key) => this.holdersOf(view, key),
       ready: () => this.#ready && !this.#antiEntropyStopped,
-      held: () => this.#heldRanks(),
+      held: () => this.store.entries(),
       isGone: (key) => this.replicaLog.isGone(key),
       member: (id) => this.memberById(id),
       push: (to, keys) => this.pusher.push(to, keys),
@@ -507,15 +501,6 @@ export abstract class ReplicatedManager extends BaseManager implements ClusterMa
           `anti-entropy: ${m.type} refused`,
         ),
       )
-  }
-
-  /** The copies held, as digests see them: expired-idle ones left out. */
-  *#heldRanks(): Generator<HeldRank> {
-    const now = Date.now()
-    for (const key of this.store.keys()) {
-      const s = this.store.get(key)
-      if (s && !s.isExpired(now)) yield { key, version: s.version, writer: s.writer }
-    }
   }
 
   #refused(r: Refusal, from: Member | undefined, type: string, id: unknown): true {

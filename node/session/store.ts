@@ -47,6 +47,10 @@ export class SessionStore {
   values(): IterableIterator<Session> {
     return this.#map.values()
   }
+  /** Sessions by key (an id without its route). */
+  entries(): IterableIterator<[string, Session]> {
+    return this.#map.entries()
+  }
 
   #forget(): void {
     this.#lastId = undefined

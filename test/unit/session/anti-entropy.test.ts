@@ -7,15 +7,17 @@ import { test } from 'node:test'
 import type { DigestMessage } from '../../../node/session/anti-entropy.ts'
 import {
   AntiEntropy,
-  answerFor,
   bucketOf,
+  bucketsToAnswer,
   compareAnswer,
+  copiesIn,
   DIGEST_BUCKETS,
   differingBuckets,
-  digestOf,
+  digests,
+  type Held,
   type HeldRank,
   MAX_DIGEST_KEYS,
-  sharedCopies,
+  type Walk,
 } from '../../../node/session/anti-entropy.ts'
 import { newMessageCounts, SESSION_MESSAGE } from '../../../node/session/messages.ts'
 import { PlacementView } from '../../../node/session/placement.ts'
@@ -25,53 +27,90 @@ import { lonelyChannel, peer } from '../../helpers/managers.ts'
 const copies = (n: number, version = 1): HeldRank[] =>
   Array.from({ length: n }, (_, i) => ({ key: `K${i.toString(16).padStart(8, '0')}`, version, writer: 'w1' }))
 
-test('the same copies give the same digest whatever their order', () => {
-  const list = copies(500)
-  assert.deepEqual(digestOf(list), digestOf([...list].reverse()))
+/** Copies as a manager's store holds them (by key; none expired, unless named). */
+const held = (list: HeldRank[], expired: ReadonlySet<string> = new Set()): Held =>
+  list.map((c) => [c.key, { ...c, isExpired: () => expired.has(c.key) }] as const)
+
+/** The digest of the copies `list` (two members, both hold all). */
+async function digestOf(list: HeldRank[]): Promise<Uint32Array | undefined> {
+  const view = new PlacementView(['a', 'b'])
+  return (await digests(walkOf(view, 'a', held(list)), 'b')).get('b')?.sums
+}
+
+/** A walk for member `self` of `view`, each session held by 2 members. */
+const walkOf = (view: PlacementView, self: string, h: Held): Walk => ({
+  view,
+  ownersOf: (v, k) => v.owners(k, 2),
+  self,
+  held: h,
 })
 
-test('a missing copy, or one at another rank, changes only its own bucket', () => {
+test('the same copies give the same digest whatever their order', async () => {
+  const list = copies(500)
+  assert.deepEqual(await digestOf(list), await digestOf([...list].reverse()))
+})
+
+test('a missing copy, or one at another rank, changes only its own bucket', async () => {
   const list = copies(500)
   const [first, ...rest] = list as [HeldRank, ...HeldRank[]]
-  assert.deepEqual(differingBuckets(digestOf(list), digestOf(rest)), [bucketOf(first.key)])
+  const sums = (await digestOf(list)) as Uint32Array
+  assert.deepEqual(differingBuckets(sums, (await digestOf(rest)) as Uint32Array), [bucketOf(first.key)])
   const older = [{ ...first, version: 2 }, ...rest]
-  assert.deepEqual(differingBuckets(digestOf(list), digestOf(older)), [bucketOf(first.key)])
+  assert.deepEqual(differingBuckets(sums, (await digestOf(older)) as Uint32Array), [bucketOf(first.key)])
   const otherWriter = [{ ...first, writer: 'w2' }, ...rest]
-  assert.deepEqual(differingBuckets(digestOf(list), digestOf(otherWriter)), [bucketOf(first.key)])
+  assert.deepEqual(differingBuckets(sums, (await digestOf(otherWriter)) as Uint32Array), [
+    bucketOf(first.key),
+  ])
 })
 
-test('a member compares with a peer only the copies both own', async () => {
+test('a member compares with a peer only the copies both own, and leaves out those expired idle', async () => {
   const view = new PlacementView(['a', 'b', 'c', 'd'])
   const list = copies(400)
-  const shared = await sharedCopies(view, (v, k) => v.owners(k, 2), 'a', list)
-  for (const [peer, held] of shared) {
-    assert.ok(peer !== 'a')
-    for (const c of held) assert.deepEqual(view.owners(c.key, 2).sort(), ['a', peer].sort())
-  }
   const owned = list.filter((c) => view.owners(c.key, 2).includes('a'))
-  assert.equal(
-    [...shared.values()].reduce((n, l) => n + l.length, 0),
-    owned.length,
-    'each owned copy, once per other owner',
-  )
+  const byPeer = (p: string) => owned.filter((c) => view.owners(c.key, 2).includes(p))
+  const all = await digests(walkOf(view, 'a', held(list)))
+  assert.deepEqual([...all.keys()].sort(), ['b', 'c', 'd'])
+  for (const p of ['b', 'c', 'd']) {
+    assert.deepEqual(all.get(p)?.sums, await digestOf(byPeer(p)), `the copies shared with ${p}`)
+    const counts = all.get(p)?.counts ?? []
+    assert.equal(
+      [...counts].reduce((x, y) => x + y, 0),
+      byPeer(p).length,
+    )
+  }
+  const onlyB = await digests(walkOf(view, 'a', held(list)), 'b')
+  assert.deepEqual([...onlyB.keys()], ['b'])
+  assert.deepEqual(onlyB.get('b'), all.get('b'), 'the same for one peer')
+  const gone = new Set([(byPeer('b')[0] as HeldRank).key])
+  const withExpired = await digests(walkOf(view, 'a', held(list, gone)), 'b')
   assert.deepEqual(
-    (await sharedCopies(view, (v, k) => v.owners(k, 2), 'a', list, 'b')).get('b'),
-    shared.get('b'),
-    'the same for one peer',
+    withExpired.get('b')?.sums,
+    await digestOf(byPeer('b').slice(1)),
+    'an expired copy is left out',
   )
-  assert.equal((await sharedCopies(view, (v, k) => v.owners(k, 2), 'a', list, 'b')).size, 1)
+  const buckets = new Set(
+    byPeer('b')
+      .slice(0, 5)
+      .map((c) => bucketOf(c.key)),
+  )
+  const inBuckets = await copiesIn(walkOf(view, 'a', held(list)), 'b', buckets)
+  assert.deepEqual(
+    inBuckets.map((c) => c.key).sort(),
+    byPeer('b')
+      .filter((c) => buckets.has(bucketOf(c.key)))
+      .map((c) => c.key)
+      .sort(),
+  )
 })
 
 test('an answer carries whole buckets, at most MAX_DIGEST_KEYS keys, and at least one bucket', () => {
-  const list = copies(MAX_DIGEST_KEYS * 2)
+  const counts = new Uint32Array(DIGEST_BUCKETS).fill(100)
   const all = Array.from({ length: DIGEST_BUCKETS }, (_, b) => b)
-  const answer = answerFor(list, all)
-  assert.ok(answer.copies.length <= MAX_DIGEST_KEYS, `${answer.copies.length} keys`)
-  assert.ok(answer.buckets.length > 0 && answer.buckets.length < DIGEST_BUCKETS)
-  const inBuckets = list.filter((c) => answer.buckets.includes(bucketOf(c.key)))
-  assert.equal(answer.copies.length, inBuckets.length, 'every copy of the buckets it names')
-  const one = answerFor(list.slice(0, 1), [bucketOf((list[0] as HeldRank).key)])
-  assert.equal(one.copies.length, 1)
+  const buckets = bucketsToAnswer(all, counts)
+  assert.equal(buckets.length, Math.floor(MAX_DIGEST_KEYS / 100))
+  assert.deepEqual(buckets, all.slice(0, buckets.length), 'in the order given')
+  counts[7] = MAX_DIGEST_KEYS * 2
+  assert.deepEqual(bucketsToAnswer([7, 8], counts), [7], 'one bucket, however large')
 })
 
 test('an answer makes the digest sender push what the answerer lacks or holds older, and end what ended here', () => {
@@ -102,7 +141,7 @@ test('a malformed digest or answer is refused with what is wrong, and nothing is
     self: () => writerOf(channel.localMember),
     view: () => view,
     ready: () => true,
-    held: () => copies(10),
+    held: () => held(copies(10)),
     isGone: () => false,
     member: () => from,
     push: async () => new Set(),
