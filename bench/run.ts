@@ -12,6 +12,7 @@ const benches = [
   'sessions.ts',
   'backup-manager.ts',
   'read-your-writes.ts',
+  'replication-filter.ts',
   'app-context.ts',
   'farm.ts',
   'peers.ts',
