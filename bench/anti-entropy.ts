@@ -13,7 +13,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { type CatteryCluster, type CatteryNode, startCattery } from './lib/cattery.ts'
+import { type CatteryCluster, type CatteryNode, createSessions, startCattery } from './lib/cattery.ts'
 import { cpuSeconds } from './lib/processes.ts'
 import { ensureWrk, median, wrk } from './lib/wrk.ts'
 
@@ -39,21 +39,6 @@ interface Side {
   cpu: number[]
 }
 
-async function createSessions(nodes: CatteryNode[], count: number): Promise<void> {
-  let next = 0
-  await Promise.all(
-    Array.from({ length: 32 }, async () => {
-      while (next < count) {
-        const i = next++
-        const n = nodes[i % nodes.length] as CatteryNode
-        const r = await fetch(`http://127.0.0.1:${n.http}/demo/set?k=v&v=${VALUE}`)
-        if (r.status !== 200) throw new Error(`creating session ${i}: HTTP ${r.status}`)
-        await r.arrayBuffer()
-      }
-    }),
-  )
-}
-
 async function demoStats(n: CatteryNode): Promise<{ sessions: number; stats: Record<string, unknown> }> {
   const url = `http://127.0.0.1:${n.admin}/status`
   // Once again on a connection the server closed as it was reused (keep-alive).
@@ -69,7 +54,7 @@ async function demoStats(n: CatteryNode): Promise<{ sessions: number; stats: Rec
 async function start(kind: 'delta' | 'backup', interval: number, prefix: string): Promise<Side> {
   const send = kind === 'delta' ? ['--send-options', 'async'] : ['--map-send-options', 'async']
   const cluster = await startCattery(3, ['--manager', kind, ...send, '--config', config(interval)], prefix)
-  await createSessions(cluster.nodes, SESSIONS)
+  await createSessions(cluster.nodes, SESSIONS, VALUE)
   const copies = kind === 'delta' ? 3 * SESSIONS : 2 * SESSIONS
   const deadline = Date.now() + 120_000
   for (;;) {

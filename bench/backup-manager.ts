@@ -18,7 +18,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { type CatteryCluster, type CatteryNode, startCattery } from './lib/cattery.ts'
+import { type CatteryCluster, type CatteryNode, createSessions, startCattery } from './lib/cattery.ts'
 import { liveHeapBytes, SNAPSHOT_SIGNAL_OPTION } from './lib/live-heap.ts'
 import { cpuSeconds } from './lib/processes.ts'
 import { ensureWrk, median, wrk } from './lib/wrk.ts'
@@ -43,21 +43,6 @@ ensureWrk()
  */
 const heap = (n: CatteryNode): Promise<number> =>
   liveHeapBytes(n.pid, process.cwd(), () => fetch(`http://127.0.0.1:${n.admin}/livez`))
-
-async function createSessions(nodes: CatteryNode[], count: number): Promise<void> {
-  let next = 0
-  await Promise.all(
-    Array.from({ length: 48 }, async () => {
-      while (next < count) {
-        const i = next++
-        const n = nodes[i % nodes.length] as CatteryNode
-        const r = await fetch(`http://127.0.0.1:${n.http}/demo/set?k=v&v=${VALUE}`)
-        if (r.status !== 200) throw new Error(`creating session ${i}: HTTP ${r.status}`)
-        await r.arrayBuffer()
-      }
-    }),
-  )
-}
 
 /** Sessions held on every member, summed, once replication settled (proxies gone). */
 async function settled(nodes: CatteryNode[], expected: number): Promise<void> {
@@ -86,10 +71,10 @@ async function memory(
   const c = await startCattery(size, ['--manager', kind], kind[0])
   try {
     const copiesOf = (sessions: number) => (kind === 'delta' ? sessions * size : sessions * 2)
-    await createSessions(c.nodes, WARMUP)
+    await createSessions(c.nodes, WARMUP, VALUE)
     await settled(c.nodes, copiesOf(WARMUP))
     const before = await Promise.all(c.nodes.map(heap))
-    await createSessions(c.nodes, SESSIONS)
+    await createSessions(c.nodes, SESSIONS, VALUE)
     const copies = copiesOf(WARMUP + SESSIONS)
     await settled(c.nodes, copies)
     const after = await Promise.all(c.nodes.map(heap))

@@ -95,3 +95,19 @@ export async function startCattery(
     },
   }
 }
+
+/** Creates `count` sessions holding `value` (`/demo/set?k=v`), round robin over `nodes`, 32 at a time. */
+export async function createSessions(nodes: CatteryNode[], count: number, value: string): Promise<void> {
+  let next = 0
+  await Promise.all(
+    Array.from({ length: 32 }, async () => {
+      while (next < count) {
+        const i = next++
+        const n = nodes[i % nodes.length] as CatteryNode
+        const r = await fetch(`http://127.0.0.1:${n.http}/demo/set?k=v&v=${value}`)
+        if (r.status !== 200) throw new Error(`creating session ${i}: HTTP ${r.status}`)
+        await r.arrayBuffer()
+      }
+    }),
+  )
+}
