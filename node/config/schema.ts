@@ -489,7 +489,7 @@ export const NodeConfigSchema = T.Object(
         enabled: T.Boolean({
           default: true,
           description:
-            "Tomcat's JvmRouteBinderValve: a cookie naming another node's route gets this node's route (and the change of id is replicated)",
+            "Tomcat's JvmRouteBinderValve: a cookie naming the route of a node that left the cluster gets this node's route (and the change of id is replicated); a route naming a live node is left alone",
         }),
       },
       { additionalProperties: false, default: {} },

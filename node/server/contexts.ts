@@ -199,6 +199,7 @@ export class Contexts {
           cookie: spec.cookie,
           replicationFilter: this.#o.replicationFilter,
           jvmRouteBinder: this.#o.jvmRouteBinder,
+          routeInView: (route: string) => this.#o.cluster.channel.members().some((m) => m.name === route),
           stats,
         })
         await ctx.register(spec.plugin as Parameters<typeof ctx.register>[0], options)

@@ -1,7 +1,8 @@
 /**
  * The fastify plugin that gives routes `request.session` backed by a session manager, with Tomcat's
- * cluster valves: the JvmRouteBinderValve (a cookie naming another node's route — a fail-over — gets
- * its id rewritten to this node's route, replicated as a change of id) and the ReplicationValve (at
+ * cluster valves: the JvmRouteBinderValve (a cookie naming the route of a node that left the view —
+ * a fail-over — gets its id rewritten to this node's route, replicated as a change of id; a route
+ * naming a live member is left alone, see `routeInView`) and the ReplicationValve (at
  * the end of a request, replicate what changed unless the URL matches the filter); and Cattery's
  * ReadYourWrites valve (read-your-writes.ts: the version cookie, and a wait for the client's last
  * write before the session is looked up). The host mounts one per context; a user's own fastify app
@@ -47,6 +48,13 @@ export interface SessionPluginOptions {
   replicationFilter?: RegExp | undefined
   /** Rewrite a foreign route to this node's (JvmRouteBinderValve). */
   jvmRouteBinder?: boolean
+  /**
+   * Is the member a route names in the view? The JvmRouteBinder then leaves the route alone: the
+   * client was sent here by a balancer that does not stick (or moved it while its node lives), the
+   * session is found whatever its route, and rewriting it would replicate a change of id and set a
+   * new cookie on every such request. Without it, every foreign route is rewritten, as Tomcat does.
+   */
+  routeInView?: (route: string) => boolean
   /** Counters of the valves, filled in by the plugin. */
   stats?: ValveStats
 }
@@ -150,7 +158,8 @@ async function sessionPlugin(app: FastifyInstance, o: SessionPluginOptions): Pro
     state.session = session
     if (!rebinds) return
     const dot = raw.indexOf('.')
-    if (dot < 0 ? jvmRoute === '' : raw.slice(dot + 1) === jvmRoute) return
+    const route = dot < 0 ? '' : raw.slice(dot + 1)
+    if (route === jvmRoute || (route !== '' && o.routeInView?.(route))) return
     const rebound = `${dot < 0 ? raw : raw.slice(0, dot)}.${jvmRoute}`
     request.originalSessionId = raw
     if (session.id !== rebound) await manager.changeSessionId(session, rebound)

@@ -64,7 +64,7 @@ export const SessionClusterSpecSchema = T.Object(
     jvmRouteBinder: T.Boolean({
       default: true,
       description:
-        "Tomcat's JvmRouteBinderValve: a request whose cookie names another pod's route gets this pod's route (the change of id is replicated). Correct on or off; with sessionAffinity None, turning it off saves a change of id and a new cookie on most requests.",
+        "Tomcat's JvmRouteBinderValve, for fail-over: a request whose cookie names the route of a pod that left the cluster gets this pod's route (the change of id is replicated); a route naming a live pod is left alone. Correct on or off.",
     }),
     resources: T.Optional(
       T.Object(
