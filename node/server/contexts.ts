@@ -60,7 +60,8 @@ export interface ContextsOptions {
   cluster: Cluster
   logger: Logger
   jvmRoute: string
-  replicationFilter: RegExp | undefined
+  /** Tomcat's ReplicationValve filter (replicationValve.filter). */
+  replicationFilter: string
   jvmRouteBinder: boolean
   /** Valve counters by context path, read by the admin server. */
   valves: Map<string, ValveStats>

@@ -18,7 +18,6 @@ import { createAdmin } from './admin.ts'
 import { tokenSource } from './admin-auth.ts'
 import { loadAppBase, type RefusedApp } from './app-base.ts'
 import { Contexts } from './contexts.ts'
-import { replicationFilterOf } from './replication-filter.ts'
 import type { ValveStats } from './session-plugin.ts'
 
 export interface NodeHost {
@@ -43,7 +42,7 @@ export function createNodeHost(config: NodeConfig, channel: Channel, logger: Log
     cluster,
     logger,
     jvmRoute: config.name,
-    replicationFilter: replicationFilterOf(config.replicationValve.filter),
+    replicationFilter: config.replicationValve.filter,
     jvmRouteBinder: config.jvmRouteBinder.enabled,
     valves,
   })

@@ -7,9 +7,15 @@
  * quadratic in its length, so that a 1 KB query string cost more than the rest of the request.
  */
 
-/** The configured pattern as a whole-path match; undefined for an empty pattern (nothing filtered). */
-export function replicationFilterOf(pattern: string): RegExp | undefined {
-  return pattern === '' ? undefined : new RegExp(`^(?:${pattern})$`)
+/**
+ * A pattern (`replicationValve.filter`, or a library user's RegExp) as a whole-path match; undefined
+ * for none or an empty one (nothing filtered).
+ */
+export function replicationFilterOf(pattern: string | RegExp | undefined): RegExp | undefined {
+  const source = pattern instanceof RegExp ? pattern.source : pattern
+  if (source === undefined || source === '' || source === '(?:)') return undefined
+  const flags = pattern instanceof RegExp ? pattern.flags.replace(/[gy]/g, '') : ''
+  return new RegExp(`^(?:${source})$`, flags)
 }
 
 /** The path a filter is matched against: without the query string, percent-escapes decoded. */

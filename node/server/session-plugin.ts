@@ -20,7 +20,7 @@ import {
   versionCookieName,
   versionCookieValue,
 } from './read-your-writes.ts'
-import { filterPathOf } from './replication-filter.ts'
+import { filterPathOf, replicationFilterOf } from './replication-filter.ts'
 import { type RequestSessionState, SessionHandle } from './session-handle.ts'
 
 /** Tomcat's example ReplicationValve filter: static resources do not change sessions. */
@@ -41,11 +41,10 @@ export interface SessionPluginOptions {
   jvmRoute: string
   cookie: CookieOptions
   /**
-   * Requests whose path (without the query string, percent-escapes decoded) this matches are not
-   * replicated (Tomcat's ReplicationValve filter; the node anchors `replicationValve.filter` to the
-   * whole path, as Tomcat matches it).
+   * Requests whose whole path (without the query string, percent-escapes decoded) this matches are
+   * not replicated: Tomcat's ReplicationValve filter, matched as Tomcat matches it.
    */
-  replicationFilter?: RegExp | undefined
+  replicationFilter?: RegExp | string | undefined
   /** Rewrite a foreign route to this node's (JvmRouteBinderValve). */
   jvmRouteBinder?: boolean
   /**
@@ -108,7 +107,7 @@ async function sessionPlugin(app: FastifyInstance, o: SessionPluginOptions): Pro
   const { manager, jvmRoute } = o
   const name = o.cookie.name
   const rebinds = o.jvmRouteBinder !== false && manager.distributable
-  const filter = o.replicationFilter
+  const filter = replicationFilterOf(o.replicationFilter)
   // The manager says whether read-your-writes is on (replicated, and manager.readYourWrites).
   const ryw = manager.readYourWrites
   const versionName = versionCookieName(name)

@@ -31,6 +31,7 @@
  * on its own schedule).
  */
 import { setImmediate as yieldNow } from 'node:timers/promises'
+import type { Logger } from 'pino'
 import type { Channel } from '../tribes/channel-types.ts'
 import type { Member } from '../tribes/member.ts'
 import { SendOption } from '../tribes/send-options.ts'
@@ -214,6 +215,11 @@ export function compareAnswer(
 export interface AntiEntropyOptions {
   channel: Channel
   contextPath: string
+  logger: Logger
+  /** Between rounds, ms (manager.antiEntropyInterval; ±25%); 0: no rounds. */
+  interval: number
+  /** Nothing else is placing copies now (no state transfer, no repair pass due): a round may run. */
+  due(): boolean
   /** The manager's counts of sent messages, by type. */
   sent: MessageCounts
   /** This member's writer id. */
@@ -249,8 +255,58 @@ export class AntiEntropy {
     endsRepaired: 0,
   }
 
+  #timer: NodeJS.Timeout | undefined
+  /** The round under way. */
+  #round: Promise<void> | undefined
+  #stopped = false
+  /** The view last seen by a tick (its hash), and since when it holds. */
+  #seenView: number | undefined
+  #viewSince = 0
+
   constructor(options: AntiEntropyOptions) {
     this.#o = options
+  }
+
+  /** Rounds from now on, the first within an interval. */
+  start(): void {
+    this.#next(this.#jittered())
+  }
+
+  /** No more rounds, and the one under way is over. */
+  async stop(): Promise<void> {
+    this.#stopped = true
+    clearTimeout(this.#timer)
+    await this.#round
+  }
+
+  #jittered(): number {
+    return this.#o.interval * (0.75 + Math.random() / 2)
+  }
+
+  #next(delay: number): void {
+    if (this.#o.interval <= 0 || this.#stopped) return
+    this.#timer = setTimeout(() => this.#tick(), delay)
+    this.#timer.unref()
+  }
+
+  /** A round when the view held VIEW_SETTLE_MS and nothing else places copies; else soon again. */
+  #tick(): void {
+    const view = viewHash(this.#o.view())
+    const now = Date.now()
+    if (view !== this.#seenView) {
+      this.#seenView = view
+      this.#viewSince = now
+    }
+    if (now - this.#viewSince < VIEW_SETTLE_MS || !this.#o.due()) {
+      this.#next(Math.min(this.#o.interval, 1_000))
+      return
+    }
+    this.#round = this.round()
+      .catch((err) => this.#o.logger.warn({ err: (err as Error).message }, 'anti-entropy round failed'))
+      .finally(() => {
+        this.#round = undefined
+        this.#next(this.#jittered())
+      })
   }
 
   /** What a walk over this member's copies needs, now. */
@@ -282,8 +338,9 @@ export class AntiEntropy {
     )
   }
 
-  /** A digest or an answer from another member. */
+  /** A digest or an answer from another member (rejects, naming what is wrong, when malformed). */
   async receive(m: DigestMessage, from: Member): Promise<void> {
+    if (this.#stopped) return
     if (m.type === 'digest') return this.#digest(m, from)
     return this.#answer(m, from)
   }

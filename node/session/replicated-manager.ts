@@ -21,7 +21,7 @@ import type { Channel } from '../tribes/channel-types.ts'
 import { CatteryError } from '../tribes/errors.ts'
 import { describeMember, type Member } from '../tribes/member.ts'
 import { isAsync } from '../tribes/send-options.ts'
-import { ANTI_ENTROPY_MS, AntiEntropy, type DigestMessage, VIEW_SETTLE_MS } from './anti-entropy.ts'
+import { ANTI_ENTROPY_MS, AntiEntropy, type DigestMessage } from './anti-entropy.ts'
 import type { ClusterManager, ManagerMessage } from './cluster-manager.ts'
 import type { DeltaAction } from './delta-request.ts'
 import { sessionCodes } from './errors.ts'
@@ -113,13 +113,6 @@ export abstract class ReplicatedManager extends BaseManager implements ClusterMa
   /** Full copies pushed to other members (anti-entropy; the BackupManager's repair and hand-off). */
   protected readonly pusher: CopyPusher
   readonly #antiEntropy: AntiEntropy
-  #antiEntropyTimer: NodeJS.Timeout | undefined
-  /** The anti-entropy round under way. */
-  #exchange: Promise<void> | undefined
-  #antiEntropyStopped = false
-  /** The channel's view version last seen by anti-entropy, and since when it holds. */
-  #seenViewVersion: number | undefined
-  #viewSince = 0
   /** The members view (holdersOf's view by default), for the channel's view version. */
   #membersView: { version: number | undefined; view: PlacementView } | undefined
 
@@ -177,11 +170,14 @@ export abstract class ReplicatedManager extends BaseManager implements ClusterMa
     this.#antiEntropy = new AntiEntropy({
       channel: options.channel,
       contextPath: this.contextPath,
+      logger: this.logger,
+      interval: options.antiEntropyInterval ?? ANTI_ENTROPY_MS,
+      due: () => !this.transfer.transferring && this.antiEntropySettled(),
       sent: this.counts.sent,
       self: () => this.writer,
       view: () => this.membersView(),
       ownersOf: (view, key) => this.holdersOf(view, key),
-      ready: () => this.#ready && !this.#antiEntropyStopped,
+      ready: () => this.#ready,
       held: () => this.store.entries(),
       isGone: (key) => this.replicaLog.isGone(key),
       member: (id) => this.memberById(id),
@@ -222,11 +218,11 @@ export abstract class ReplicatedManager extends BaseManager implements ClusterMa
     this.#ready = true
     this.transfer.watchRejoins()
     this.logger.info({ sessions: this.store.size, ms: this.transfer.counters.transferMs }, 'sessions ready')
-    this.#nextAntiEntropy(this.#antiEntropyInterval * (0.75 + Math.random() / 2))
+    this.#antiEntropy.start()
   }
 
   override async stop(): Promise<void> {
-    await this.stopAntiEntropy()
+    await this.#antiEntropy.stop()
     if (this.ro.expireSessionsOnShutdown)
       for (const s of [...this.store.values()]) this.expire(s, 'local', 'shutdown')
     this.transfer.stop()
@@ -329,7 +325,7 @@ export abstract class ReplicatedManager extends BaseManager implements ClusterMa
     return true
   }
 
-  /** Is the view settled enough for an anti-entropy round, beyond holding VIEW_SETTLE_MS? */
+  /** Is the view settled enough for an anti-entropy round (beyond holding a few seconds)? */
   protected antiEntropySettled(): boolean {
     return true
   }
@@ -448,51 +444,12 @@ export abstract class ReplicatedManager extends BaseManager implements ClusterMa
     }
   }
 
-  // --- anti-entropy (anti-entropy.ts) ----------------------------------------------------------
-
-  get #antiEntropyInterval(): number {
-    return this.ro.antiEntropyInterval ?? ANTI_ENTROPY_MS
-  }
-
-  #nextAntiEntropy(delay: number): void {
-    if (this.#antiEntropyInterval <= 0 || this.#antiEntropyStopped) return
-    this.#antiEntropyTimer = setTimeout(() => this.#antiEntropyTick(), delay)
-    this.#antiEntropyTimer.unref()
-  }
-
-  /** A round when the view held VIEW_SETTLE_MS and nothing else places copies now; else soon again. */
-  #antiEntropyTick(): void {
-    const version = this.ro.channel.viewVersion
-    const now = Date.now()
-    if (version !== this.#seenViewVersion) {
-      this.#seenViewVersion = version
-      this.#viewSince = now
-    }
-    const due =
-      now - this.#viewSince >= VIEW_SETTLE_MS && !this.transfer.transferring && this.antiEntropySettled()
-    const interval = this.#antiEntropyInterval
-    if (!due) {
-      this.#nextAntiEntropy(Math.min(interval, 1_000))
-      return
-    }
-    this.#exchange = this.#antiEntropy
-      .round()
-      .catch((err) => this.logger.warn({ err: (err as Error).message }, 'anti-entropy round failed'))
-      .finally(() => {
-        this.#exchange = undefined
-        this.#nextAntiEntropy(interval * (0.75 + Math.random() / 2))
-      })
-  }
-
-  /** No more rounds, and the one under way is over (called first by a stopping manager). */
-  protected async stopAntiEntropy(): Promise<void> {
-    this.#antiEntropyStopped = true
-    clearTimeout(this.#antiEntropyTimer)
-    await this.#exchange
+  /** No more anti-entropy rounds, and the one under way is over (a stopping manager, first). */
+  protected stopAntiEntropy(): Promise<void> {
+    return this.#antiEntropy.stop()
   }
 
   #reconcile(m: DigestMessage, from: Member): void {
-    if (this.#antiEntropyStopped) return
     this.#antiEntropy
       .receive(m, from)
       .catch((err) =>

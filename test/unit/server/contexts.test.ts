@@ -37,7 +37,7 @@ describe('the host contexts', () => {
     cluster,
     logger: pino({ level: 'silent' }),
     jvmRoute: 'n1',
-    replicationFilter: /\.css$/,
+    replicationFilter: '.*\\.css',
     jvmRouteBinder: true,
     valves: new Map(),
     drainTimeoutMs: 5000,

@@ -33,4 +33,8 @@ test('percent-escapes in the path are decoded; an empty pattern filters nothing'
   assert.equal(filterPathOf('/a%20b?x=1'), '/a b')
   assert.equal(filterPathOf('/bad%E0%A4%A'), '/bad%E0%A4%A', 'a malformed escape is matched as it is')
   assert.equal(replicationFilterOf(''), undefined)
+  assert.equal(replicationFilterOf(undefined), undefined)
+  const library = replicationFilterOf(/.*\.CSS/i) as RegExp
+  assert.equal(library.test(filterPathOf('/a/site.css?v=1')), true, "a RegExp's flags are kept")
+  assert.equal(library.test('/a/site.css/more'), false, 'and it matches the whole path too')
 })

@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
+import pino from 'pino'
 import type { DigestMessage } from '../../../node/session/anti-entropy.ts'
 import {
   AntiEntropy,
@@ -136,6 +137,9 @@ test('a malformed digest or answer is refused with what is wrong, and nothing is
   const ae = new AntiEntropy({
     channel,
     contextPath: '/app',
+    logger: pino({ level: 'silent' }),
+    interval: 0,
+    due: () => true,
     sent,
     ownersOf: (v, k) => v.owners(k, 2),
     self: () => writerOf(channel.localMember),
