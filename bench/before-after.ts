@@ -4,7 +4,9 @@
  * directory that shares this tree's node_modules). Both versions' processes start first and stay up;
  * rounds of wrk (-t1 -c8, `GET /demo/inc`, one session) alternate between them, each round's order
  * reversed from the last; it prints the CPU each version's serving node and peers spent per request
- * (from /proc, so how the cores are shared matters less) and the per-round ratio new/old.
+ * (from /proc, so how the cores are shared matters less), the requests/s (what a change of latency
+ * moves: synchronous replication is bound by its round trips, not by CPU) and the per-round ratios
+ * new/old.
  *   node bench/before-after.ts <git-rev> [off|async|sync] [rounds=8] [--pad]
  * off: one node, standard manager; async / sync: node 1 of a 3-node DeltaManager cluster (8 / 6).
  * --pad: the session also holds a 1 KB string attribute (as in bench/peers/many-sessions.ts) that
@@ -40,6 +42,7 @@ interface Side {
   cookie: string
   cpu: number[]
   peers: number[]
+  rps: number[]
 }
 
 async function start(label: string, root: string): Promise<Side> {
@@ -78,7 +81,7 @@ async function start(label: string, root: string): Promise<Side> {
     await fetch(`http://127.0.0.1:${first.http}/demo/set?k=pad&v=${'x'.repeat(1000)}`, {
       headers: { cookie },
     })
-  return { label, nodes, cookie, cpu: [], peers: [] }
+  return { label, nodes, cookie, cpu: [], peers: [], rps: [] }
 }
 
 const sides = [await start('old', oldRoot), await start('new', ROOT)]
@@ -90,6 +93,7 @@ for (let round = 0; round < ROUNDS; round++) {
     const before = pids.map(cpuSeconds)
     const { rps } = wrk(url(s), { cookie: s.cookie, duration: DURATION })
     const us = pids.map((pid, i) => ((cpuSeconds(pid) - (before[i] ?? 0)) * 1e6) / (rps * 3))
+    s.rps.push(rps)
     s.cpu.push(us[0] ?? 0)
     s.peers.push(us.slice(1).reduce((a, b) => a + b, 0))
   }
@@ -102,13 +106,18 @@ console.log(
 for (const s of sides) {
   console.log(
     `${s.label}: serving node ${median(s.cpu).toFixed(2)} µs/request (${fmt(s.cpu)})` +
-      (mode === 'off' ? '' : `; peers together ${median(s.peers).toFixed(2)} µs/request`),
+      (mode === 'off' ? '' : `; peers together ${median(s.peers).toFixed(2)} µs/request`) +
+      `; ${Math.round(median(s.rps))} requests/s`,
   )
 }
 const [oldSide, newSide] = sides as [Side, Side]
 const ratios = newSide.cpu.map((x, i) => x / (oldSide.cpu[i] ?? 1))
 console.log(
   `new/old serving-node CPU per round: ${ratios.map((x) => x.toFixed(3)).join(', ')} (median ${median(ratios).toFixed(3)})`,
+)
+const rpsRatios = newSide.rps.map((x, i) => x / (oldSide.rps[i] ?? 1))
+console.log(
+  `new/old requests/s per round: ${rpsRatios.map((x) => x.toFixed(3)).join(', ')} (median ${median(rpsRatios).toFixed(3)})`,
 )
 if (mode !== 'off') {
   const total = (s: Side, i: number) => (s.cpu[i] ?? 0) + (s.peers[i] ?? 0)

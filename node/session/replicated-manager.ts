@@ -2,8 +2,9 @@
  * What the replicated managers share (Tomcat's ClusterManagerBase with DeltaManager's message
  * handling): a session's creation is sent at once, each request's changes at its end (as a delta),
  * expiry and invalidation as they happen, and an 'accessed' note keeps a session that is only read
- * alive elsewhere; with asynchronous send options and every member as destination they leave in
- * batches (replication-batch.ts). What arrives is applied as the replica log decides
+ * alive elsewhere; with every member as destination they leave in batches (replication-batch.ts):
+ * paced by the channel's asyncWriteInterval with asynchronous send options, at the end of each turn
+ * with synchronous ones (the requests of a turn then wait for one ACK per member). What arrives is applied as the replica log decides
  * (replica-log.ts: ranks, held changes, tombstones); a joining member first receives its state
  * (state-transfer.ts) and is ready only then. Every version this member makes carries its writer id
  * (rank.ts). Read-your-writes: a request whose client saw a newer state than the copy held waits for
@@ -93,7 +94,7 @@ export abstract class ReplicatedManager extends BaseManager implements ClusterMa
   #ready = false
   protected readonly replicaLog: ReplicaLog<Session>
   protected readonly transfer: StateTransfer
-  /** Asynchronous messages waiting to leave together (unused with synchronous send options). */
+  /** Messages to every member waiting to leave together. */
   readonly #batch: ReplicationBatch
   protected readonly counts = { sent: newMessageCounts(), received: newMessageCounts() }
   #sendFailures = 0
@@ -186,16 +187,18 @@ export abstract class ReplicatedManager extends BaseManager implements ClusterMa
     this.#batch = new ReplicationBatch(
       this.contextPath,
       {
-        send: (m) => void this.#sendNow(m),
-        sendEncoded: (body) => {
+        send: (m) => this.#sendNow(m),
+        sendEncoded: (body, messages) => {
           const members = this.ro.channel.members()
-          if (members.length === 0) return
+          if (members.length === 0) return SENT
           this.counts.sent.batch++
-          void this.#reported(this.ro.channel.sendEncoded(members, body, this.ro.sendOptions), 'batch')
+          const sent = this.ro.channel.sendEncoded(members, body, this.ro.sendOptions)
+          return this.#reported(sent, 'batch', messages)
         },
       },
-      // Paced as the channel's writes, so that under load one batch is one write.
-      options.channel.asyncWriteInterval,
+      // Asynchronous: paced as the channel's writes, so that under load one batch is one write.
+      // Synchronous: every turn, as the channel writes a frame that waits for an ACK.
+      isAsync(options.sendOptions) ? options.channel.asyncWriteInterval : 0,
     )
   }
 
@@ -665,7 +668,8 @@ export abstract class ReplicatedManager extends BaseManager implements ClusterMa
     const to = this.targets(message)
     if (to.length === 0) return SENT
     this.counts.sent[message.type]++
-    if (isAsync(this.ro.sendOptions) && to.length === this.ro.channel.members().length) {
+    if (to.length === this.ro.channel.members().length) {
+      if (!isAsync(this.ro.sendOptions)) return this.#batch.addAwaited(message)
       this.#batch.add(message)
       return SENT
     }
@@ -678,8 +682,15 @@ export abstract class ReplicatedManager extends BaseManager implements ClusterMa
     return this.#reported(this.ro.channel.send(members, message, this.ro.sendOptions), message.type, message)
   }
 
-  /** A failed replication is counted and logged, never thrown at the request that caused it. */
-  #reported(sent: Promise<void>, type: SessionMessageType, message?: SessionMessage): Promise<boolean> {
+  /**
+   * A failed replication is counted and logged, never thrown at the request that caused it; each
+   * message it carried (one, or a batch's) is reported to replicationFailed.
+   */
+  #reported(
+    sent: Promise<void>,
+    type: SessionMessageType,
+    carried: SessionMessage | readonly SessionMessage[],
+  ): Promise<boolean> {
     return sent.then(
       () => true,
       (err) => {
@@ -688,7 +699,8 @@ export abstract class ReplicatedManager extends BaseManager implements ClusterMa
           { code: (err as CatteryError).code, err: (err as Error).message, type },
           'replication failed',
         )
-        if (message) this.replicationFailed(message, err)
+        if (!Array.isArray(carried)) this.replicationFailed(carried as SessionMessage, err)
+        else for (const m of carried) this.replicationFailed(m, err)
         return false
       },
     )

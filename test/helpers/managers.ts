@@ -10,6 +10,7 @@ import { DeltaManager } from '../../node/session/delta-manager.ts'
 import { DEFAULT_LIMITS } from '../../node/session/limits.ts'
 import type { ManagerSettings } from '../../node/session/managers.ts'
 import type { Channel } from '../../node/tribes/channel-types.ts'
+import { decode } from '../../node/tribes/codec.ts'
 import { createLocalMember, type Member } from '../../node/tribes/member.ts'
 
 export function managerSettings(
@@ -67,7 +68,12 @@ export function viewChannel(peers: Member[]) {
       sent.push({ to: Array.isArray(to) ? to : [to], message })
     },
     addChannelListener: () => {},
-    sendEncoded: async () => {},
+    /** A batch reaches its members as its messages, each through `send` (which a test may replace). */
+    sendEncoded: async (to: Member | Member[], body: Uint8Array) => {
+      const m = decode(body) as Record<string, unknown> & { messages?: Array<Record<string, unknown>> }
+      const carried = m.type === 'batch' ? (m.messages ?? []).map((x) => ({ k: m.k, ctx: m.ctx, ...x })) : [m]
+      await Promise.all(carried.map((x) => channel.send(to, x)))
+    },
   })
   return {
     channel: channel as unknown as Channel,

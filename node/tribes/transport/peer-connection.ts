@@ -336,8 +336,8 @@ export class PeerConnection {
   }
 
   /**
-   * Frames wait in an outbox and go out together in one write: on the next event-loop turn when one
-   * of them waits for an ACK (or is a HELLO); asynchronous frames at most once per asyncWriteInterval
+   * Frames wait in an outbox and go out together in one write: once the current task is done when
+   * one of them waits for an ACK (or is a HELLO); asynchronous frames at most once per asyncWriteInterval
    * ms — the first after a quiet spell on the next turn, the ones behind it together — so under load
    * the messages of many requests share one system call and one wake-up on each side (on loopback and
    * in VMs, a write that wakes its reader costs tens of microseconds).
@@ -351,7 +351,7 @@ export class PeerConnection {
       this.#flush()
       return
     }
-    if (urgent) this.#pacer.soon()
+    if (urgent) this.#pacer.afterTask()
     else this.#pacer.paced()
   }
 

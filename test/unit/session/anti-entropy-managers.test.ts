@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
-import { setTimeout as sleep } from 'node:timers/promises'
+import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises'
 import { viewHash } from '../../../node/session/anti-entropy.ts'
 import type { ManagerMessage } from '../../../node/session/cluster-manager.ts'
 import { SESSION_MESSAGE } from '../../../node/session/messages.ts'
@@ -100,6 +100,7 @@ for (const kind of ['delta', 'backup'] as const)
       try {
         const s = pair.a.createSession()
         await pair.a.requestCompleted(s, true)
+        await nextTurn() // the turn's messages leave together at its end
         assert.ok(pair.b.peekSession(s.id), 'b holds the copy')
         await pair.a.invalidate(s)
         assert.ok(pair.b.peekSession(s.id), 'the end never reached b')
@@ -148,6 +149,7 @@ for (const kind of ['delta', 'backup'] as const)
       try {
         const s = pair.a.createSession()
         await pair.a.requestCompleted(s, true)
+        await nextTurn()
         const before = pair.sentByA.length
         const other = new PlacementView([writerOf(pair.memberA), 'ffffffffffffffff'])
         const sums = Array.from({ length: 256 }, () => 0)

@@ -19,18 +19,29 @@ const delta = (v: number, value: unknown = v): SessionMessage => ({
   actions: [['set', 'n', value]],
 })
 
-/** What the batch sent, in order: each message, whether it went alone or inside a batch. */
-function recorder(interval = 0) {
+/**
+ * What the batch sent, in order: each message, whether it went alone or inside a batch. `outcome`
+ * says how a send ends (every member got it: true), by default at once and well.
+ */
+function recorder(
+  interval = 0,
+  outcome: (messages: SessionMessage[]) => Promise<boolean> = async () => true,
+) {
   const sent: Array<{ alone: boolean; messages: SessionMessage[] }> = []
   const batch = new ReplicationBatch(
     '/app',
     {
-      send: (m) => sent.push({ alone: true, messages: [m] }),
-      sendEncoded: (body) => {
+      send: (m) => {
+        sent.push({ alone: true, messages: [m] })
+        return outcome([m])
+      },
+      sendEncoded: (body, carried) => {
         const b = decode(body) as SessionMessage & { type: 'batch' }
         assert.equal(b.type, 'batch')
         assert.equal(b.ctx, '/app')
+        assert.equal(carried.length, b.messages.length, 'the sender is told which messages a batch carries')
         sent.push({ alone: false, messages: b.messages as SessionMessage[] })
+        return outcome([...carried])
       },
     },
     interval,
@@ -144,4 +155,41 @@ test('inside a batch a message keeps every field but k and ctx, in its order', a
     Object.fromEntries(Object.entries(m).filter(([key]) => key !== 'k' && key !== 'ctx'))
   assert.deepEqual(inner, [without(full), without(delta(3)), without(accessed)])
   assert.deepEqual(Object.keys(inner[0] ?? {}), ['type', 'id', 'v', 'w', 'b', 'a', 'actions'])
+})
+
+test('awaited messages of one turn leave as one batch, and each resolves once that batch was delivered', async () => {
+  const deliveries: Array<(ok: boolean) => void> = []
+  const { batch, sent, versions } = recorder(0, () => new Promise((resolve) => deliveries.push(resolve)))
+  const outcomes = [1, 2, 3].map((v) => batch.addAwaited(delta(v)))
+  let settled = 0
+  for (const o of outcomes) void o.then(() => settled++)
+  await nextTurn()
+  assert.equal(sent.length, 1, 'one batch for the turn')
+  assert.deepEqual(versions(), [1, 2, 3])
+  await nextTurn()
+  assert.equal(settled, 0, 'nothing resolves before the batch is delivered')
+  deliveries[0]?.(true)
+  assert.deepEqual(await Promise.all(outcomes), [true, true, true])
+})
+
+test('a batch that did not reach every member resolves false for each of its messages, and the next batch starts afresh', async () => {
+  let ok = false
+  const { batch } = recorder(0, async () => ok)
+  const failed = [batch.addAwaited(delta(1)), batch.addAwaited(delta(2))]
+  assert.deepEqual(await Promise.all(failed), [false, false])
+  ok = true
+  assert.equal(await batch.addAwaited(delta(3)), true)
+})
+
+test('an awaited batch split for its size resolves true only when every part was delivered', async () => {
+  const big = 'x'.repeat(MAX_BATCH_BYTES / 3)
+  const { batch, sent } = recorder(0, async (messages) => !messages.some((m) => (m as { v: number }).v === 4))
+  const outcomes = [1, 2, 3, 4].map((v) => batch.addAwaited(delta(v, big)))
+  const results = await Promise.all(outcomes)
+  assert.ok(sent.length > 1, 'split in parts')
+  assert.deepEqual(
+    results,
+    [false, false, false, false],
+    'the part with 4 failed: the batch did not arrive whole',
+  )
 })
