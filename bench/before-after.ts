@@ -7,8 +7,9 @@
  * (from /proc, so how the cores are shared matters less), the requests/s (what a change of latency
  * moves: synchronous replication is bound by its round trips, not by CPU) and the per-round ratios
  * new/old.
- *   node bench/before-after.ts <git-rev> [off|async|sync] [rounds=8] [--pad]
+ *   node bench/before-after.ts <git-rev> [off|async|sync] [rounds=8] [--pad] [--connections=8]
  * off: one node, standard manager; async / sync: node 1 of a 3-node DeltaManager cluster (8 / 6).
+ * --connections: wrk's keep-alive connections (clients with a request in flight each).
  * --pad: the session also holds a 1 KB string attribute (as in bench/peers/many-sessions.ts) that
  * the requests do not change.
  */
@@ -23,7 +24,10 @@ import { ensureWrk, wrk } from './lib/wrk.ts'
 
 const ROOT = path.resolve(import.meta.dirname, '..')
 const pad = process.argv.includes('--pad')
-const [rev, mode = 'async', roundsArg = '8'] = process.argv.slice(2).filter((a) => a !== '--pad')
+const connections = Number(
+  /^--connections=(\d+)$/.exec(process.argv.find((a) => a.startsWith('--connections=')) ?? '')?.[1] ?? 8,
+)
+const [rev, mode = 'async', roundsArg = '8'] = process.argv.slice(2).filter((a) => !a.startsWith('--'))
 if (!rev || !['off', 'async', 'sync'].includes(mode)) {
   console.error('usage: node bench/before-after.ts <git-rev> [off|async|sync] [rounds]')
   process.exit(2)
@@ -86,12 +90,12 @@ async function start(label: string, root: string): Promise<Side> {
 
 const sides = [await start('old', oldRoot), await start('new', ROOT)]
 const url = (s: Side) => `http://127.0.0.1:${s.nodes[0]?.http}/demo/inc`
-for (const s of sides) wrk(url(s), { cookie: s.cookie, duration: '2s' }) // JIT warm-up, not counted
+for (const s of sides) wrk(url(s), { cookie: s.cookie, duration: '2s', connections }) // JIT warm-up, not counted
 for (let round = 0; round < ROUNDS; round++) {
   for (const s of round % 2 ? [...sides].reverse() : sides) {
     const pids = s.nodes.map((n) => n.proc.child.pid as number)
     const before = pids.map(cpuSeconds)
-    const { rps } = wrk(url(s), { cookie: s.cookie, duration: DURATION })
+    const { rps } = wrk(url(s), { cookie: s.cookie, duration: DURATION, connections })
     const us = pids.map((pid, i) => ((cpuSeconds(pid) - (before[i] ?? 0)) * 1e6) / (rps * 3))
     s.rps.push(rps)
     s.cpu.push(us[0] ?? 0)
@@ -101,7 +105,7 @@ for (let round = 0; round < ROUNDS; round++) {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number
 const fmt = (xs: number[]) => xs.map((x) => x.toFixed(1)).join(', ')
 console.log(
-  `# before/after, ${mode}${pad ? ' with a 1 KB attribute' : ''}, ${rev} (old) against the working tree (new), ${new Date().toISOString()}`,
+  `# before/after, ${mode}${pad ? ' with a 1 KB attribute' : ''}, ${connections} connections, ${rev} (old) against the working tree (new), ${new Date().toISOString()}`,
 )
 for (const s of sides) {
   console.log(
