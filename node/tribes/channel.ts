@@ -115,6 +115,7 @@ class GroupChannel extends EventEmitter implements Channel {
         suspect: (m, cause) => this.#up.memberSuspect(this.#view.get(memberId(m)) ?? m, cause),
         bye: (m) => this.#membership?.departed(m),
         pinged: (m) => this.#membership?.heard?.(m),
+        admission: (m) => this.#membership?.admission?.(m),
         localWire: () => this.#localWire(),
         knows: (m) => this.#knows(m),
       },

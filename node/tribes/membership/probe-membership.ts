@@ -148,6 +148,11 @@ export class ProbeMembership extends EventEmitter implements MembershipService {
     void this.#probe(t, this.#wire())
   }
 
+  admission(member: Member): Promise<void> | undefined {
+    const t = this.#targets.get(addressOf(member))
+    return t && !t.self ? t.inFlight : undefined
+  }
+
   #newTarget(address: MemberAddress): Target {
     return { address, member: undefined, lastSeen: 0, inFlight: undefined, self: false }
   }

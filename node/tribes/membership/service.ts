@@ -31,6 +31,11 @@ export interface MembershipService extends EventEmitter {
   localChanged(): void
   /** A member pinged us (so it is alive, and may be new): a chance to learn of it before the next round. */
   heard?(member: Member): void
+  /**
+   * The ping of `member` under way, if any (it pinged us, or sent a message, before this service
+   * admitted it): settles once the answer is in, so that a message that came first can wait for it.
+   */
+  admission?(member: Member): Promise<void> | undefined
   /** When and how a member of the view was last heard from (undefined: not known to this service). */
   lastHeard(member: Member): LastHeard | undefined
 }

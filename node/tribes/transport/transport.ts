@@ -1,7 +1,12 @@
 /**
  * The bottom of the stack: one PeerConnection per destination member, a Receiver for inbound frames,
  * and the translation between frames and the stack's messages. A MESSAGE from a member that is not in
- * the channel's view is refused (FAIL_ACK NOT_A_MEMBER when the sender waits for one) and counted.
+ * the channel's view is refused (FAIL_ACK NOT_A_MEMBER when the sender waits for one) and counted —
+ * unless the membership is pinging that sender right now (it just pinged us, or this message made us
+ * ask): a member admits a peer once the peer answered its ping, so the peer that admitted it first
+ * may send before its own answer arrived. Such a message waits for the answer (at most the ping's
+ * timeout; at most MAX_WAITING_FRAMES frames and MAX_WAITING_BYTES bytes wait at once, beyond which
+ * they are refused as before), then is delivered in order or refused.
  */
 import type { Logger } from 'pino'
 import { decodePlain, encodePlain } from '../codec.ts'
@@ -25,7 +30,13 @@ export interface TransportEvents {
   localWire(): Buffer
   /** Whether a member is in the channel's view (messages from others are refused). */
   knows(member: Member): boolean
+  /** The membership's ping of a member not in the view yet, if one is under way. */
+  admission?(member: Member): Promise<void> | undefined
 }
+
+/** Messages from senders being admitted that may wait at once (see the top of this file). */
+export const MAX_WAITING_FRAMES = 1024
+export const MAX_WAITING_BYTES = 8 * 1024 * 1024
 
 export interface TransportStats {
   messagesSent: number
@@ -46,6 +57,8 @@ export class Transport {
   readonly #connections = new Map<string, PeerConnection>()
   readonly receiver: Receiver
   #sweep: NodeJS.Timeout | undefined
+  #waitingFrames = 0
+  #waitingBytes = 0
   readonly counters: TransportStats = {
     messagesSent: 0,
     bytesSent: 0,
@@ -192,17 +205,6 @@ export class Transport {
   }
 
   #onMessage(from: Member, frame: Frame, reply: (error?: CatteryError) => void): void {
-    if (!this.#events.knows(from)) {
-      this.#security.count(codes.NOT_A_MEMBER)
-      this.#logger.warn(
-        { code: codes.NOT_A_MEMBER, from: describeMember(from) },
-        'refused a message from a sender that is not in the membership view',
-      )
-      this.#events.pinged(from) // a member we have not heard of yet is asked at once
-      if (wantsAck(frame.flags) || wantsSyncAck(frame.flags))
-        reply(new CatteryError(codes.NOT_A_MEMBER, `${describeMember(from)} is not a member of this view`))
-      return
-    }
     let header = EMPTY_HEADER
     if (frame.header.length) {
       const decoded = decodePlain(frame.header)
@@ -211,6 +213,57 @@ export class Transport {
       }
       header = decoded as Record<string, unknown>
     }
+    if (this.#events.knows(from)) {
+      this.#deliver(from, frame, header, reply)
+      return
+    }
+    this.#events.pinged(from) // a member we have not heard of yet is asked at once
+    const admission = this.#events.admission?.(from)
+    const bytes = frame.header.length + frame.body.length
+    if (
+      !admission ||
+      this.#waitingFrames >= MAX_WAITING_FRAMES ||
+      this.#waitingBytes + bytes > MAX_WAITING_BYTES
+    ) {
+      this.#refuse(from, frame, reply)
+      return
+    }
+    // Frames of one sender wait on the same ping, so they are handled in the order they came.
+    this.#waitingFrames++
+    this.#waitingBytes += bytes
+    const settle = () => {
+      this.#waitingFrames--
+      this.#waitingBytes -= bytes
+      try {
+        if (this.#events.knows(from)) this.#deliver(from, frame, header, reply)
+        else this.#refuse(from, frame, reply)
+      } catch (err) {
+        // Off the receiver's stack, so logged here (a sender waiting for an ACK times out).
+        this.#logger.error(
+          { from: describeMember(from), err: (err as Error).message },
+          'a message that waited for its sender to be admitted failed',
+        )
+      }
+    }
+    admission.then(settle, settle)
+  }
+
+  #refuse(from: Member, frame: Frame, reply: (error?: CatteryError) => void): void {
+    this.#security.count(codes.NOT_A_MEMBER)
+    this.#logger.warn(
+      { code: codes.NOT_A_MEMBER, from: describeMember(from) },
+      'refused a message from a sender that is not in the membership view',
+    )
+    if (wantsAck(frame.flags) || wantsSyncAck(frame.flags))
+      reply(new CatteryError(codes.NOT_A_MEMBER, `${describeMember(from)} is not a member of this view`))
+  }
+
+  #deliver(
+    from: Member,
+    frame: Frame,
+    header: Record<string, unknown>,
+    reply: (error?: CatteryError) => void,
+  ): void {
     this.counters.messagesReceived++
     this.counters.bytesReceived += frame.header.length + frame.body.length + 20
     const options = frame.flags
