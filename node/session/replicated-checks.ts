@@ -23,11 +23,11 @@ import type { CatteryError } from '../tribes/errors.ts'
 import { describeMember, type Member } from '../tribes/member.ts'
 import { sessionCodes } from './errors.ts'
 import {
+  attributeSize,
   checkAttributeCount,
   checkAttributeName,
   checkInactiveInterval,
   checkSessionSize,
-  encodeAttribute,
   type SessionLimits,
 } from './limits.ts'
 import { isWriter } from './rank.ts'
@@ -205,7 +205,7 @@ export function checkCopy(
     let total = 0
     for (const [name, value] of attributes as Array<[unknown, unknown]>) {
       checkAttributeName(name)
-      total += encodeAttribute(name, value, limits).length
+      total += attributeSize(name, value, limits)
     }
     checkSessionSize(total, limits)
     return total
@@ -244,7 +244,7 @@ export function checkChange(
       const [op, x, y] = a as [unknown, unknown, unknown]
       if (op === 'set') {
         checkAttributeName(x)
-        after.set(x, encodeAttribute(x, y, limits).length)
+        after.set(x, attributeSize(x, y, limits))
       } else if (op === 'remove') {
         checkAttributeName(x)
         after.set(x, -1)

@@ -12,6 +12,7 @@ import { AttributeMap } from './attribute-map.ts'
 import { DeltaRequest } from './delta-request.ts'
 import { sessionCodes } from './errors.ts'
 import {
+  attributeSize,
   checkAttributeCount,
   checkAttributeName,
   checkInactiveInterval,
@@ -167,16 +168,18 @@ export class Session {
       this.delete(name)
       return
     }
-    const bytes = encodeAttribute(name, value, this.policy)
+    // Objects are encoded (their size, and their form for in-place change detection); primitives measured.
+    const bytes = changesInPlace(value) ? encodeAttribute(name, value, this.policy) : undefined
+    const size = bytes ? bytes.length : attributeSize(name, value, this.policy)
     const had = this.#attributes.has(name)
     if (!had) checkAttributeCount(this.#attributes.size + 1, this.policy)
-    const total = this.size - (had ? this.sizeOf(name) : 0) + bytes.length
+    const total = this.size - (had ? this.sizeOf(name) : 0) + size
     checkSessionSize(total, this.policy, name)
     this.#size = total
     this.#attributes.set(name, value)
     const replicates = this.#replicates(name)
-    const tracked = replicates && this.policy.trackInPlaceChanges && changesInPlace(value)
-    this.#note(name, bytes.length, tracked ? formOf(bytes) : undefined)
+    const tracked = replicates && this.policy.trackInPlaceChanges && bytes !== undefined
+    this.#note(name, size, tracked && bytes ? formOf(bytes) : undefined)
     if (replicates) this.delta.set(name, value)
   }
 
