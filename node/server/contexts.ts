@@ -142,6 +142,18 @@ export class Contexts {
     this.#started = true
   }
 
+  /**
+   * Is a member named `route` in the view? Asked by the JvmRouteBinder on most requests behind a
+   * balancer that does not stick, so the names are kept per view version, not listed per request.
+   */
+  readonly #routeInView = (route: string): boolean => {
+    const channel = this.#o.cluster.channel
+    if (this.#viewNames.version !== channel.viewVersion)
+      this.#viewNames = { version: channel.viewVersion, names: new Set(channel.members().map((m) => m.name)) }
+    return this.#viewNames.names.has(route)
+  }
+  #viewNames: { version: number; names: ReadonlySet<string> } = { version: -1, names: new Set() }
+
   /** The HTTP server's request handler. */
   readonly handle: Handler = (req, res) => {
     if (this.#closing) return answer(res, 503, codes.NODE_STOPPING, 'the node is stopping', true)
@@ -200,7 +212,7 @@ export class Contexts {
           cookie: spec.cookie,
           replicationFilter: this.#o.replicationFilter,
           jvmRouteBinder: this.#o.jvmRouteBinder,
-          routeInView: (route: string) => this.#o.cluster.channel.members().some((m) => m.name === route),
+          routeInView: this.#routeInView,
           stats,
         })
         await ctx.register(spec.plugin as Parameters<typeof ctx.register>[0], options)

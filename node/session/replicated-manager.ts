@@ -4,8 +4,8 @@
  * expiry and invalidation as they happen, and an 'accessed' note keeps a session that is only read
  * alive elsewhere; with every member as destination they leave in batches (replication-batch.ts):
  * paced by the channel's asyncWriteInterval with asynchronous send options, at the end of each turn
- * with synchronous ones (the requests of a turn then wait for one ACK per member). What arrives is applied as the replica log decides
- * (replica-log.ts: ranks, held changes, tombstones); a joining member first receives its state
+ * with synchronous ones (the requests of a turn then wait for one ACK per member). What arrives is
+ * applied as the replica log decides (replica-log.ts: ranks, held changes, tombstones); a joining member first receives its state
  * (state-transfer.ts) and is ready only then. Every version this member makes carries its writer id
  * (rank.ts). Read-your-writes: a request whose client saw a newer state than the copy held waits for
  * it (version-waiters.ts) and, past a short delay, fetches it (session-fetch.ts); the session

@@ -179,7 +179,7 @@ export class Session {
     this.#attributes.set(name, value)
     const replicates = this.#replicates(name)
     const tracked = replicates && this.policy.trackInPlaceChanges && bytes !== undefined
-    this.#note(name, size, tracked && bytes ? formOf(bytes) : undefined)
+    this.#note(name, size, tracked ? formOf(bytes) : undefined)
     if (replicates) this.delta.set(name, value)
   }
 
