@@ -6,7 +6,10 @@
  * ceiling). Load: wrk, one thread, 8 connections, one session (its cookie), all requests to the
  * first node: `/demo/inc` (a replicated write) and `/demo/get` (a read on a clustered node). Every
  * system starts first and stays up; after a warm-up each round runs every scenario once, in the same
- * order, and the report gives medians and per-round ratios. Then the many-sessions rounds
+ * order, and the report gives medians and per-round ratios, by requests/s and by the CPU each
+ * system's processes spent per request (/proc; Redis's server included), with wrk's own CPU per
+ * request beside them: all share two cores, so the generator's share bounds every ratio of requests/s.
+ * Then the many-sessions rounds
  * (peers/many-sessions.ts): thousands of sessions of 1 KB, round-robin over the 3 nodes, 90/10 and
  * 50/50 reads/writes, CPU per request, and a count of lost updates after each write-heavy round; its
  * load generator is a Go program (peers/load/, built into ~/.cache/cattery/bench/ on first use, so Go
@@ -21,7 +24,7 @@ import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { startCattery } from './lib/cattery.ts'
 import { freePorts } from './lib/ports.ts'
-import { stopChild } from './lib/processes.ts'
+import { cpuSeconds, stopChild } from './lib/processes.ts'
 import { ensureWrk, median, type WrkResult, wrk } from './lib/wrk.ts'
 import { ensureLoadGenerator } from './peers/load-generator.ts'
 import { manySessions } from './peers/many-sessions.ts'
@@ -39,7 +42,11 @@ interface Scenario {
   label: string
   url: string
   cookie?: string | undefined
+  /** The system's processes (its nodes, and Redis), for the CPU they use per request. */
+  pids: number[]
   runs: WrkResult[]
+  /** Per run: the system's CPU per request, in µs. */
+  cpuUs: number[]
 }
 
 /** The session cookie a first request sets (name=value). */
@@ -50,7 +57,7 @@ async function sessionCookie(base: string): Promise<string> {
   return cookie
 }
 
-async function startBare(): Promise<{ port: number; stop(): Promise<void> }> {
+async function startBare(): Promise<{ port: number; pid: number; stop(): Promise<void> }> {
   const [port] = (await freePorts(1)) as [number]
   const child = spawn(process.execPath, [path.join(import.meta.dirname, 'bare-fastify.ts'), String(port)], {
     stdio: 'ignore',
@@ -59,7 +66,7 @@ async function startBare(): Promise<{ port: number; stop(): Promise<void> }> {
     const ok = await fetch(`http://127.0.0.1:${port}/demo/inc`)
       .then((r) => r.ok)
       .catch(() => false)
-    if (ok) return { port, stop: () => stopChild(child) }
+    if (ok) return { port, pid: child.pid as number, stop: () => stopChild(child) }
     await sleep(50)
   }
 }
@@ -105,26 +112,33 @@ const [bare, lone, catAsync, catSync, tomLone, tomAsync, tomSync, redis] = await
 console.log(`# Tomcat ${tomAsync.version}, Redis ${redis.version}; every system up after ${elapsed()}`)
 
 const url = (port: number) => `http://127.0.0.1:${port}`
-const scenario = async (key: string, label: string, port: number, op: 'inc' | 'get', session = true) => ({
-  key,
-  label,
-  url: `${url(port)}/demo/${op === 'get' ? 'get?k=count' : 'inc'}`,
-  cookie: session ? await sessionCookie(url(port)) : undefined,
-  runs: [],
-})
-const first = (c: { nodes: Array<{ http: number }> }) => (c.nodes[0] as { http: number }).http
+type System = { nodes: Array<{ http: number; pid: number }>; redisPid?: number }
+const pidsOf = (c: System) => [...c.nodes.map((n) => n.pid), ...(c.redisPid ? [c.redisPid] : [])]
+const scenario = async (key: string, label: string, system: System, op: 'inc' | 'get') => {
+  const port = (system.nodes[0] as { http: number }).http
+  return {
+    key,
+    label,
+    url: `${url(port)}/demo/${op === 'get' ? 'get?k=count' : 'inc'}`,
+    cookie: system === bareSystem ? undefined : await sessionCookie(url(port)),
+    pids: pidsOf(system),
+    runs: [],
+    cpuUs: [],
+  }
+}
+const bareSystem: System = { nodes: [{ http: bare.port, pid: bare.pid }] }
 const scenarios: Scenario[] = [
-  await scenario('bare', 'bare fastify route (ceiling)', bare.port, 'inc', false),
-  await scenario('catLone', 'Cattery, one node, replication off', first(lone), 'inc'),
-  await scenario('tomLone', 'Tomcat, one node, no cluster', first(tomLone), 'inc'),
-  await scenario('catAsync', 'Cattery, 3 nodes, async (8): write', first(catAsync), 'inc'),
-  await scenario('tomAsync', 'Tomcat, 3 nodes, DeltaManager async (8): write', first(tomAsync), 'inc'),
-  await scenario('redis', 'fastify + connect-redis, 3 nodes: write', first(redis), 'inc'),
-  await scenario('catSync', 'Cattery, 3 nodes, sync (6): write', first(catSync), 'inc'),
-  await scenario('tomSync', 'Tomcat, 3 nodes, DeltaManager sync (6): write', first(tomSync), 'inc'),
-  await scenario('catRead', 'Cattery, 3 nodes, async (8): read', first(catAsync), 'get'),
-  await scenario('tomRead', 'Tomcat, 3 nodes, async (8): read', first(tomAsync), 'get'),
-  await scenario('redisRead', 'fastify + connect-redis, 3 nodes: read', first(redis), 'get'),
+  await scenario('bare', 'bare fastify route (ceiling)', bareSystem, 'inc'),
+  await scenario('catLone', 'Cattery, one node, replication off', lone, 'inc'),
+  await scenario('tomLone', 'Tomcat, one node, no cluster', tomLone, 'inc'),
+  await scenario('catAsync', 'Cattery, 3 nodes, async (8): write', catAsync, 'inc'),
+  await scenario('tomAsync', 'Tomcat, 3 nodes, DeltaManager async (8): write', tomAsync, 'inc'),
+  await scenario('redis', 'fastify + connect-redis, 3 nodes: write', redis, 'inc'),
+  await scenario('catSync', 'Cattery, 3 nodes, sync (6): write', catSync, 'inc'),
+  await scenario('tomSync', 'Tomcat, 3 nodes, DeltaManager sync (6): write', tomSync, 'inc'),
+  await scenario('catRead', 'Cattery, 3 nodes, async (8): read', catAsync, 'get'),
+  await scenario('tomRead', 'Tomcat, 3 nodes, async (8): read', tomAsync, 'get'),
+  await scenario('redisRead', 'fastify + connect-redis, 3 nodes: read', redis, 'get'),
 ]
 const by = (key: string) => scenarios.find((s) => s.key === key) as Scenario
 
@@ -132,24 +146,38 @@ try {
   // Warm-up, not counted: the JIT (V8's and the JVM's) compiles the hot paths of every process.
   for (const s of scenarios) wrk(s.url, { cookie: s.cookie, duration: quick ? '2s' : '5s' })
   for (let round = 0; round < ROUNDS; round++) {
-    for (const s of scenarios) s.runs.push(wrk(s.url, { cookie: s.cookie, duration: DURATION }))
+    for (const s of scenarios) {
+      const cpu = () => s.pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0)
+      const before = cpu()
+      const run = wrk(s.url, { cookie: s.cookie, duration: DURATION })
+      s.cpuUs.push(((cpu() - before) * 1e6) / run.requests)
+      s.runs.push(run)
+    }
     console.log(
       `round ${round + 1}/${ROUNDS}: ${scenarios.map((s) => Math.round(s.runs.at(-1)?.rps ?? 0)).join(' / ')}`,
     )
   }
   console.log()
-  console.log('| scenario | requests/s (median) | p50 | p99 |')
-  console.log('| --- | --- | --- | --- |')
+  console.log('| scenario | requests/s (median) | p50 | p99 | CPU µs/request (median) | wrk CPU µs/request |')
+  console.log('| --- | --- | --- | --- | --- | --- |')
   for (const s of scenarios) {
     const rps = median(s.runs.map((r) => r.rps))
     const mid = s.runs.find((r) => r.rps === rps) as WrkResult
-    console.log(`| ${s.label} | ${Math.round(rps)} | ${mid.p50} | ${mid.p99} |`)
+    const wrkUs = median(s.runs.map((r) => (r.cpuSeconds * 1e6) / r.requests))
+    console.log(
+      `| ${s.label} | ${Math.round(rps)} | ${mid.p50} | ${mid.p99} | ${median(s.cpuUs).toFixed(1)} | ${wrkUs.toFixed(1)} |`,
+    )
   }
   console.log()
   const ratio = (a: string, b: string, goal: string) => {
     const per = by(a).runs.map((r, i) => r.rps / (by(b).runs[i]?.rps ?? 1))
     console.log(
       `${by(a).label} / ${by(b).label}: ${per.map((x) => x.toFixed(2)).join(', ')} (median ${median(per).toFixed(2)}x; goal ${goal})`,
+    )
+    // The same pair by CPU per request (b's over a's): what each system costs, whoever shares the cores.
+    const cpu = by(a).cpuUs.map((x, i) => (by(b).cpuUs[i] ?? 0) / x)
+    console.log(
+      `  CPU per request, ${by(b).key} / ${by(a).key}: ${cpu.map((x) => x.toFixed(2)).join(', ')} (median ${median(cpu).toFixed(2)}x)`,
     )
   }
   ratio('catAsync', 'tomAsync', '≥ 2x')
@@ -161,13 +189,12 @@ try {
   ratio('catLone', 'tomLone', '> 1x')
   console.log()
   const nodesOf = (c: { nodes: Array<{ http: number }> }) => c.nodes.map((n) => url(n.http))
-  const pidsOf = (c: { nodes: Array<{ pid: number }> }) => c.nodes.map((n) => n.pid)
   console.log(`# one-session rounds done after ${elapsed()}`)
   await manySessions(
     [
       { label: 'Cattery, async (8)', nodes: nodesOf(catAsync), pids: pidsOf(catAsync) },
       { label: 'Tomcat, DeltaManager async (8)', nodes: nodesOf(tomAsync), pids: pidsOf(tomAsync) },
-      { label: 'fastify + connect-redis', nodes: nodesOf(redis), pids: [...pidsOf(redis), redis.redisPid] },
+      { label: 'fastify + connect-redis', nodes: nodesOf(redis), pids: pidsOf(redis) },
     ],
     {
       sessions: quick ? 2000 : 10_000,

@@ -17,3 +17,12 @@ export function cpuSeconds(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
   return (Number(fields[11]) + Number(fields[12])) / 100
 }
+
+/**
+ * CPU seconds (user + system) this process's children have used, counted once each has exited and
+ * been waited for (cutime + cstime): around a synchronous child such as wrk, the child's own CPU.
+ */
+export function exitedChildrenCpuSeconds(): number {
+  const fields = readFileSync('/proc/self/stat', 'utf8').split(') ')[1]?.split(' ') ?? []
+  return (Number(fields[13]) + Number(fields[14])) / 100
+}

@@ -4,11 +4,16 @@
  * its report.
  */
 import { execFileSync, spawnSync } from 'node:child_process'
+import { exitedChildrenCpuSeconds } from './processes.ts'
 
 export interface WrkResult {
   rps: number
   p50: string
   p99: string
+  /** Requests wrk completed. */
+  requests: number
+  /** The CPU wrk itself used (user + system), in seconds. */
+  cpuSeconds: number
 }
 
 export function ensureWrk(): void {
@@ -29,13 +34,17 @@ export function wrk(
     ...(o.cookie ? ['-H', `Cookie: ${o.cookie}`] : []),
     url,
   ]
+  const cpuBefore = exitedChildrenCpuSeconds()
   const out = execFileSync('wrk', args, { encoding: 'utf8' })
+  const cpuSeconds = exitedChildrenCpuSeconds() - cpuBefore
   const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(out)?.[1] ?? 0)
   if (non2xx > 0) throw new Error(`wrk ${url}: ${non2xx} responses were not 2xx`)
   return {
     rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]),
     p50: /\s50%\s+(\S+)/.exec(out)?.[1] ?? '?',
     p99: /\s99%\s+(\S+)/.exec(out)?.[1] ?? '?',
+    requests: Number(/(\d+) requests in/.exec(out)?.[1]),
+    cpuSeconds,
   }
 }
 
