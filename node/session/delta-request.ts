@@ -44,6 +44,13 @@ export class DeltaRequest {
   principal(principal: string | undefined, authType: string | undefined): void {
     this.#record(PRINCIPAL, ['principal', principal, authType])
   }
+  /** Records an action already made elsewhere (a batch merging the logs of two requests). */
+  record(action: DeltaAction): void {
+    if (action[0] === 'set') this.set(action[1], action[2])
+    else if (action[0] === 'remove') this.remove(action[1])
+    else if (action[0] === 'maxInactive') this.maxInactive(action[1])
+    else this.principal(action[1], action[2])
+  }
   touches(name: string): boolean {
     return this.#at(name) >= 0
   }

@@ -20,6 +20,11 @@ export type SessionMessage =
       v: number
       w?: string
       b?: string
+      /**
+       * The version the change builds on, when it is not `v - 1`: a batch merged the consecutive
+       * deltas of one session from `p + 1` to `v` into this one (replication-batch.ts).
+       */
+      p?: number
       a: number
       actions: DeltaAction[]
     }

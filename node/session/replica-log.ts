@@ -3,9 +3,10 @@
  * is applied to the copy of a session this member holds. A session's state is ranked by (version,
  * writer) (rank.ts); a change carries the rank it makes (`v`, `w`) and the writer of the version it
  * was based on (`b`). A change is
- * - applied when it is the next version and its base writer made the copy held (it follows it);
+ * - applied when it builds on the version held (the one before it, or `p` for deltas a batch merged)
+ *   and its base writer made the copy held (it follows it);
  * - dropped when it ranks at or below the copy held (a duplicate, or the losing side of a conflict);
- * - held when an earlier version has not arrived yet (a gap);
+ * - held when the version it builds on has not arrived yet (a gap);
  * - a conflict otherwise (it ranks higher but was made on another branch: same or next version,
  *   another base): the log asks for the full copy of the session from the change's writer
  *   (`fetch`, session-fetch.ts), which ranks at least as high, and holds the change meanwhile.
@@ -39,9 +40,15 @@ export type Change = SessionMessage & { type: 'delta' | 'change-id' }
 /** The rank a change makes. */
 export const rankOf = (c: Change): Rank => ({ version: c.v, writer: c.w ?? '' })
 
-/** Does the change build on this state? (no base: sent by a member that predates the rule) */
+/**
+ * The version a change builds on: the one before it, or `p` when a batch merged the deltas of several
+ * versions into one (replication-batch.ts).
+ */
+const baseOf = (c: Change): number => (c.type === 'delta' && c.p !== undefined ? c.p : c.v - 1)
+
+/** Does the change build on this state? (no base writer: sent by a member that predates the rule) */
 const follows = (c: Change, s: Rank): boolean =>
-  c.v === s.version + 1 && (c.b === undefined || c.b === s.writer)
+  baseOf(c) === s.version && (c.b === undefined || c.b === s.writer)
 
 export interface Replicas<S extends Rank> {
   /** The copy held under this id (whatever its route suffix), if any. */
@@ -203,7 +210,7 @@ export class ReplicaLog<S extends Rank> {
       return
     }
     if (!follows(change, s)) {
-      if (change.v > s.version + 1 && !force) {
+      if (baseOf(change) > s.version && !force) {
         this.#hold(change, from)
         return
       }

@@ -199,6 +199,7 @@ export abstract class ReplicatedManager extends BaseManager implements ClusterMa
       // Asynchronous: paced as the channel's writes, so that under load one batch is one write.
       // Synchronous: every turn, as the channel writes a frame that waits for an ACK.
       isAsync(options.sendOptions) ? options.channel.asyncWriteInterval : 0,
+      { recordAllActions: options.policy.recordAllActions, maxVersions: this.#limits.maxVersionStep },
     )
   }
 
@@ -795,6 +796,9 @@ function wellFormedChange(m: Change): boolean {
   if (typeof m.id !== 'string' || !Number.isSafeInteger(m.v)) return false
   if ((m.w !== undefined && !isWriter(m.w)) || (m.b !== undefined && !isWriter(m.b))) return false
   return m.type === 'delta'
-    ? Array.isArray(m.actions) && m.actions.every((a) => Array.isArray(a)) && typeof m.a === 'number'
+    ? Array.isArray(m.actions) &&
+        m.actions.every((a) => Array.isArray(a)) &&
+        typeof m.a === 'number' &&
+        (m.p === undefined || (Number.isSafeInteger(m.p) && m.p >= 0 && m.p < m.v))
     : typeof m.newId === 'string'
 }

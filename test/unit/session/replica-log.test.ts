@@ -83,6 +83,29 @@ test('changes are applied in version order, whatever order they arrive in', () =
   assert.equal(r.log.held, 0)
 })
 
+test('a merged delta (versions p+1 to v in one) is applied on the copy at its base, held while that base has not come, and drops what it covers', () => {
+  const r = replicas()
+  r.copy('S1.a', 1, 'aa')
+  const merged = (v: number, p: number) => ({ ...delta('S1.a', v, 'aa', 'aa'), p }) as Change
+  r.log.change(merged(8, 4), peer)
+  assert.deepEqual(r.applied('S1.a'), [], 'held: versions 2-4 have not come')
+  assert.equal(r.log.held, 1)
+  r.log.change(merged(4, 1), peer)
+  assert.deepEqual(r.applied('S1.a'), ['v4', 'v8'], 'its base came: both applied in order')
+  r.log.change(delta('S1.a', 6, 'aa', 'aa'), peer)
+  assert.deepEqual(r.applied('S1.a'), ['v4', 'v8'], 'a version it covered is a duplicate')
+  assert.equal(r.log.counters.droppedDuplicates, 1)
+})
+
+test('a merged delta built on another version than the one held is a conflict: the copy is fetched, never applied out of order', () => {
+  const r = replicas()
+  r.copy('S1.a', 5, 'aa')
+  r.log.change({ ...delta('S1.a', 8, 'aa', 'aa'), p: 3 } as Change, peer)
+  assert.deepEqual(r.applied('S1.a'), [])
+  assert.deepEqual(r.fetched, ['S1.a 8.aa from p1'])
+  assert.equal(r.log.counters.conflicts, 1)
+})
+
 test('a change or a copy this member already has is dropped and counted, not applied twice', () => {
   const r = replicas()
   r.copy('S1.a', 1)

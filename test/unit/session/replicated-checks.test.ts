@@ -112,6 +112,16 @@ const refusedChanges: Array<[string, () => ManagerMessage, string]> = [
   ],
   ['an immortal max inactive interval', () => delta(2, [['maxInactive', -1]]), 'inactive-interval'],
   ['a fractional max inactive interval', () => delta(2, [['maxInactive', 1.5]]), 'inactive-interval'],
+  [
+    'a merged delta whose base is not below its version',
+    () => ({ ...delta(2, [['set', 'cart', []]]), p: 2 }) as ManagerMessage,
+    'malformed',
+  ],
+  [
+    'a merged delta whose base is not a version',
+    () => ({ ...delta(2, [['set', 'cart', []]]), p: -1 }) as ManagerMessage,
+    'malformed',
+  ],
   ['an unknown action', () => delta(2, [['chmod', 'cart']]), 'malformed'],
   ['a principal that is not a string', () => delta(2, [['principal', { admin: true }, 'FORM']]), 'malformed'],
   [

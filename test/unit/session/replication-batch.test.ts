@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { setImmediate as nextTurn } from 'node:timers/promises'
+import type { DeltaAction } from '../../../node/session/delta-request.ts'
 import { SESSION_MESSAGE, type SessionMessage } from '../../../node/session/messages.ts'
 import {
+  type Coalescing,
   MAX_BATCH_BYTES,
   MAX_BATCH_MESSAGES,
   ReplicationBatch,
@@ -19,6 +21,20 @@ const delta = (v: number, value: unknown = v): SessionMessage => ({
   actions: [['set', 'n', value]],
 })
 
+/** A delta made here (writer aa) on version v - 1, also made here: the kind a batch merges. */
+type Delta = SessionMessage & { type: 'delta' }
+const ours = (v: number, actions: DeltaAction[] = [['set', 'n', v]], id = 'S1'): Delta => ({
+  k: SESSION_MESSAGE,
+  type: 'delta',
+  ctx: '/app',
+  id,
+  v,
+  w: 'aa',
+  b: 'aa',
+  a: v,
+  actions,
+})
+
 /**
  * What the batch sent, in order: each message, whether it went alone or inside a batch. `outcome`
  * says how a send ends (every member got it: true), by default at once and well.
@@ -26,6 +42,7 @@ const delta = (v: number, value: unknown = v): SessionMessage => ({
 function recorder(
   interval = 0,
   outcome: (messages: SessionMessage[]) => Promise<boolean> = async () => true,
+  coalescing: Coalescing | undefined = undefined,
 ) {
   const sent: Array<{ alone: boolean; messages: SessionMessage[] }> = []
   const batch = new ReplicationBatch(
@@ -45,6 +62,7 @@ function recorder(
       },
     },
     interval,
+    coalescing,
   )
   const versions = () => sent.flatMap((s) => s.messages.map((m) => (m as { v: number }).v))
   return { batch, sent, versions }
@@ -192,4 +210,137 @@ test('an awaited batch split for its size resolves true only when every part was
     [false, false, false, false],
     'the part with 4 failed: the batch did not arrive whole',
   )
+})
+
+const merging: Coalescing = { recordAllActions: false, maxVersions: 1000 }
+const fields = (m: SessionMessage | undefined) => {
+  const d = m as SessionMessage & { type: 'delta' }
+  return { id: d.id, v: d.v, p: d.p, b: d.b, w: d.w, a: d.a, actions: d.actions }
+}
+
+test('consecutive deltas of one session made here leave as one delta from the first base to the last version, the later set winning', async () => {
+  const { batch, sent } = recorder(0, undefined, merging)
+  for (let v = 2; v <= 6; v++) batch.add(ours(v))
+  await nextTurn()
+  assert.equal(sent.length, 1)
+  assert.equal(sent[0]?.alone, true, 'one message left: no batch around it')
+  assert.deepEqual(fields(sent[0]?.messages[0]), {
+    id: 'S1',
+    v: 6,
+    p: 1,
+    b: 'aa',
+    w: 'aa',
+    a: 6,
+    actions: [['set', 'n', 6]],
+  })
+})
+
+test('merged actions are recorded as one request records them: the last per attribute, or every one in order with recordAllActions', async () => {
+  const two: Array<[DeltaAction[], DeltaAction[]]> = [
+    [
+      [
+        ['set', 'x', 1],
+        ['set', 'y', 1],
+      ],
+      [
+        ['remove', 'x'],
+        ['maxInactive', 60],
+      ],
+    ],
+  ]
+  for (const [first, then] of two) {
+    const last = recorder(0, undefined, merging)
+    last.batch.add(ours(2, first))
+    last.batch.add(ours(3, then))
+    await nextTurn()
+    assert.deepEqual(fields(last.sent[0]?.messages[0]).actions, [
+      ['remove', 'x'],
+      ['set', 'y', 1],
+      ['maxInactive', 60],
+    ])
+    const all = recorder(0, undefined, { recordAllActions: true, maxVersions: 1000 })
+    all.batch.add(ours(2, first))
+    all.batch.add(ours(3, then))
+    await nextTurn()
+    assert.deepEqual(fields(all.sent[0]?.messages[0]).actions, [...first, ...then])
+  }
+})
+
+test('deltas of other sessions between them do not stop a merge, and every session keeps its place in the batch', async () => {
+  const { batch, sent } = recorder(0, undefined, merging)
+  batch.add(ours(2))
+  batch.add(ours(7, undefined, 'S2'))
+  batch.add(ours(3))
+  batch.add(ours(8, undefined, 'S2'))
+  await nextTurn()
+  assert.deepEqual(
+    sent[0]?.messages.map((m) => [fields(m).id, fields(m).p, fields(m).v]),
+    [
+      ['S1', 1, 3],
+      ['S2', 6, 8],
+    ],
+  )
+})
+
+test('no merge across another message about the session, with a delta that does not follow, or past maxVersions', async () => {
+  const accessed: SessionMessage = { k: SESSION_MESSAGE, type: 'accessed', ctx: '/app', id: 'S1', a: 9 }
+  const cases: Array<[string, SessionMessage[], Coalescing, Array<[number | undefined, number]>]> = [
+    [
+      'an access between them',
+      [ours(2), accessed, ours(3)],
+      merging,
+      [
+        [undefined, 2],
+        [undefined, 9],
+        [undefined, 3],
+      ],
+    ],
+    [
+      'a gap in the versions',
+      [ours(2), ours(4)],
+      merging,
+      [
+        [undefined, 2],
+        [undefined, 4],
+      ],
+    ],
+    [
+      'a change made on another branch',
+      [ours(2), { ...ours(3), b: 'cc' }],
+      merging,
+      [
+        [undefined, 2],
+        [undefined, 3],
+      ],
+    ],
+    [
+      'the span bound',
+      [ours(2), ours(3), ours(4), ours(5)],
+      { recordAllActions: false, maxVersions: 2 },
+      [
+        [1, 3],
+        [3, 5],
+      ],
+    ],
+  ]
+  for (const [what, messages, coalescing, want] of cases) {
+    const { batch, sent } = recorder(0, undefined, coalescing)
+    for (const m of messages) batch.add(m)
+    await nextTurn()
+    const got = sent
+      .flatMap((x) => x.messages)
+      .map((m) => {
+        const d = m as { p?: number; v?: number; a: number }
+        return [d.p, d.v ?? d.a]
+      })
+    assert.deepEqual(got, want, what)
+  }
+})
+
+test('awaited deltas merged into one resolve together with their batch', async () => {
+  const { batch, sent } = recorder(0, undefined, merging)
+  const outcomes = [2, 3, 4].map((v) => batch.addAwaited(ours(v)))
+  assert.deepEqual(await Promise.all(outcomes), [true, true, true])
+  assert.equal(sent.length, 1)
+  assert.deepEqual([fields(sent[0]?.messages[0]).p, fields(sent[0]?.messages[0]).v], [1, 4])
 })
