@@ -12,13 +12,14 @@
  * meanwhile for sessions not received yet are held (see replica-log.ts) and applied after the page
  * that brings their session; changes older than the snapshot are dropped there as duplicates.
  *
- * Donor: each session is encoded on its own; one that cannot be encoded (msgpackr fails on it) is left
- * out, logged with its id and counted (`transferSkipped`), and the transfer goes on. Pages are cut by
- * encoded bytes (transfer-pages.ts): at most pageSize sessions and pageBudget(maxFrameBytes) bytes —
- * half the largest frame the channel takes; a session over the budget travels alone in chunks of the
- * budget. Each page or chunk is acknowledged before the next, so memory is bounded by one page (or one
- * reassembled session, at most maxSessionBytes) on both sides; `transfer-complete` carries the number
- * of sessions sent and skipped, and the joiner checks it received as many.
+ * Donor (state-transfer-donor.ts): each session is encoded on its own; one that cannot be encoded
+ * (msgpackr fails on it) is left out, logged with its id and counted (`transferSkipped`), and the
+ * transfer goes on. Pages are cut by encoded bytes (transfer-pages.ts): at most pageSize sessions and
+ * pageBudget(maxFrameBytes) bytes — half the largest frame the channel takes; a session over the
+ * budget travels alone in chunks of the budget. Each page or chunk is acknowledged before the next, so
+ * memory is bounded by one page (or one reassembled session, at most maxSessionBytes) on both sides;
+ * `transfer-complete` carries the number of sessions sent and skipped, and the joiner checks it
+ * received as many.
  *
  * With fromEveryDonor (the BackupManager) the joiner needs a complete transfer from every ready
  * member, one after the other, each giving the part of the joiner's share it is the sender of
@@ -35,10 +36,9 @@
  * Donor relay: from its snapshot until a grace period after the transfer, the donor relays the
  * changes it receives to the joiner (donor-relay.ts says why).
  */
-import { setTimeout as sleep } from 'node:timers/promises'
 import type { Logger } from 'pino'
 import type { Channel } from '../tribes/channel-types.ts'
-import { decode, encode } from '../tribes/codec.ts'
+import { decode } from '../tribes/codec.ts'
 import { ChannelSendError, codes } from '../tribes/errors.ts'
 import { describeMember, type Member, memberId } from '../tribes/member.ts'
 import { defaults } from '../tribes/options.ts'
@@ -47,8 +47,9 @@ import { DonorRelay } from './donor-relay.ts'
 import { sessionCodes } from './errors.ts'
 import { type MessageCounts, SESSION_MESSAGE, type SessionMessage } from './messages.ts'
 import { isWriter, writerOf } from './rank.ts'
-import { fromTuple, type SessionData, toTuple } from './session.ts'
-import { chunksOf, PageCutter, pageBudget, Reassembly } from './transfer-pages.ts'
+import { fromTuple, type SessionData } from './session.ts'
+import { giveState } from './state-transfer-donor.ts'
+import { pageBudget, Reassembly } from './transfer-pages.ts'
 
 /** Where a donor's sessions come from and where a joiner's go. */
 export interface TransferredSessions {
@@ -355,110 +356,12 @@ export class StateTransfer {
   }
 
   /** Donor: every session that can be encoded, in pages cut by bytes, each acknowledged before the next. */
-  async give(to: Member, request: TransferRequest): Promise<void> {
-    const { transfer, scope, packed } = request
-    const { channel, contextPath: ctx, sent, logger } = this.#o
-    // Changes made after the snapshot reach the joiner only once it is in our view: wait for that
-    // (it pinged us before asking, so it is a matter of milliseconds), then take the snapshot.
-    const id = memberId(to)
-    for (let waited = 0; waited < 2000 && !channel.members().some((m) => memberId(m) === id); waited += 10) {
-      await sleep(10)
-    }
-    this.#relay.serving(to)
-    const ids = this.#o.sessions.ids(to, scope)
-    const cutter = new PageCutter(this.#budget, this.#o.pageSize)
-    let pages = 0
-    let sessions = 0
-    let skipped = 0
-    const sendPage = async (page: Uint8Array[] | undefined) => {
-      if (!page) return
-      sent['all-data']++
-      await channel.send(
-        to,
-        { k: SESSION_MESSAGE, type: 'all-data', ctx, transfer, page: pages++, sessions: page },
-        SendOption.USE_ACK,
-      )
-    }
-    try {
-      for (const sid of ids) {
-        // Each session is copied as late as possible: a full page leaves before the next is read.
-        if (cutter.full) await sendPage(cutter.take())
-        const d = this.#o.sessions.data(sid)
-        if (!d) continue
-        let bytes: Uint8Array
-        try {
-          bytes = encode(packed ? toTuple(d) : d)
-        } catch (err) {
-          skipped++
-          this.counters.transferSkipped++
-          logger.warn(
-            {
-              code: sessionCodes.TRANSFER_SKIPPED,
-              id: sid,
-              to: describeMember(to),
-              err: (err as Error).message,
-            },
-            'a session that cannot be encoded is left out of the state transfer',
-          )
-          continue
-        }
-        sessions++
-        if (!cutter.oversized(bytes)) {
-          await sendPage(cutter.add(bytes))
-          continue
-        }
-        await sendPage(cutter.take())
-        const chunks = chunksOf(bytes, this.#budget)
-        for (const [index, chunk] of chunks.entries()) {
-          sent['all-data-chunk']++
-          await channel.send(
-            to,
-            {
-              k: SESSION_MESSAGE,
-              type: 'all-data-chunk',
-              ctx,
-              transfer,
-              index,
-              count: chunks.length,
-              total: bytes.length,
-              bytes: chunk,
-            },
-            SendOption.USE_ACK,
-          )
-        }
-      }
-      await sendPage(cutter.take())
-      sent['transfer-complete']++
-      await channel.send(
-        to,
-        { k: SESSION_MESSAGE, type: 'transfer-complete', ctx, transfer, pages, sessions, skipped },
-        SendOption.USE_ACK,
-      )
-      logger.info({ to: describeMember(to), sessions, skipped, pages }, 'sent all sessions')
-    } catch (err) {
-      const message = (err as Error).message
-      logger.warn({ to: describeMember(to), err: message }, 'state transfer to a joining member failed')
-      // Tells the joiner at once (best effort), so it need not wait for its page timeout.
-      sent['transfer-complete']++
-      await channel
-        .send(
-          to,
-          {
-            k: SESSION_MESSAGE,
-            type: 'transfer-complete',
-            ctx,
-            transfer,
-            pages,
-            sessions,
-            skipped,
-            error: message,
-          },
-          SendOption.USE_ACK,
-        )
-        .catch(() => undefined)
-    } finally {
-      this.#relay.served(to)
-    }
+  give(to: Member, request: TransferRequest): Promise<void> {
+    return giveState(
+      { ...this.#o, budget: this.#budget, relay: this.#relay, counters: this.counters },
+      to,
+      request,
+    )
   }
 
   /** Donor: relays a change received from `from` to the joiners being served (donor-relay.ts). */
