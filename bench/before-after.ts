@@ -7,8 +7,11 @@
  * (from /proc, so how the cores are shared matters less), the requests/s (what a change of latency
  * moves: synchronous replication is bound by its round trips, not by CPU) and the per-round ratios
  * new/old.
- *   node bench/before-after.ts <git-rev> [off|async|sync] [rounds=8] [--pad] [--connections=8]
+ *   node bench/before-after.ts <git-rev> [off|async|sync|many] [rounds=8] [--pad] [--connections=8]
  * off: one node, standard manager; async / sync: node 1 of a 3-node DeltaManager cluster (8 / 6).
+ * many: the many-sessions load of bench/peers.ts on a 3-node asynchronous cluster — 10,000 sessions
+ * of 1 KB, 16 users round-robin over the 3 nodes, 50% writes (the Go load generator); the serving
+ * node's column is then node 1's share.
  * --connections: wrk's keep-alive connections (clients with a request in flight each).
  * --pad: the session also holds a 1 KB string attribute (as in bench/peers/many-sessions.ts) that
  * the requests do not change.
@@ -21,6 +24,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { freePorts, loopbackNodeArgs, NodeProcess } from '../scripts/lib/node-process.ts'
 import { cpuSeconds } from './lib/processes.ts'
 import { ensureWrk, wrk } from './lib/wrk.ts'
+import { ensureLoadGenerator, type Jar, runLoad } from './peers/load-generator.ts'
 
 const ROOT = path.resolve(import.meta.dirname, '..')
 const pad = process.argv.includes('--pad')
@@ -28,13 +32,14 @@ const connections = Number(
   /^--connections=(\d+)$/.exec(process.argv.find((a) => a.startsWith('--connections=')) ?? '')?.[1] ?? 8,
 )
 const [rev, mode = 'async', roundsArg = '8'] = process.argv.slice(2).filter((a) => !a.startsWith('--'))
-if (!rev || !['off', 'async', 'sync'].includes(mode)) {
-  console.error('usage: node bench/before-after.ts <git-rev> [off|async|sync] [rounds]')
+if (!rev || !['off', 'async', 'sync', 'many'].includes(mode)) {
+  console.error('usage: node bench/before-after.ts <git-rev> [off|async|sync|many] [rounds]')
   process.exit(2)
 }
 const ROUNDS = Number(roundsArg)
 const DURATION = '3s'
 ensureWrk()
+if (mode === 'many') ensureLoadGenerator()
 
 const oldRoot = mkdtempSync(path.join(os.tmpdir(), 'cattery-before-'))
 execFileSync('sh', ['-c', `git -C "${ROOT}" archive "${rev}" | tar -x -C "${oldRoot}"`])
@@ -44,6 +49,8 @@ interface Side {
   label: string
   nodes: Array<{ proc: NodeProcess; http: number; admin: number }>
   cookie: string
+  /** many: the sessions' cookie jars. */
+  jars: Jar[]
   cpu: number[]
   peers: number[]
   rps: number[]
@@ -52,6 +59,7 @@ interface Side {
 async function start(label: string, root: string): Promise<Side> {
   const size = mode === 'off' ? 1 : 3
   const extra = mode === 'off' ? ['--manager', 'standard'] : ['--send-options', mode === 'sync' ? '6' : '8']
+  // many: the same cluster, whatever the flags (an async DeltaManager cluster).
   const receivers = await freePorts(size)
   const nodes: Side['nodes'] = []
   for (let i = 0; i < size; i++) {
@@ -85,18 +93,54 @@ async function start(label: string, root: string): Promise<Side> {
     await fetch(`http://127.0.0.1:${first.http}/demo/set?k=pad&v=${'x'.repeat(1000)}`, {
       headers: { cookie },
     })
-  return { label, nodes, cookie, cpu: [], peers: [], rps: [] }
+  let jars: Jar[] = []
+  if (mode === 'many') {
+    const filled = await runLoad({
+      mode: 'fill',
+      nodes: nodes.map((n) => `127.0.0.1:${n.http}`),
+      jars: Array.from({ length: MANY_SESSIONS }, () => []),
+      concurrency: 16,
+      paths: [`/demo/set?k=pad&v=${'x'.repeat(1000)}`, '/demo/inc'],
+    })
+    jars = filled.jars
+  }
+  return { label, nodes, cookie, jars, cpu: [], peers: [], rps: [] }
+}
+
+const MANY_SESSIONS = 10_000
+
+/** One run of the load against a side: its requests/s and its nodes' CPU per request. */
+async function run(s: Side, duration: string): Promise<{ rps: number; us: number[] }> {
+  const pids = s.nodes.map((n) => n.proc.child.pid as number)
+  const before = pids.map(cpuSeconds)
+  let rps: number
+  let requests: number
+  if (mode === 'many') {
+    const r = await runLoad({
+      mode: 'load',
+      nodes: s.nodes.map((n) => `127.0.0.1:${n.http}`),
+      jars: s.jars,
+      concurrency: 16,
+      durationMs: Number.parseFloat(duration) * 1000,
+      writeRatio: 0.5,
+    })
+    s.jars = r.jars
+    requests = r.requests
+    rps = r.requests / (r.ms / 1000)
+  } else {
+    const r = wrk(url(s), { cookie: s.cookie, duration, connections })
+    requests = r.requests
+    rps = r.rps
+  }
+  return { rps, us: pids.map((pid, i) => ((cpuSeconds(pid) - (before[i] ?? 0)) * 1e6) / requests) }
 }
 
 const sides = [await start('old', oldRoot), await start('new', ROOT)]
 const url = (s: Side) => `http://127.0.0.1:${s.nodes[0]?.http}/demo/inc`
-for (const s of sides) wrk(url(s), { cookie: s.cookie, duration: '2s', connections }) // JIT warm-up, not counted
+for (const s of sides) await run(s, '2s') // JIT warm-up, not counted
 for (let round = 0; round < ROUNDS; round++) {
   for (const s of round % 2 ? [...sides].reverse() : sides) {
-    const pids = s.nodes.map((n) => n.proc.child.pid as number)
-    const before = pids.map(cpuSeconds)
-    const { rps } = wrk(url(s), { cookie: s.cookie, duration: DURATION, connections })
-    const us = pids.map((pid, i) => ((cpuSeconds(pid) - (before[i] ?? 0)) * 1e6) / (rps * 3))
+    const { rps, us } = await run(s, DURATION)
     s.rps.push(rps)
     s.cpu.push(us[0] ?? 0)
     s.peers.push(us.slice(1).reduce((a, b) => a + b, 0))

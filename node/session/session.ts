@@ -18,6 +18,7 @@ import {
   checkInactiveInterval,
   checkSessionSize,
   encodeAttribute,
+  primitiveSize,
   type SessionLimits,
 } from './limits.ts'
 import { internWriter, ownString } from './rank.ts'
@@ -247,11 +248,16 @@ export class Session {
     return this.#attributes.size
   }
 
-  /** Encoded size of one attribute now (0 when there is none). */
+  /**
+   * Encoded size of one attribute now (0 when there is none): noted when it was set here, measured
+   * for a number, boolean, null or string (primitiveSize), else encoded.
+   */
   sizeOf(name: string): number {
     if (!this.#attributes.has(name)) return 0
     const known = (this.#local?.get(name) as LocalNote | undefined)?.size
-    return known ?? encode(this.#attributes.get(name)).length
+    if (known !== undefined) return known
+    const value = this.#attributes.get(name)
+    return primitiveSize(value) ?? encode(value).length
   }
 
   /** Whether it holds the attribute, also once invalidated (replicated-checks.ts). */
