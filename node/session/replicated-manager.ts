@@ -199,7 +199,8 @@ export abstract class ReplicatedManager extends BaseManager implements ClusterMa
       // Asynchronous: paced as the channel's writes, so that under load one batch is one write.
       // Synchronous: every turn, as the channel writes a frame that waits for an ACK.
       isAsync(options.sendOptions) ? options.channel.asyncWriteInterval : 0,
-      { recordAllActions: options.policy.recordAllActions, maxVersions: this.#limits.maxVersionStep },
+      // With recordAllActions every action is replicated: merged, their sum would have no bound.
+      options.policy.recordAllActions ? undefined : { maxVersions: this.#limits.maxVersionStep },
     )
   }
 

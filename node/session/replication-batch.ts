@@ -20,10 +20,12 @@
  * Coalescing: a delta that follows the delta of the same session waiting in the batch (its next
  * version, made here on top of it) is merged into that one: one delta from the first's base to the
  * last's version (`p`: the version it builds on), with the actions of both kept as one request keeps
- * its own (the last per attribute, or all in order with recordAllActions, as Tomcat's DeltaRequest).
- * A session written by many requests at once then costs every other member one change per batch, not
- * one per request. Any other message about the session (accessed, expired, change-id) ends the run,
- * and a merged delta spans at most `maxVersions` versions (receivers refuse larger jumps).
+ * its own (the last per attribute, as Tomcat's DeltaRequest), so a merged delta is never larger than
+ * the session. A session written by many requests at once then costs every other member one change
+ * per batch, not one per request. Any other message about the session (accessed, expired, change-id)
+ * ends the run, and a merged delta spans at most `maxVersions` versions (receivers refuse larger
+ * jumps). The manager does not merge with recordAllActions: every action of every request is to be
+ * replicated, and their sum has no bound but the frame.
  */
 import { encode } from '../tribes/codec.ts'
 import { Pacer } from '../tribes/pacer.ts'
@@ -45,8 +47,6 @@ export interface BatchSender {
 
 /** How the deltas of one session waiting in a batch are merged (see above). */
 export interface Coalescing {
-  /** Every action is kept, in order (Tomcat's recordAllActions), not only the last per attribute. */
-  recordAllActions: boolean
   /** Versions one merged delta may span, at most (manager.maxVersionStep: receivers refuse more). */
   maxVersions: number
 }
@@ -122,7 +122,7 @@ export class ReplicationBatch {
     const at = this.#deltaAt.get(m.id)
     const prev = at === undefined ? undefined : this.#waiting[at]
     if (prev?.type === 'delta' && follows(m, prev) && m.v - baseOf(prev) <= c.maxVersions) {
-      this.#waiting[at as number] = merge(prev, m, c.recordAllActions)
+      this.#waiting[at as number] = merge(prev, m)
       return true
     }
     this.#deltaAt.set(m.id, this.#waiting.length)
@@ -179,7 +179,7 @@ const follows = (next: Delta, prev: Delta): boolean =>
   next.w !== undefined
 
 /** One delta doing what `prev` then `next` do: prev's base, next's version and writer. */
-function merge(prev: Delta, next: Delta, recordAllActions: boolean): Delta {
+function merge(prev: Delta, next: Delta): Delta {
   return {
     k: SESSION_MESSAGE,
     type: 'delta',
@@ -190,13 +190,12 @@ function merge(prev: Delta, next: Delta, recordAllActions: boolean): Delta {
     b: prev.b as string,
     p: baseOf(prev),
     a: Math.max(prev.a, next.a),
-    actions: mergeActions(prev.actions, next.actions, recordAllActions),
+    actions: mergeActions(prev.actions, next.actions),
   }
 }
 
-/** The actions of two requests as one request would record them (delta-request.ts). */
-function mergeActions(first: DeltaAction[], then: DeltaAction[], recordAllActions: boolean): DeltaAction[] {
-  if (recordAllActions) return [...first, ...then]
+/** The actions of two requests as one request would record them: the last per attribute (delta-request.ts). */
+function mergeActions(first: DeltaAction[], then: DeltaAction[]): DeltaAction[] {
   // The common case: both set the same one attribute (a counter, a cart), and the later set wins.
   const [a] = first
   const [b] = then

@@ -99,16 +99,19 @@ export const peer = (name: string): Member => ({
 export function replicatedManager<K extends 'backup' | 'delta'>(
   kind: K,
   channel: Channel,
-  more: { antiEntropyInterval?: number } = {},
+  more: { antiEntropyInterval?: number; recordAllActions?: boolean } = {},
 ): K extends 'backup' ? BackupManager : DeltaManager {
-  const { type: _type, ...settings } = managerSettings()
+  const { recordAllActions, ...rest } = more
+  const { type: _type, ...settings } = managerSettings(
+    recordAllActions === undefined ? {} : { policy: { recordAllActions } },
+  )
   const options = {
     ...settings,
     sendOptions: 6,
     contextPath: '/app',
     logger: pino({ level: 'silent' }),
     channel,
-    ...more,
+    ...rest,
   }
   return (
     kind === 'backup' ? new BackupManager({ ...options, backups: 1 }) : new DeltaManager(options)

@@ -50,3 +50,25 @@ test('the changes of one session made in one turn reach another member as one ch
     await reader.stop()
   }
 })
+
+test('with recordAllActions every request of the session leaves as its own change', async () => {
+  const net = viewChannel([peer('n2')])
+  const writer = replicatedManager('delta', net.channel, { antiEntropyInterval: 0, recordAllActions: true })
+  await writer.start()
+  try {
+    const s = writer.createSession()
+    await nextTurn()
+    net.sent.splice(0)
+    const requests = [1, 2, 3].map((n) => {
+      s.set('cart', n)
+      return writer.requestCompleted(s, true)
+    })
+    await Promise.all(requests)
+    assert.deepEqual(
+      net.sent.map((x) => [x.message.type, x.message.p, x.message.actions]),
+      [1, 2, 3].map((n) => ['delta', undefined, [['set', 'cart', n]]]),
+    )
+  } finally {
+    await writer.stop()
+  }
+})

@@ -212,7 +212,7 @@ test('an awaited batch split for its size resolves true only when every part was
   )
 })
 
-const merging: Coalescing = { recordAllActions: false, maxVersions: 1000 }
+const merging: Coalescing = { maxVersions: 1000 }
 const fields = (m: SessionMessage | undefined) => {
   const d = m as SessionMessage & { type: 'delta' }
   return { id: d.id, v: d.v, p: d.p, b: d.b, w: d.w, a: d.a, actions: d.actions }
@@ -235,35 +235,33 @@ test('consecutive deltas of one session made here leave as one delta from the fi
   })
 })
 
-test('merged actions are recorded as one request records them: the last per attribute, or every one in order with recordAllActions', async () => {
-  const two: Array<[DeltaAction[], DeltaAction[]]> = [
-    [
-      [
-        ['set', 'x', 1],
-        ['set', 'y', 1],
-      ],
-      [
-        ['remove', 'x'],
-        ['maxInactive', 60],
-      ],
-    ],
-  ]
-  for (const [first, then] of two) {
-    const last = recorder(0, undefined, merging)
-    last.batch.add(ours(2, first))
-    last.batch.add(ours(3, then))
-    await nextTurn()
-    assert.deepEqual(fields(last.sent[0]?.messages[0]).actions, [
-      ['remove', 'x'],
+test('merged actions are recorded as one request records them: the last per attribute', async () => {
+  const { batch, sent } = recorder(0, undefined, merging)
+  batch.add(
+    ours(2, [
+      ['set', 'x', 1],
       ['set', 'y', 1],
+    ]),
+  )
+  batch.add(
+    ours(3, [
+      ['remove', 'x'],
       ['maxInactive', 60],
-    ])
-    const all = recorder(0, undefined, { recordAllActions: true, maxVersions: 1000 })
-    all.batch.add(ours(2, first))
-    all.batch.add(ours(3, then))
-    await nextTurn()
-    assert.deepEqual(fields(all.sent[0]?.messages[0]).actions, [...first, ...then])
-  }
+    ]),
+  )
+  await nextTurn()
+  assert.deepEqual(fields(sent[0]?.messages[0]).actions, [
+    ['remove', 'x'],
+    ['set', 'y', 1],
+    ['maxInactive', 60],
+  ])
+})
+
+test('without coalescing (recordAllActions) every delta leaves as it was made', async () => {
+  const { batch, versions } = recorder()
+  for (let v = 2; v <= 4; v++) batch.add(ours(v))
+  await nextTurn()
+  assert.deepEqual(versions(), [2, 3, 4])
 })
 
 test('deltas of other sessions between them do not stop a merge, and every session keeps its place in the batch', async () => {
@@ -316,7 +314,7 @@ test('no merge across another message about the session, with a delta that does 
     [
       'the span bound',
       [ours(2), ours(3), ours(4), ours(5)],
-      { recordAllActions: false, maxVersions: 2 },
+      { maxVersions: 2 },
       [
         [1, 3],
         [3, 5],
