@@ -123,6 +123,38 @@ describe('replicated sessions on 3 node processes (DeltaManager, asynchronous)',
     )
   })
 
+  it('many requests writing one session at once: the other nodes end in its last state, its changes merged on the way', async () => {
+    const [a, b, c] = nodes as [HttpNode, HttpNode, HttpNode]
+    const first = await getJson(url(a, '/inc'))
+    const cookie = cookieOf(first.setCookie)
+    const id = String(first.body.sessionId)
+    await until('the session on n2', async () => (await peek(b, id))?.attributes?.count === 1)
+    /** Deltas node `n` received so far (its /metrics). */
+    const deltasReceived = async (n: HttpNode) => {
+      const text = await (await fetch(`http://127.0.0.1:${n.admin}/metrics`)).text()
+      const line =
+        /cattery_session_messages_total\{context="\/demo",type="delta",direction="received"\} (\d+)/.exec(
+          text,
+        )
+      return Number(line?.[1] ?? 0)
+    }
+    const before = await deltasReceived(b)
+    const writes = 60
+    const answers = await Promise.all(Array.from({ length: writes }, () => getJson(url(a, '/inc'), cookie)))
+    assert.ok(
+      answers.every((r) => r.status === 200),
+      'every write acknowledged',
+    )
+    for (const n of [b, c])
+      await until(
+        `the last count on ${n.name}`,
+        async () => (await peek(n, id))?.attributes?.count === writes + 1,
+        10_000,
+      )
+    const received = (await deltasReceived(b)) - before
+    assert.ok(received < writes, `n2 received ${received} changes for ${writes} writes: they were merged`)
+  })
+
   it('gives a clear error for a malformed cookie or an oversized attribute, and goes on serving', async () => {
     const [a] = nodes as [HttpNode]
     const bad = await getJson(url(a, '/get?k=x'), 'JSESSIONID=../../etc/passwd')
