@@ -77,7 +77,7 @@ function explainPlain(
 }
 
 /** What a schema allows, in words. */
-export function allowedBy(schema: Schema | undefined, errors: ErrorObject[]): string {
+function allowedBy(schema: Schema | undefined, errors: ErrorObject[]): string {
   if (!schema) return errors.map((e) => e.message).join('; ')
   if (typeof schema.allowed === 'string') return schema.allowed
   if (Array.isArray(schema.anyOf)) {

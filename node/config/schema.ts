@@ -79,7 +79,7 @@ const interceptor = {
 }
 export const INTERCEPTOR_SCHEMAS = interceptor
 
-export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 
 /** `manager`: shared with the SessionCluster resource (operator/api), so the two cannot drift. */
 export const ManagerSchema = T.Object(
@@ -261,7 +261,7 @@ export const ChannelSchema = T.Object(
 )
 
 /** `apps`: the app base loaded at start and how application archives are unpacked (docs/applications.md). */
-export const AppsSchema = T.Object(
+const AppsSchema = T.Object(
   {
     dir: T.Optional(
       T.String({
@@ -296,7 +296,7 @@ export const AppsSchema = T.Object(
 )
 
 /** `farm`: Tomcat's FarmWarDeployer, with its attribute names (docs/applications.md, "Farm deployment"). */
-export const FarmSchema = T.Object(
+const FarmSchema = T.Object(
   {
     watchDir: T.Optional(
       T.String({

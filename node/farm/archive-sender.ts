@@ -13,7 +13,7 @@ import { describeMember, type Member } from '../tribes/member.ts'
 import { SendOption } from '../tribes/send-options.ts'
 import { CHUNK_HEADER_BYTES, chunkBuffer } from './file-message.ts'
 
-export const CHUNK_WINDOW = 4
+const CHUNK_WINDOW = 4
 const CHUNK_OPTIONS = SendOption.BYTE_MESSAGE | SendOption.USE_ACK | SendOption.SYNCHRONIZED_ACK
 
 export interface SendArchive {

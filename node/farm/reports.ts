@@ -20,7 +20,7 @@ export interface FarmReport {
   at: number
 }
 
-export const MAX_REPORTS = 4096
+const MAX_REPORTS = 4096
 
 export function reportFromWire(x: unknown): FarmReport | undefined {
   if (typeof x !== 'object' || x === null) return undefined

@@ -22,7 +22,7 @@ import { DASHBOARD_PAGE_PATHS } from './dashboard/assets.ts'
  * Paths that answer everyone: the kubelet's probes carry no token, and the dashboard's page (its
  * HTML, script and style: no data) must load before it can ask for the token.
  */
-export const OPEN_PATHS: ReadonlySet<string> = new Set(['/livez', '/readyz', ...DASHBOARD_PAGE_PATHS])
+const OPEN_PATHS: ReadonlySet<string> = new Set(['/livez', '/readyz', ...DASHBOARD_PAGE_PATHS])
 
 export type AdminDecision =
   | { allow: true }
@@ -36,7 +36,7 @@ export interface AdminAccess {
   open: boolean
 }
 
-export const HOW_TO_SET_A_TOKEN =
+const HOW_TO_SET_A_TOKEN =
   'set a token: admin.token (--admin-token, CATTERY_ADMIN_TOKEN) or admin.tokenFile (--admin-token-file, CATTERY_ADMIN_TOKEN_FILE); or listen on loopback only (--admin-host 127.0.0.1); or open it to everyone who reaches it with admin.open (--admin-open)'
 
 export function decide(

@@ -90,7 +90,7 @@ export async function readAppPackage(name: string, dir: string, node: NodeConfig
 }
 
 /** The entry file, relative to the package: exports (".", then import/node/default), main, index.js. */
-export function entryOf(pkg: Record<string, unknown>): string | undefined {
+function entryOf(pkg: Record<string, unknown>): string | undefined {
   const exp = pkg.exports
   if (exp !== undefined && exp !== null) {
     const root =

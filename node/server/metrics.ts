@@ -16,7 +16,7 @@ export type GaugeMaker = (
   collect: (g: Gauge) => void,
 ) => Gauge
 
-export function gaugesOn(registry: Registry): GaugeMaker {
+function gaugesOn(registry: Registry): GaugeMaker {
   return (name, help, labelNames, collect) =>
     new Gauge({
       name,

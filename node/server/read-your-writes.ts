@@ -18,7 +18,7 @@ import type { CatchUp, SessionManager } from '../session/manager.ts'
 import { compareRank, formatRank, parseRank, type Rank } from '../session/rank.ts'
 
 /** The version cookie is named after the session cookie: `JSESSIONID_V`. */
-export const VERSION_COOKIE_SUFFIX = '_V'
+const VERSION_COOKIE_SUFFIX = '_V'
 
 export const versionCookieName = (sessionCookieName: string): string =>
   `${sessionCookieName}${VERSION_COOKIE_SUFFIX}`

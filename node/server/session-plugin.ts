@@ -25,8 +25,6 @@ import { type RequestSessionState, SessionHandle } from './session-handle.ts'
 
 /** Tomcat's example ReplicationValve filter: static resources do not change sessions. */
 export const DEFAULT_REPLICATION_FILTER = '.*\\.(gif|js|jpeg|jpg|png|htm|html|css|txt)$'
-/** Tomcat's JvmRouteBinderValve sessionIdAttribute. */
-export const DEFAULT_SESSION_ID_ATTRIBUTE = 'org.apache.catalina.ha.session.JvmRouteOrignalSessionID'
 
 export interface CookieOptions {
   name: string

@@ -3,7 +3,7 @@
  * BackupManager reports the copies it holds as primary, backup or proxy (Tomcat's three kinds of
  * entries); the DeltaManager holds a full copy of every session and reports no roles (empty).
  */
-export const SESSION_ROLES = ['primary', 'backup', 'proxy'] as const
+const SESSION_ROLES = ['primary', 'backup', 'proxy'] as const
 export type SessionRole = (typeof SESSION_ROLES)[number]
 export type RoleCounts = Partial<Record<SessionRole, number>>
 

@@ -60,7 +60,7 @@ export interface HeldRank {
 /** Copies walked between two yields to the event loop. */
 const YIELD_EVERY = 2_000
 /** A view is compared only once it held this long (members notice a change at different moments). */
-export const VIEW_SETTLE_MS = 3_000
+const VIEW_SETTLE_MS = 3_000
 
 /** The members (writer ids) that hold copies of session `key` under a view. */
 export type OwnersOf = (view: PlacementView, key: string) => readonly string[]

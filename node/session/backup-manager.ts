@@ -57,18 +57,18 @@ export interface BackupManagerOptions extends ReplicatedManagerOptions {
 }
 
 /** A proxy copy is kept this long after its last use. */
-export const PROXY_TTL_MS = 5_000
+const PROXY_TTL_MS = 5_000
 /** Proxy copies per context, at most (the least recently used is dropped first, through repair). */
-export const MAX_PROXIES = 10_000
+const MAX_PROXIES = 10_000
 /** A repair pass runs at most this often, and this long after a membership change. */
-export const REPAIR_DELAY_MS = 250
+const REPAIR_DELAY_MS = 250
 /**
  * A view is taken as the base of the next pass's comparison only once it held this long: a member
  * that left and was the one to send copies (the lead, repair.ts) may not have been noticed gone by
  * every member yet; until then passes compare with the last settled view, so a member whose lead
  * died meanwhile acts as the lead.
  */
-export const SETTLE_MS = 3_000
+const SETTLE_MS = 3_000
 /** A full pass runs at least this often (copies held against a view that changed under them). */
 const FULL_PASS_MS = 30_000
 /** How often the view's readiness and the proxies' lifetimes are checked. */

@@ -38,7 +38,7 @@ export type Change = SessionMessage & { type: 'delta' | 'change-id' }
 
 /** What the log needs of the manager that holds the copies. */
 /** The rank a change makes. */
-export const rankOf = (c: Change): Rank => ({ version: c.v, writer: c.w ?? '' })
+const rankOf = (c: Change): Rank => ({ version: c.v, writer: c.w ?? '' })
 
 /**
  * The version a change builds on: the one before it, or `p` when a batch merged the deltas of several

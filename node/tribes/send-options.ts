@@ -20,8 +20,7 @@ const names: Record<string, number> = {
   secure: SendOption.SECURE,
 }
 
-export const SEND_OPTION_NAMES = Object.keys(names)
-export const DEFAULT_SEND_OPTIONS = SendOption.ASYNCHRONOUS
+const SEND_OPTION_NAMES = Object.keys(names)
 
 /** Accepts a number (8), a numeric string ("10") or names ("async,ack" / "async|ack"). */
 export function parseSendOptions(value: number | string): number {

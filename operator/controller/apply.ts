@@ -23,7 +23,7 @@ import {
   VERSION,
 } from '../api/session-cluster.ts'
 
-export const FIELD_MANAGER = 'cattery-operator'
+const FIELD_MANAGER = 'cattery-operator'
 
 /** KubernetesObjectApi with a server-side apply that sends the object's JSON unchanged. */
 class ObjectApplyApi extends KubernetesObjectApi {

@@ -20,7 +20,7 @@ import http from 'node:http'
 import type { Logger } from 'pino'
 import { converged, type PodFarm, podFarmOf, sameFarm } from './application-members.ts'
 
-export const proberDefaults = {
+const proberDefaults = {
   timeoutMs: 1_500,
   fastPollMs: 5_000,
   slowPollMs: 60_000,

@@ -29,7 +29,7 @@ export interface ClusterState {
   pods(namespace: string, instance: string): PodView[]
 }
 
-export class ReconcileError extends Error {
+class ReconcileError extends Error {
   readonly code = 'CATTERY_ERR_RECONCILE'
 }
 

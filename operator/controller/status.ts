@@ -39,7 +39,7 @@ export interface ObservedState {
 
 const ordinal = (name: string) => Number(name.slice(name.lastIndexOf('-') + 1)) || 0
 
-export const isPodReady = (p: PodView): boolean =>
+const isPodReady = (p: PodView): boolean =>
   !p.metadata?.deletionTimestamp &&
   (p.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True')
 

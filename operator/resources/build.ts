@@ -17,7 +17,7 @@ import { nodeConfigYaml } from './node-config.ts'
 const PRE_STOP_SECONDS = 5
 const TERMINATION_GRACE_SECONDS = 30
 
-export function configMap(sc: SessionCluster) {
+function configMap(sc: SessionCluster) {
   return {
     apiVersion: 'v1',
     kind: 'ConfigMap',
@@ -130,7 +130,7 @@ export function statefulSet(sc: SessionCluster, inputs: BuildInputs) {
   }
 }
 
-export function peerService(sc: SessionCluster) {
+function peerService(sc: SessionCluster) {
   return {
     apiVersion: 'v1',
     kind: 'Service',
@@ -145,7 +145,7 @@ export function peerService(sc: SessionCluster) {
   }
 }
 
-export function clientService(sc: SessionCluster) {
+function clientService(sc: SessionCluster) {
   return {
     apiVersion: 'v1',
     kind: 'Service',
@@ -163,7 +163,7 @@ export function clientService(sc: SessionCluster) {
  * Voluntary disruptions allowed at once: spec.podDisruptionBudget.maxUnavailable, and with the
  * BackupManager at most its backups (k): a session is held by 1 + k pods, so k pods may be down.
  */
-export function podDisruptionBudget(sc: SessionCluster) {
+function podDisruptionBudget(sc: SessionCluster) {
   if (!sc.spec.podDisruptionBudget.enabled) return undefined
   const { maxUnavailable } = sc.spec.podDisruptionBudget
   const { type, backups } = sc.spec.manager
@@ -178,7 +178,7 @@ export function podDisruptionBudget(sc: SessionCluster) {
   }
 }
 
-export function nodeRbac(sc: SessionCluster) {
+function nodeRbac(sc: SessionCluster) {
   const n = names(sc)
   return [
     { apiVersion: 'v1', kind: 'ServiceAccount', metadata: metadata(sc, n.serviceAccount) },

@@ -10,8 +10,8 @@
  */
 import type { ServerResponse } from 'node:http'
 
-export const MAX_STREAMS = 16
-export const SNAPSHOT_INTERVAL_MS = 1000
+const MAX_STREAMS = 16
+const SNAPSHOT_INTERVAL_MS = 1000
 const MAX_BUFFERED_BYTES = 1024 * 1024
 
 export interface DashboardStreamsOptions {

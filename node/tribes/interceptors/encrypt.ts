@@ -126,7 +126,7 @@ function aad(uniqueId: Uint8Array, seq: number): Buffer {
 }
 
 /** 32 bytes from keyFile (hex, base64 or raw) or from the environment variable keyEnv (hex or base64). */
-export function loadKey(config: Config): Buffer {
+function loadKey(config: Config): Buffer {
   if ((config.keyFile === undefined) === (config.keyEnv === undefined)) {
     throw new CatteryError(codes.ENCRYPT_KEY, 'Encrypt needs exactly one of keyFile, keyEnv')
   }

@@ -12,8 +12,6 @@ import { TcpPingInterceptor } from './tcp-ping.ts'
 import { ThroughputInterceptor } from './throughput.ts'
 import { INTERCEPTOR_TYPES } from './types.ts'
 
-export { INTERCEPTOR_TYPES }
-
 /** Builds one interceptor from its configuration (throws a coded error for a bad one). */
 export function createInterceptor(config: InterceptorConfig): Interceptor {
   switch (config.type) {

@@ -20,10 +20,10 @@ import {
   writeStamp,
 } from '../security/packet-tag.ts'
 
-export const PACKET_MAGIC = 0x4354524d // 'CTRM'
-export const PACKET_VERSION = 1
-export const TAGGED_PACKET_VERSION = 2
-export const MAX_PACKET_BYTES = 1400
+const PACKET_MAGIC = 0x4354524d // 'CTRM'
+const PACKET_VERSION = 1
+const TAGGED_PACKET_VERSION = 2
+const MAX_PACKET_BYTES = 1400
 export const PacketKind = { ALIVE: 1, SHUTDOWN: 2 } as const
 export type PacketKindValue = (typeof PacketKind)[keyof typeof PacketKind]
 

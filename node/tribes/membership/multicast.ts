@@ -32,7 +32,7 @@ const JOIN_WAIT_MS = JOIN_STEP_MS * JOIN_ANNOUNCEMENTS
 /** Answers to joining members are sent at most this often (a burst of joiners shares one). */
 const ANSWER_EVERY_MS = 50
 /** Members known at once (docs/limits.md). */
-export const MAX_MEMBERS = 1000
+const MAX_MEMBERS = 1000
 
 interface Known {
   member: Member

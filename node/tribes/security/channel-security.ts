@@ -71,6 +71,3 @@ export function createChannelSecurity(
   }
   return new ChannelSecurity(mode, hasSecret ? keyRing(secret) : undefined)
 }
-
-/** The same ChannelSecurity for tests and tools that only need loopback (no secret). */
-export const loopbackSecurity = (): ChannelSecurity => new ChannelSecurity('none (loopback)', undefined)

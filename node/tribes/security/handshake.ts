@@ -27,8 +27,8 @@ const NONCE = 32
 const ID = 16
 const MAC = 32
 export const AUTH1_BYTES = NONCE + ID + KEY_ID_BYTES
-export const AUTH2_BYTES = NONCE + ID + MAC
-export const AUTH3_BYTES = MAC
+const AUTH2_BYTES = NONCE + ID + MAC
+const AUTH3_BYTES = MAC
 const LABEL = Buffer.from('cattery-auth')
 
 /** What a completed handshake gives its side of the connection. */

@@ -10,7 +10,7 @@ import { isIPv4 } from 'node:net'
 
 export type SecurityMode = 'secret' | 'insecure' | 'none (loopback)'
 
-export function isLoopbackHost(host: string): boolean {
+function isLoopbackHost(host: string): boolean {
   const h = host.trim().toLowerCase()
   if (h === 'localhost' || h === '::1' || h === '[::1]') return true
   return isIPv4(h) && h.startsWith('127.')

@@ -7,10 +7,10 @@
  */
 import { CatteryError, codes } from '../errors.ts'
 
-export const MAGIC = 0x43545242 // 'CTRB'
+const MAGIC = 0x43545242 // 'CTRB'
 export const VERSION = 1
 export const HEAD_BYTES = 20
-export const MAX_HEADER_BYTES = 64 * 1024
+const MAX_HEADER_BYTES = 64 * 1024
 
 export const FrameKind = {
   HELLO: 1,

@@ -360,7 +360,7 @@ const EMPTY = new Uint8Array(0)
 /** Inbound connections accepted at once; more are closed by the server on arrival (docs/limits.md). */
 const MAX_CONNECTIONS = 4096
 /** Largest frame a connection may announce before its handshake is done (docs/limits.md). */
-export const PRE_AUTH_FRAME_BYTES = 64 * 1024
+const PRE_AUTH_FRAME_BYTES = 64 * 1024
 /** Connections one source address may hold at once (docs/limits.md). */
 export const MAX_CONNECTIONS_PER_SOURCE = 64
 

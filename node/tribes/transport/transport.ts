@@ -35,8 +35,8 @@ export interface TransportEvents {
 }
 
 /** Messages from senders being admitted that may wait at once (see the top of this file). */
-export const MAX_WAITING_FRAMES = 1024
-export const MAX_WAITING_BYTES = 8 * 1024 * 1024
+const MAX_WAITING_FRAMES = 1024
+const MAX_WAITING_BYTES = 8 * 1024 * 1024
 
 export interface TransportStats {
   messagesSent: number
