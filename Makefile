@@ -32,7 +32,7 @@ build: deps
 	@$(NODE_PATH_PREFIX); npm run build
 
 lint: deps
-	@$(NODE_PATH_PREFIX); npx biome check . && npx tsc -p tsconfig.json --noEmit
+	@$(NODE_PATH_PREFIX); npx biome check . && npx tsc -p tsconfig.json --noEmit && npx knip --no-progress --exclude types
 
 test-unit: deps
 	@$(NODE_PATH_PREFIX); npm run test:unit
