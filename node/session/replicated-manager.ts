@@ -2,11 +2,11 @@
  * What the replicated managers share (Tomcat's ClusterManagerBase with DeltaManager's message
  * handling): a session's creation is sent at once, each request's changes at its end (as a delta),
  * expiry and invalidation as they happen, and an 'accessed' note keeps a session that is only read
- * alive elsewhere; with every member as destination they leave in batches (replication-batch.ts):
+ * alive elsewhere (replication-sender.ts: with every member as destination they leave in batches,
  * paced by the channel's asyncWriteInterval with asynchronous send options, at the end of each turn
- * with synchronous ones (the requests of a turn then wait for one ACK per member). What arrives is
- * applied as the replica log decides (replica-log.ts: ranks, held changes, tombstones); a joining member first receives its state
- * (state-transfer.ts) and is ready only then. Every version this member makes carries its writer id
+ * with synchronous ones, where the requests of a turn wait for one ACK per member). What arrives is
+ * applied as the replica log decides (replica-log.ts: ranks, held changes, tombstones); a joining
+ * member first receives its state (state-transfer.ts) and is ready only then. Every version this member makes carries its writer id
  * (rank.ts). Read-your-writes: a request whose client saw a newer state than the copy held waits for
  * it (version-waiters.ts) and, past a short delay, fetches it (session-fetch.ts); the session
  * plugin's valve (node/server/read-your-writes.ts) asks through catchUp().
@@ -21,7 +21,6 @@
 import type { Channel } from '../tribes/channel-types.ts'
 import { CatteryError } from '../tribes/errors.ts'
 import { describeMember, type Member } from '../tribes/member.ts'
-import { isAsync } from '../tribes/send-options.ts'
 import { ANTI_ENTROPY_MS, AntiEntropy, type DigestMessage } from './anti-entropy.ts'
 import type { ClusterManager, ManagerMessage } from './cluster-manager.ts'
 import type { DeltaAction } from './delta-request.ts'
@@ -49,7 +48,7 @@ import {
   type ReplicaLimits,
   versionRefusal,
 } from './replicated-checks.ts'
-import { ReplicationBatch } from './replication-batch.ts'
+import { ReplicationSender, SENT } from './replication-sender.ts'
 import type { Session, SessionData } from './session.ts'
 import { SessionFetch } from './session-fetch.ts'
 import { StateTransfer, type TransferRequest, type TransferScope } from './state-transfer.ts'
@@ -82,9 +81,6 @@ export interface ReplicatedManagerOptions extends ManagerOptions {
 /** The messages a replication batch carries (see replication-batch.ts). */
 const BATCHABLE = new Set<SessionMessageType>(['created', 'delta', 'expired', 'accessed', 'change-id'])
 
-/** What replicate() gives when the message needs no wait (no target, or it joined a batch): shared. */
-const SENT: Promise<boolean> = Promise.resolve(true)
-
 /** Messages that change sessions (alone or in a batch): a member giving its state relays them. */
 const RELAYED: ReadonlySet<SessionMessageType> = new Set<SessionMessageType>([...BATCHABLE, 'batch'])
 
@@ -94,10 +90,9 @@ export abstract class ReplicatedManager extends BaseManager implements ClusterMa
   #ready = false
   protected readonly replicaLog: ReplicaLog<Session>
   protected readonly transfer: StateTransfer
-  /** Messages to every member waiting to leave together. */
-  readonly #batch: ReplicationBatch
+  /** Where session messages leave (batched when they go to every member). */
+  readonly #sender: ReplicationSender
   protected readonly counts = { sent: newMessageCounts(), received: newMessageCounts() }
-  #sendFailures = 0
   /** What replicated data must obey (the policy of local writes, and version and time bounds). */
   readonly #limits: ReplicaLimits
   readonly #refusals: Refusals
@@ -184,24 +179,17 @@ export abstract class ReplicatedManager extends BaseManager implements ClusterMa
       member: (id) => this.memberById(id),
       push: (to, keys) => this.pusher.push(to, keys),
     })
-    this.#batch = new ReplicationBatch(
-      this.contextPath,
-      {
-        send: (m) => this.#sendNow(m),
-        sendEncoded: (body, messages) => {
-          const members = this.ro.channel.members()
-          if (members.length === 0) return SENT
-          this.counts.sent.batch++
-          const sent = this.ro.channel.sendEncoded(members, body, this.ro.sendOptions)
-          return this.#reported(sent, 'batch', messages)
-        },
-      },
-      // Asynchronous: paced as the channel's writes, so that under load one batch is one write.
-      // Synchronous: every turn, as the channel writes a frame that waits for an ACK.
-      isAsync(options.sendOptions) ? options.channel.asyncWriteInterval : 0,
+    this.#sender = new ReplicationSender({
+      channel: options.channel,
+      contextPath: this.contextPath,
+      sendOptions: options.sendOptions,
+      logger: this.logger,
+      sent: this.counts.sent,
+      targets: (m) => this.targets(m),
+      failed: (m, err) => this.replicationFailed(m, err),
       // With recordAllActions every action is replicated: merged, their sum would have no bound.
-      options.policy.recordAllActions ? undefined : { maxVersions: this.#limits.maxVersionStep },
-    )
+      coalescing: options.policy.recordAllActions ? undefined : { maxVersions: this.#limits.maxVersionStep },
+    })
   }
 
   override get ready(): boolean {
@@ -233,7 +221,7 @@ export abstract class ReplicatedManager extends BaseManager implements ClusterMa
     this.transfer.stop()
     this.waiters.clear()
     this.fetcher.stop()
-    this.#batch.flush()
+    this.#sender.flush()
     this.replicaLog.stop()
     await super.stop()
   }
@@ -242,7 +230,7 @@ export abstract class ReplicatedManager extends BaseManager implements ClusterMa
     return {
       ...super.stats(),
       antiEntropy: { ...this.#antiEntropy.counters },
-      sendFailures: this.#sendFailures,
+      sendFailures: this.#sender.failures,
       ...this.replicaLog.counters,
       ...this.transfer.counters,
       held: this.replicaLog.held,
@@ -661,51 +649,12 @@ export abstract class ReplicatedManager extends BaseManager implements ClusterMa
   }
 
   /**
-   * Sends a session message to its targets; with asynchronous send options a message for every
-   * member joins the batch. Resolves true when every target got it as the send options ask (false:
-   * a send failed, counted and logged, never thrown at the request that caused it); SENT, the shared
-   * resolved promise, when there was nothing to wait for.
+   * Sends a session message to its targets (replication-sender.ts). Resolves true when every target
+   * got it as the send options ask (false: a send failed, counted and logged, never thrown at the
+   * request that caused it); SENT, the shared resolved promise, when there was nothing to wait for.
    */
   protected replicate(message: SessionMessage): Promise<boolean> {
-    const to = this.targets(message)
-    if (to.length === 0) return SENT
-    this.counts.sent[message.type]++
-    if (to.length === this.ro.channel.members().length) {
-      if (!isAsync(this.ro.sendOptions)) return this.#batch.addAwaited(message)
-      this.#batch.add(message)
-      return SENT
-    }
-    return this.#reported(this.ro.channel.send(to, message, this.ro.sendOptions), message.type, message)
-  }
-
-  #sendNow(message: SessionMessage): Promise<boolean> {
-    const members = this.ro.channel.members()
-    if (members.length === 0) return Promise.resolve(true)
-    return this.#reported(this.ro.channel.send(members, message, this.ro.sendOptions), message.type, message)
-  }
-
-  /**
-   * A failed replication is counted and logged, never thrown at the request that caused it; each
-   * message it carried (one, or a batch's) is reported to replicationFailed.
-   */
-  #reported(
-    sent: Promise<void>,
-    type: SessionMessageType,
-    carried: SessionMessage | readonly SessionMessage[],
-  ): Promise<boolean> {
-    return sent.then(
-      () => true,
-      (err) => {
-        this.#sendFailures++
-        this.logger.warn(
-          { code: (err as CatteryError).code, err: (err as Error).message, type },
-          'replication failed',
-        )
-        if (!Array.isArray(carried)) this.replicationFailed(carried as SessionMessage, err)
-        else for (const m of carried) this.replicationFailed(m, err)
-        return false
-      },
-    )
+    return this.#sender.replicate(message)
   }
 
   /** A message did not reach some of its targets (`err`: a ChannelSendError names them). */
