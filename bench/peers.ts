@@ -49,12 +49,14 @@ interface Scenario {
   cpuUs: number[]
 }
 
-/** The session cookie a first request sets (name=value). */
+/** The cookies a first request sets, as a Cookie header (name=value; name=value). */
 async function sessionCookie(base: string): Promise<string> {
   const res = await fetch(`${base}/demo/inc`)
-  const cookie = res.headers.getSetCookie()[0]?.split(';')[0]
-  if (!res.ok || !cookie) throw new Error(`${base}/demo/inc gave no session cookie (${res.status})`)
-  return cookie
+  // Every cookie the first answer sets, as a browser sends them back (Cattery's version cookie too).
+  const cookies = res.headers.getSetCookie().map((c) => c.split(';')[0] as string)
+  if (!res.ok || cookies.length === 0)
+    throw new Error(`${base}/demo/inc gave no session cookie (${res.status})`)
+  return cookies.join('; ')
 }
 
 async function startBare(): Promise<{ port: number; pid: number; stop(): Promise<void> }> {
