@@ -52,18 +52,24 @@ describe('a message from a sender being admitted', () => {
   })
   after(() => transport.stop())
 
-  it('waits for the ping under way and is delivered, in order, once the sender is admitted', async () => {
+  /** A sender not in the view, connected and past HELLO; `pending`: the ping of it under way, if any. */
+  const unknownSender = async (pending: PromiseWithResolvers<void> | undefined) => {
     admitted = false
-    ping = Promise.withResolvers<void>()
+    ping = pending
     delivered.length = 0
     const peer = await HostilePeer.connect(port)
     peer.hello()
+    return peer
+  }
+
+  it('waits for the ping under way and is delivered, in order, once the sender is admitted', async () => {
+    const peer = await unknownSender(Promise.withResolvers<void>())
     peer.message({ n: 1 }, USE_ACK, 7)
     peer.message({ n: 2 }, USE_ACK, 8)
     assert.equal(await peer.next((f) => f.id === 7, 200), undefined, 'no answer while the ping is under way')
     assert.equal(delivered.length, 0)
     admitted = true
-    ping.resolve()
+    ping?.resolve()
     assert.equal((await peer.next((f) => f.id === 7))?.kind, FrameKind.ACK)
     assert.equal((await peer.next((f) => f.id === 8))?.kind, FrameKind.ACK)
     assert.equal(delivered.length, 2)
@@ -71,13 +77,9 @@ describe('a message from a sender being admitted', () => {
   })
 
   it('is refused (FAIL_ACK NOT_A_MEMBER) when the ping ends without admitting the sender', async () => {
-    admitted = false
-    ping = Promise.withResolvers<void>()
-    delivered.length = 0
-    const peer = await HostilePeer.connect(port)
-    peer.hello()
+    const peer = await unknownSender(Promise.withResolvers<void>())
     peer.message({ n: 1 }, USE_ACK, 7)
-    ping.resolve()
+    ping?.resolve()
     const answer = await peer.next((f) => f.id === 7)
     assert.equal(answer?.kind, FrameKind.FAIL_ACK)
     assert.match(String(answer?.body), new RegExp(`^${codes.NOT_A_MEMBER} `))
@@ -86,11 +88,7 @@ describe('a message from a sender being admitted', () => {
   })
 
   it('is refused at once when no ping of the sender is under way', async () => {
-    admitted = false
-    ping = undefined
-    delivered.length = 0
-    const peer = await HostilePeer.connect(port)
-    peer.hello()
+    const peer = await unknownSender(undefined)
     peer.message({ n: 1 }, USE_ACK, 7)
     const answer = await peer.next((f) => f.id === 7, 1000)
     assert.equal(answer?.kind, FrameKind.FAIL_ACK)
