@@ -237,7 +237,7 @@ export class Session {
   get size(): number {
     if (this.#size < 0) {
       let total = 0
-      for (const [, v] of this.#attributes.entries()) total += encode(v).length
+      for (const [, v] of this.#attributes.entries()) total += encodedSize(v)
       this.#size = total
     }
     return this.#size
@@ -248,16 +248,13 @@ export class Session {
     return this.#attributes.size
   }
 
-  /**
-   * Encoded size of one attribute now (0 when there is none): noted when it was set here, measured
-   * for a number, boolean, null or string (primitiveSize), else encoded.
-   */
+  /** Encoded size of one attribute now (0 when there is none): noted when it was set here, else measured. */
   sizeOf(name: string): number {
     if (!this.#attributes.has(name)) return 0
     const known = (this.#local?.get(name) as LocalNote | undefined)?.size
     if (known !== undefined) return known
     const value = this.#attributes.get(name)
-    return primitiveSize(value) ?? encode(value).length
+    return encodedSize(value)
   }
 
   /** Whether it holds the attribute, also once invalidated (replicated-checks.ts). */
@@ -322,6 +319,9 @@ export class Session {
       throw new CatteryError(sessionCodes.INVALID_SESSION, `session ${this.id} has been invalidated`)
   }
 }
+
+/** A value's encoded size: measured for a number, boolean, null or string (primitiveSize), else encoded. */
+const encodedSize = (value: unknown): number => primitiveSize(value) ?? encode(value).length
 
 /**
  * Whether a value can change without a set(): objects (arrays, maps, dates, ...) can; a string,
