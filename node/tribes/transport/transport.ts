@@ -205,6 +205,8 @@ export class Transport {
   }
 
   #onMessage(from: Member, frame: Frame, reply: (error?: CatteryError) => void): void {
+    // Decoded first, on the receiver's stack: a malformed header fails the connection as any bad
+    // frame does, also when the message would have waited for its sender's admission.
     let header = EMPTY_HEADER
     if (frame.header.length) {
       const decoded = decodePlain(frame.header)
