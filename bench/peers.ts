@@ -115,6 +115,7 @@ console.log(`# Tomcat ${tomAsync.version}, Redis ${redis.version}; every system 
 
 const url = (port: number) => `http://127.0.0.1:${port}`
 type System = { nodes: Array<{ http: number; pid: number }>; redisPid?: number }
+const bareSystem: System = { nodes: [{ http: bare.port, pid: bare.pid }] }
 const pidsOf = (c: System) => [...c.nodes.map((n) => n.pid), ...(c.redisPid ? [c.redisPid] : [])]
 const scenario = async (key: string, label: string, system: System, op: 'inc' | 'get') => {
   const port = (system.nodes[0] as { http: number }).http
@@ -128,7 +129,6 @@ const scenario = async (key: string, label: string, system: System, op: 'inc' | 
     cpuUs: [],
   }
 }
-const bareSystem: System = { nodes: [{ http: bare.port, pid: bare.pid }] }
 const scenarios: Scenario[] = [
   await scenario('bare', 'bare fastify route (ceiling)', bareSystem, 'inc'),
   await scenario('catLone', 'Cattery, one node, replication off', lone, 'inc'),
