@@ -1,10 +1,11 @@
 /**
  * make demo: the seed's story on a 3-node cluster on loopback, printing which node answered each step:
  * a session created on A is read on B and C; A is killed (SIGKILL); the same cookie on B still has the
- * data and gets B's route; a fourth node joins and holds every session before it reports ready; a
- * session expires everywhere. Then the cluster keeps running until Ctrl-C (--once: exit after the story).
- * --manager backup runs the same story with the BackupManager (each session on a primary and one
- * backup; D then takes only its share): make demo ARGS="--manager backup".
+ * data and gets B's route; a fourth node joins and holds every session (DeltaManager) or its share
+ * (BackupManager) before it reports ready; a session expires everywhere. The story runs with the
+ * DeltaManager, then again with the BackupManager (each session on a primary and one backup); the
+ * second cluster keeps running until Ctrl-C (--once: exit after the stories). --manager delta or
+ * --manager backup runs only that one.
  */
 import { writeFileSync } from 'node:fs'
 import os from 'node:os'
@@ -14,19 +15,23 @@ import { freePorts, loopbackNodeArgs, NodeProcess } from './lib/node-process.ts'
 
 const once = process.argv.includes('--once')
 const managerFlag = process.argv.indexOf('--manager')
-const manager = managerFlag >= 0 ? (process.argv[managerFlag + 1] ?? 'delta') : 'delta'
-if (!['delta', 'backup'].includes(manager)) throw new Error(`--manager: delta or backup, not ${manager}`)
+const chosen = managerFlag >= 0 ? (process.argv[managerFlag + 1] ?? '') : 'both'
+if (!['delta', 'backup', 'both'].includes(chosen))
+  throw new Error(`--manager: delta, backup or both, not ${JSON.stringify(chosen)}`)
+const managers = chosen === 'both' ? ['delta', 'backup'] : [chosen]
 const BIN = path.resolve(import.meta.dirname, '../dist/node/main.js')
 const say = (s = '') => process.stdout.write(`${s}\n`)
 const names = ['A', 'B', 'C', 'D']
-const receivers = await freePorts(4)
-const https = await freePorts(4)
-const admins = await freePorts(4)
+// Each story's cluster has ports of its own (story() takes them).
+let receivers: number[] = []
+let https: number[] = []
+let admins: number[] = []
+let manager = 'delta'
 const config = path.join(os.tmpdir(), `cattery-demo-${process.pid}.yaml`)
 // Expiry is checked every second here (Tomcat: every 60 s), so the story does not wait.
 writeFileSync(config, 'manager:\n  processExpiresFrequency: 1\n  backgroundProcessorDelay: 1\n')
 
-const nodes: NodeProcess[] = []
+let nodes: NodeProcess[] = []
 const start = (i: number) => {
   const n = new NodeProcess(
     names[i] as string,
@@ -47,7 +52,9 @@ const start = (i: number) => {
   nodes.push(n)
   return n
 }
-const stopAll = () => Promise.all(nodes.map((n) => n.stop('SIGTERM')))
+const stopAll = async () => {
+  await Promise.all(nodes.map((n) => n.stop('SIGTERM')))
+}
 process.on('SIGINT', () => void stopAll().then(() => process.exit(0)))
 
 const http = (i: number) => `http://127.0.0.1:${https[i]}/demo`
@@ -71,7 +78,14 @@ async function until(fn: () => Promise<boolean>, ms = 20_000) {
   }
 }
 
-try {
+/** The story on a new cluster; the last one keeps running unless --once. */
+async function story(kind: string, last: boolean): Promise<void> {
+  manager = kind
+  nodes = []
+  receivers = await freePorts(4)
+  https = await freePorts(4)
+  admins = await freePorts(4)
+  say(`=== ${kind === 'backup' ? 'BackupManager' : 'DeltaManager'} ===\n`)
   say(
     `1. Starting nodes A, B and C (HTTP ports ${https.slice(0, 3).join(', ')}, static membership on loopback, ${manager === 'backup' ? 'BackupManager: a primary and one backup per session' : 'DeltaManager: every node holds every session'})`,
   )
@@ -146,6 +160,7 @@ try {
   await until(async () => !(await heldAnywhere()))
   say(`   gone from B, C and D ${Date.now() - t1} ms later\n`)
 
+  if (!last) return
   if (once) {
     say('done (--once)')
   } else {
@@ -154,6 +169,17 @@ try {
     say(`   curl http://127.0.0.1:${admins[1]}/status   and   /metrics`)
     say('Ctrl-C stops every node.')
     await new Promise(() => {})
+  }
+}
+
+try {
+  for (const [i, kind] of managers.entries()) {
+    const last = i === managers.length - 1
+    await story(kind, last)
+    if (!last) {
+      await stopAll()
+      say()
+    }
   }
 } finally {
   if (once) await stopAll()
