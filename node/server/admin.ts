@@ -19,7 +19,7 @@ import type { ContextInfo } from './contexts.ts'
 import { DashboardStreams } from './dashboard/event-stream.ts'
 import { MembershipLog } from './dashboard/membership-log.ts'
 import { dashboardRoutes } from './dashboard/routes.ts'
-import { Snapshots } from './dashboard/snapshot.ts'
+import { type SnapshotInput, Snapshots, snapshotOf } from './dashboard/snapshot.ts'
 import { createMetrics } from './metrics.ts'
 import type { ValveStats } from './session-plugin.ts'
 import { nodeStatus, type StatusSource } from './status.ts'
@@ -51,18 +51,19 @@ export function createAdmin(o: AdminOptions): FastifyInstance {
   const ready = () => channel.started && o.serving() && o.cluster.ready
   const statusSource: StatusSource = { ...o, ready }
   const membershipLog = new MembershipLog(channel)
-  const snapshots = new Snapshots(() => ({
+  const observe = (): SnapshotInput => ({
     now: Date.now(),
     status: nodeStatus(statusSource),
     local: channel.started ? channel.localMember : undefined,
     members: channel.memberDetails(),
     events: membershipLog.recent(),
-  }))
+  })
+  const snapshots = new Snapshots(observe)
   const streams = new DashboardStreams({ snapshot: () => snapshots.next() })
+  // /metrics reads the page's figures from a snapshot of its own (no rates), taken the same way.
   const metrics = createMetrics(o.cluster, o.valves, {
-    cluster: o.cluster,
+    snapshot: () => snapshotOf(observe(), undefined),
     membershipLog,
-    status: () => nodeStatus(statusSource),
     streams: () => streams.stats(),
   })
   app.addHook('onClose', async () => membershipLog.close())

@@ -1,87 +1,110 @@
 /**
  * The metrics behind the dashboard's figures that metrics.ts does not have, so every figure on the
  * page is also in /metrics (docs/dashboard.md maps each to its metric; the page's rates are rate()
- * of the channel's counters): each member this node sees with its readiness, when it joined the view,
- * how long since it was last heard from and how; what is queued for each; failed sends; membership
- * events by reason; state transfers in progress; the node's readiness and memory; the dashboard's open streams.
- * Read at scrape time; labels are bounded by the members in view and the contexts deployed.
+ * of the channel's counters). Read from the same snapshot the page is sent (dashboard/snapshot.ts), so
+ * the two cannot disagree: this node (info, start time, readiness); each other member it sees with
+ * its readiness, when it joined the view, how long since it was last heard from and how, and what is
+ * queued for it; failed sends; membership events by reason; each context's readiness; state
+ * transfers in progress (state, donor, reason, start, sessions); memory; the dashboard's open streams.
+ * One snapshot per scrape (taken at the first gauge, dropped at the next turn of the event loop).
+ * Labels are bounded by the members in view and the contexts deployed; a transfer's reason is a label
+ * only while that context's transfer is in progress.
  */
-import type { Cluster } from '../cluster/cluster.ts'
 import type { DashboardStreamStats } from './dashboard/event-stream.ts'
 import type { MembershipLog } from './dashboard/membership-log.ts'
+import type { Snapshot } from './dashboard/snapshot.ts'
 import type { GaugeMaker } from './metrics.ts'
-import type { NodeStatus } from './status.ts'
 
 export interface DashboardMetricsSource {
-  cluster: Cluster
-  membershipLog: MembershipLog
-  /** The node's status document (status.ts), as /status shows it. */
-  status: () => NodeStatus
+  /** What the page is shown now (`snapshotOf` in dashboard/snapshot.ts; its rates are not read here). */
+  snapshot: () => Snapshot
+  membershipLog: Pick<MembershipLog, 'counts'>
   streams: () => DashboardStreamStats
 }
 
+const MEMORY_KINDS = ['rss', 'heapTotal', 'heapUsed', 'external', 'arrayBuffers'] as const
+
 export function addDashboardMetrics(gauge: GaugeMaker, o: DashboardMetricsSource): void {
-  const { channel } = o.cluster
-  const details = () => channel.memberDetails()
+  const snap = oncePerTurn(o.snapshot)
+  const self = () => snap().members.find((m) => m.local)
+  const others = () => snap().members.filter((m) => !m.local)
   gauge(
     'cattery_ready',
     'This node is ready (1) or not (0): it holds the cluster state and serves',
     [],
-    (g) => g.set(o.status().ready ? 1 : 0),
+    (g) => g.set(snap().node.ready ? 1 : 0),
+  )
+  gauge(
+    'cattery_node_info',
+    'This node, with its address and domain (1; absent before its channel started)',
+    ['name', 'address', 'domain'],
+    (g) => {
+      g.reset()
+      const l = self()
+      if (l) g.set({ name: l.name, address: l.address, domain: l.domain }, 1)
+    },
+  )
+  gauge(
+    'cattery_node_start_time_seconds',
+    "When this node's channel started (Unix time; the page's 'since' for this node)",
+    [],
+    (g) => {
+      const l = self()
+      // An unlabelled gauge shows 0 unless its one series is removed: no sample rather than a false time.
+      if (l) g.set(l.since / 1000)
+      else g.remove({})
+    },
   )
   gauge(
     'cattery_member_ready',
-    'Each member this node sees, with its address and domain: ready (1) or joining (0)',
+    'Each other member this node sees, with its address and domain: ready (1) or joining (0)',
     ['member', 'address', 'domain'],
     (g) => {
       g.reset()
-      for (const d of details())
-        g.set(
-          { member: d.member.name, address: `${d.member.host}:${d.member.port}`, domain: d.member.domain },
-          d.member.ready ? 1 : 0,
-        )
+      for (const m of others())
+        g.set({ member: m.name, address: m.address, domain: m.domain }, m.ready ? 1 : 0)
     },
   )
   gauge(
     'cattery_member_joined_timestamp_seconds',
-    "When each member entered this node's view (Unix time)",
+    "When each other member entered this node's view (Unix time)",
     ['member'],
     (g) => {
       g.reset()
-      for (const d of details()) g.set({ member: d.member.name }, d.since / 1000)
+      for (const m of others()) g.set({ member: m.name }, m.since / 1000)
     },
   )
   gauge(
     'cattery_member_last_heard_seconds',
-    'Seconds since each member was last heard from, and how (heartbeat or ping)',
+    'Seconds since each other member was last heard from, and how (heartbeat or ping)',
     ['member', 'via'],
     (g) => {
       g.reset()
-      const now = Date.now()
-      for (const d of details())
-        if (d.lastHeard) g.set({ member: d.member.name, via: d.lastHeard.via }, (now - d.lastHeard.at) / 1000)
+      const s = snap()
+      for (const m of others())
+        if (m.lastHeard) g.set({ member: m.name, via: m.lastHeard.via }, (s.at - m.lastHeard.at) / 1000)
     },
   )
   gauge(
     'cattery_send_queue_member_messages',
-    'Asynchronous messages queued for each member (MessageDispatch)',
+    'Asynchronous messages queued for each other member (MessageDispatch)',
     ['member'],
     (g) => {
       g.reset()
-      for (const d of details()) g.set({ member: d.member.name }, d.queued)
+      for (const m of others()) g.set({ member: m.name }, m.queued)
     },
   )
   gauge(
     'cattery_send_queue_member_bytes',
-    'Bytes queued for each member (MessageDispatch)',
+    'Bytes queued for each other member (MessageDispatch)',
     ['member'],
     (g) => {
       g.reset()
-      for (const d of details()) g.set({ member: d.member.name }, d.queuedBytes)
+      for (const m of others()) g.set({ member: m.name }, m.queuedBytes)
     },
   )
   gauge('cattery_channel_send_failures_total', 'Messages the channel failed to send to a member', [], (g) =>
-    g.set(channel.stats().sendFailures),
+    g.set(snap().traffic.sendFailures),
   )
   gauge(
     'cattery_membership_events_total',
@@ -92,17 +115,12 @@ export function addDashboardMetrics(gauge: GaugeMaker, o: DashboardMetricsSource
     },
   )
   gauge(
-    'cattery_state_transfer_sessions',
-    "This node's state transfer in progress, per context: sessions received and expected",
-    ['context', 'what'],
+    'cattery_context_ready',
+    "Each context holds the cluster's sessions (1) or is still receiving them by state transfer (0)",
+    ['context'],
     (g) => {
       g.reset()
-      for (const c of o.status().contexts) {
-        const t = c.stats.stateTransfer
-        if (!t || t.state === 'done') continue
-        g.set({ context: c.path, what: 'received' }, t.received)
-        if (t.expected !== undefined) g.set({ context: c.path, what: 'expected' }, t.expected)
-      }
+      for (const c of snap().contexts) g.set({ context: c.path }, c.ready ? 1 : 0)
     },
   )
   gauge(
@@ -111,16 +129,45 @@ export function addDashboardMetrics(gauge: GaugeMaker, o: DashboardMetricsSource
     ['context'],
     (g) => {
       g.reset()
-      for (const c of o.status().contexts) {
-        const t = c.stats.stateTransfer
-        g.set({ context: c.path }, t && t.state !== 'done' ? 1 : 0)
+      const s = snap()
+      const running = new Set(s.transfers.map((t) => t.context))
+      for (const c of s.contexts) g.set({ context: c.path }, running.has(c.path) ? 1 : 0)
+    },
+  )
+  gauge(
+    'cattery_state_transfer_info',
+    "This node's state transfer in progress, per context: its state (waiting, receiving), the donor asked last and why the last attempt did not complete ('' for none)",
+    ['context', 'state', 'donor', 'reason'],
+    (g) => {
+      g.reset()
+      for (const t of snap().transfers)
+        g.set({ context: t.context, state: t.state, donor: t.donor ?? '', reason: t.reason ?? '' }, 1)
+    },
+  )
+  gauge(
+    'cattery_state_transfer_started_timestamp_seconds',
+    "When this node's state transfer in progress started, per context (Unix time)",
+    ['context'],
+    (g) => {
+      g.reset()
+      for (const t of snap().transfers) g.set({ context: t.context }, t.since / 1000)
+    },
+  )
+  gauge(
+    'cattery_state_transfer_sessions',
+    "This node's state transfer in progress, per context: sessions received and expected",
+    ['context', 'what'],
+    (g) => {
+      g.reset()
+      for (const t of snap().transfers) {
+        g.set({ context: t.context, what: 'received' }, t.received)
+        if (t.expected !== null) g.set({ context: t.context, what: 'expected' }, t.expected)
       }
     },
   )
   gauge('cattery_memory_bytes', 'Memory of the node process (process.memoryUsage)', ['kind'], (g) => {
-    const m = process.memoryUsage()
-    for (const kind of ['rss', 'heapTotal', 'heapUsed', 'external', 'arrayBuffers'] as const)
-      g.set({ kind }, m[kind])
+    const m = snap().memory
+    for (const kind of MEMORY_KINDS) g.set({ kind }, m[kind])
   })
   gauge('cattery_dashboard_streams', 'Dashboard event streams open on this node', [], (g) =>
     g.set(o.streams().open),
@@ -131,4 +178,18 @@ export function addDashboardMetrics(gauge: GaugeMaker, o: DashboardMetricsSource
     [],
     (g) => g.set(o.streams().refused),
   )
+}
+
+/** `take()` at most once per turn of the event loop: the gauges of one scrape read one value. */
+function oncePerTurn<T>(take: () => T): () => T {
+  let held: { value: T } | undefined
+  return () => {
+    if (!held) {
+      held = { value: take() }
+      setImmediate(() => {
+        held = undefined
+      })
+    }
+    return held.value
+  }
 }

@@ -1,7 +1,7 @@
 /**
  * Prometheus metrics of a node, read from the live counters at scrape time: sessions, replication and
- * the channel here; the figures the dashboard adds (members, queues per member, membership events,
- * roles, state transfers, memory) in metrics-dashboard.ts, on the same registry.
+ * the channel here; the figures the dashboard adds (this node, members, queues per member, membership
+ * events, contexts' readiness, state transfers, memory) in metrics-dashboard.ts, on the same registry.
  */
 import { Gauge, Registry } from 'prom-client'
 import type { Cluster } from '../cluster/cluster.ts'
@@ -16,7 +16,8 @@ export type GaugeMaker = (
   collect: (g: Gauge) => void,
 ) => Gauge
 
-function gaugesOn(registry: Registry): GaugeMaker {
+/** Gauges on `registry`, each collected at scrape time. */
+export function gaugesOn(registry: Registry): GaugeMaker {
   return (name, help, labelNames, collect) =>
     new Gauge({
       name,
@@ -138,7 +139,9 @@ export function createMetrics(
   gauge('cattery_send_queue_bytes', 'Bytes queued for asynchronous sending', [], (g) =>
     g.set(cluster.channel.stats().interceptors.MessageDispatch?.queuedBytes ?? 0),
   )
-  gauge('cattery_members', 'Members this node sees', [], (g) => g.set(cluster.channel.members().length))
+  gauge('cattery_members', 'Other members this node sees (not counting itself)', [], (g) =>
+    g.set(cluster.channel.members().length),
+  )
   gauge(
     'cattery_replication_requests_total',
     'Requests seen by the ReplicationValve',

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict'
 import { mkdirSync } from 'node:fs'
 import path from 'node:path'
-import { after, before, describe, it } from 'node:test'
+import { after, before, describe, it, type TestContext } from 'node:test'
 import { type Browser, chromium, type Page } from 'playwright-core'
 import { findChromium } from '../helpers/chromium.ts'
 import {
@@ -29,6 +29,8 @@ const SHOTS = path.resolve(import.meta.dirname, '../../.local/dashboard-test')
  */
 const FAILURE_DETECTION_MS = 5_000 + 1_000
 const SLACK_MS = 8_000
+/** What the kill -9 test allows: the failure detection, and the slack on top. */
+const DROPPED_WITHIN_MS = FAILURE_DETECTION_MS + SLACK_MS
 
 /** What a person reads in the members table: each row's name and state word (read at one moment). */
 const membersShown = (page: Page): Promise<Array<[string, string]>> =>
@@ -79,10 +81,10 @@ describe('dashboard in headless Chromium, on a 3-node cluster', () => {
   })
 
   /** Runs a test body; on failure saves every page's screenshot, then fails. */
-  const shown = (name: string, body: () => Promise<void>) =>
-    it(name, async () => {
+  const shown = (name: string, body: (t: TestContext) => Promise<void>) =>
+    it(name, async (t) => {
       try {
-        await body()
+        await body(t)
       } catch (err) {
         mkdirSync(SHOTS, { recursive: true })
         const slug = name.replace(/[^a-z0-9]+/gi, '-').slice(0, 60)
@@ -126,6 +128,8 @@ describe('dashboard in headless Chromium, on a 3-node cluster', () => {
         15_000,
       )
       assert.deepEqual(shownRows.map(([name]) => name).sort(), ['n1', 'n2', 'n3'])
+      // Counted as /metrics counts: cattery_members (the others) 2, this node apart.
+      assert.equal(await textOf(page(n.name), '#members .count'), '2 others + this node (2 of 2 ready)')
       assert.match(await connectionSays(page(n.name)), /^live/)
       assert.equal(await page(n.name).isVisible('#token-form'), false)
     }
@@ -166,27 +170,41 @@ describe('dashboard in headless Chromium, on a 3-node cluster', () => {
     assert.doesNotMatch(shownText, /teal/)
   })
 
-  shown("after kill -9 of a node it leaves the others' pages within the failure-detection time", async () => {
-    const killed = nodes[2] as HttpNode
-    const t0 = Date.now()
-    killed.process.child.kill('SIGKILL')
-    await killed.process.exited
-    for (const n of nodes.slice(0, 2)) {
-      await until(
-        `${n.name}'s page to drop ${killed.name}`,
-        async () => {
-          const rows = await membersShown(page(n.name))
-          return rows.length === 2 && !rows.some(([name]) => name === killed.name)
-        },
-        FAILURE_DETECTION_MS + SLACK_MS,
+  shown(
+    `after kill -9 of a node it disappears from the others' pages without a reload within ${DROPPED_WITHIN_MS / 1000} s (failure detection ${FAILURE_DETECTION_MS / 1000} s + ${SLACK_MS / 1000} s slack)`,
+    async (t) => {
+      const killed = nodes[2] as HttpNode
+      const loadsBefore = new Map(loads)
+      const t0 = Date.now()
+      killed.process.child.kill('SIGKILL')
+      await killed.process.exited
+      // Both pages are watched at once, so each one's time is its own (polled every 50 ms).
+      const took = await Promise.all(
+        nodes.slice(0, 2).map(async (n) => {
+          await until(
+            `${n.name}'s page to drop ${killed.name}`,
+            async () => {
+              const rows = await membersShown(page(n.name))
+              return rows.length === 2 && !rows.some(([name]) => name === killed.name)
+            },
+            DROPPED_WITHIN_MS,
+          )
+          return [n.name, Date.now() - t0] as const
+        }),
       )
-      const events = await textOf(page(n.name), '#events ol')
-      assert.match(events, new RegExp(`${killed.name} \\(127\\.0\\.0\\.1:\\d+\\) left`))
-    }
-    const took = Date.now() - t0
-    assert.ok(took <= FAILURE_DETECTION_MS + SLACK_MS, `took ${took} ms`)
-    // The killed node's own page says it lost its node.
-    await connectionWord(page(killed.name), 'live', true)
-    assert.match(await connectionSays(page(killed.name)), /disconnected|stale/)
-  })
+      t.diagnostic(
+        `${killed.name} left the pages after ${took.map(([n, ms]) => `${n} ${ms} ms`).join(', ')} (failure detection ${FAILURE_DETECTION_MS} ms, allowed ${DROPPED_WITHIN_MS} ms)`,
+      )
+      for (const [n, ms] of took) {
+        assert.ok(ms <= DROPPED_WITHIN_MS, `${n}: took ${ms} ms`)
+        const events = await textOf(page(n), '#events ol')
+        assert.match(events, new RegExp(`${killed.name} \\(127\\.0\\.0\\.1:\\d+\\) left`))
+      }
+      for (const n of nodes.slice(0, 2))
+        assert.equal(loads.get(n.name), loadsBefore.get(n.name), `${n.name}'s page was not loaded again`)
+      // The killed node's own page says it lost its node.
+      await connectionWord(page(killed.name), 'live', true)
+      assert.match(await connectionSays(page(killed.name)), /disconnected|stale/)
+    },
+  )
 })

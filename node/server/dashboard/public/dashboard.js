@@ -152,8 +152,12 @@ function renderMembers(s) {
     return tr
   })
   body.replaceChildren(...rows)
-  const ready = s.members.filter((m) => m.ready).length
-  $('#members .count').textContent = `${s.members.length} (${ready} ready)`
+  // Counted as /metrics counts them: cattery_members (the others) and this node apart.
+  const others = s.members.filter((m) => !m.local)
+  const ready = others.filter((m) => m.ready).length
+  const self = s.members.some((m) => m.local) ? ' + this node' : ''
+  $('#members .count').textContent =
+    `${others.length} other${others.length === 1 ? '' : 's'}${self} (${ready} of ${others.length} ready)`
 }
 
 function renderContexts(s) {
