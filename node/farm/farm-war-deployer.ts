@@ -45,7 +45,7 @@ import { type FarmEntry, FarmTable, mergeOutcome } from './farm-state.ts'
 import { chunkSizeFor, decodeChunk, isChunk } from './file-message.ts'
 import { FARM_MESSAGE, type FarmMessage, farmMessageOf, isFarmPayload } from './messages.ts'
 import { type FarmReport, FarmReports } from './reports.ts'
-import { Staging } from './staging.ts'
+import { type Imported, Staging } from './staging.ts'
 import { WarWatcher, type WatchChange } from './watcher.ts'
 
 export interface FarmOptions {
@@ -235,7 +235,15 @@ export class FarmWarDeployer {
         `application ${name}: not a context name (ROOT, shop, shop#v2)`,
       )
     const stream = typeof input === 'string' ? createReadStream(input) : input
-    const { digest, size, file } = await this.#staging.importStream(stream, name, o.expectedDigest)
+    let imported: Imported
+    try {
+      imported = await this.#staging.importStream(stream, name, o.expectedDigest)
+    } catch (err) {
+      // Refused before it has a digest to deploy under (not the one given, over a bound, unreadable).
+      this.#report(name, null, err)
+      throw err
+    }
+    const { digest, size, file } = imported
     this.#holding.add(digest)
     try {
       const before = this.#table.get(name)

@@ -1,9 +1,11 @@
 /**
  * What each member says it runs: per member and application, the digest it deployed (or failed to,
  * with the code and reason). Every member broadcasts its own reports and passes on those it holds to a
- * joiner, so every member's /status shows who runs what and where a deploy failed. A member's newer
- * report replaces its older one (by the member's own clock); a member that leaves the view takes its
- * reports with it.
+ * joiner, so every member's /status shows who runs what and where a deploy failed. Reports are kept
+ * per member, application and digest, newest by the member's own clock: a member runs one version of
+ * an application, so its report that it runs one (or none: an undeploy) replaces its reports that it
+ * ran another; a refusal replaces nothing else, since a member whose redeploy or upload was refused
+ * still runs what it ran. A member that leaves the view takes its reports with it.
  *
  * Bound: MAX_REPORTS; beyond, the oldest report is forgotten.
  */
@@ -43,20 +45,44 @@ export function reportFromWire(x: unknown): FarmReport | undefined {
 }
 
 export class FarmReports {
+  /** By member, application and digest. */
   readonly #reports = new Map<string, FarmReport>()
+  /** By member and application: the key of its report that it runs a version (one at most). */
+  readonly #runs = new Map<string, string>()
 
-  /** Keeps `r` unless the member already reported something newer for the application. */
+  /**
+   * Keeps `r` unless the member already reported something newer for that digest (or, `r` saying it
+   * runs a version, that it runs another one since); such an `r` drops the member's report that it ran
+   * another version.
+   */
   set(r: FarmReport): void {
-    const key = `${r.member}\0${r.name}`
+    const app = `${r.member}\0${r.name}`
+    const key = `${app}\0${r.digest ?? ''}`
     const held = this.#reports.get(key)
     if (held && held.at > r.at) return
+    const runs = this.#runs.get(app)
+    if (r.ok) {
+      if (runs !== undefined && runs !== key) {
+        if ((this.#reports.get(runs)?.at ?? 0) > r.at) return
+        this.#reports.delete(runs)
+      }
+      this.#runs.set(app, key)
+    } else if (runs === key) this.#runs.delete(app)
     this.#reports.delete(key)
     this.#reports.set(key, r)
-    if (this.#reports.size > MAX_REPORTS) this.#reports.delete(this.#reports.keys().next().value as string)
+    if (this.#reports.size > MAX_REPORTS) {
+      const [oldest, o] = this.#reports.entries().next().value as [string, FarmReport]
+      this.#reports.delete(oldest)
+      if (this.#runs.get(`${o.member}\0${o.name}`) === oldest) this.#runs.delete(`${o.member}\0${o.name}`)
+    }
   }
 
   dropMember(member: string): void {
-    for (const [k, r] of this.#reports) if (r.member === member) this.#reports.delete(k)
+    for (const [k, r] of this.#reports)
+      if (r.member === member) {
+        this.#reports.delete(k)
+        this.#runs.delete(`${r.member}\0${r.name}`)
+      }
   }
 
   all(): FarmReport[] {

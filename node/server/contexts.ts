@@ -8,7 +8,11 @@
  *    runs already) before the context takes requests;
  *  - deploy of a deployed name (redeploy): the new instance is registered and made ready first; then
  *    requests go to it, the old one finishes the requests it holds (at most drainTimeoutMs) and is
- *    closed; the manager, and so every session, is kept;
+ *    closed; the manager, and so every session, is kept. A manager cannot take new settings while it
+ *    holds sessions, so a redeploy whose manager settings differ from the running ones (its kind, a
+ *    limit, a timeout, send options: node/deploy/manager-changes.ts) is refused before anything
+ *    changes (CATTERY_ERR_APP_SETTINGS_CHANGED, naming each change) and the running version serves on;
+ *    the cookie settings belong to the instance and change with it;
  *  - undeploy: requests stop going to it, those in flight finish, the instance is closed and its
  *    manager stopped.
  * A path taken by another application is refused (CATTERY_ERR_APP_PATH_CLASH).
@@ -17,6 +21,7 @@ import http from 'node:http'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import type { Cluster } from '../cluster/cluster.ts'
+import { describeChanges, managerChanges } from '../deploy/manager-changes.ts'
 import type { ClusterManager } from '../session/cluster-manager.ts'
 import type { SessionManager } from '../session/manager.ts'
 import type { ManagerSettings } from '../session/managers.ts'
@@ -106,6 +111,14 @@ export class Contexts {
         `application ${spec.name}: the path ${spec.path} is already served by application ${clash.spec.name}`,
       )
     const previous = this.#contexts.get(spec.name)
+    if (previous && previous.spec.path === spec.path) {
+      const changes = managerChanges(previous.spec.settings, spec.settings)
+      if (changes.length)
+        throw new CatteryError(
+          codes.APP_SETTINGS_CHANGED,
+          `application ${spec.name}: the new version's session manager settings differ from the running one's (${describeChanges(changes)}); a redeploy keeps the running manager and its sessions, which cannot take new settings, so the running version still serves (undeploy it, then deploy the new version: its sessions end)`,
+        )
+    }
     if (previous && previous.spec.path !== spec.path) await this.undeploy(spec.name)
     const kept = previous && previous.spec.path === spec.path ? previous.manager : undefined
     const manager = kept ?? this.#o.cluster.addContext(spec.path, spec.settings)

@@ -80,6 +80,11 @@ export const codes = {
   APP_REGISTER_FAILED: 'CATTERY_ERR_APP_REGISTER_FAILED',
   /** Another application already has this context path. */
   APP_PATH_CLASH: 'CATTERY_ERR_APP_PATH_CLASH',
+  /**
+   * A redeploy whose session manager settings differ from those of the running context's manager,
+   * which cannot take new settings while it holds the sessions: the running version keeps serving.
+   */
+  APP_SETTINGS_CHANGED: 'CATTERY_ERR_APP_SETTINGS_CHANGED',
   /** No application of this name is deployed (undeploy). */
   APP_NOT_DEPLOYED: 'CATTERY_ERR_APP_NOT_DEPLOYED',
   /** An HTTP request whose path no context serves (404). */

@@ -35,7 +35,11 @@ export default async function (app, opts) {
 }
 `
 
-/** An app base with two good applications (a directory and an npm-packed .tgz) and four bad ones (shop-copy asks for /shop, which shop, first by name, has). */
+/**
+ * An app base with three good applications (a directory, an npm-packed .tgz, and few: mounted at its
+ * cattery.path /limited with at most 2 sessions) and four bad ones (shop-copy asks for /shop, which
+ * shop, first by name, has).
+ */
 async function appBase(): Promise<string> {
   const root = mkdtempSync(path.join(os.tmpdir(), 'cattery-apps-'))
   const apps = path.join(root, 'apps')
@@ -52,6 +56,10 @@ export const extra = 1
   const cart = path.join(root, 'cart-src')
   write(cart, { 'package.json': pkg({ main: 'lib/app.js' }), 'lib/app.js': counter('cart') })
   await packDir(cart, path.join(apps, 'cart#v2.tgz'), 'package')
+  write(path.join(apps, 'few'), {
+    'package.json': pkg({ cattery: { path: '/limited', manager: { maxActiveSessions: 2 } } }),
+    'index.js': counter('few'),
+  })
   write(path.join(apps, 'noentry'), { 'package.json': pkg({ main: 'missing.js' }) })
   write(path.join(apps, 'throws'), {
     'package.json': pkg({}),
@@ -70,10 +78,23 @@ export const extra = 1
 
 describe('applications from --apps-dir on 3 node processes', () => {
   let nodes: HttpNode[] = []
+  /** Per node, what /shop/hello answered the moment its /readyz first answered 200. */
+  let atReady: Array<Promise<{ status: number; body: unknown } | Error>> = []
   before(async () => {
     const apps = await appBase()
     const plan = await planCluster(3)
     nodes = await Promise.all([0, 1, 2].map((i) => startHttpNode(plan, i, ['--apps-dir', apps])))
+    atReady = nodes.map((n) =>
+      until(
+        `${n.name} ready`,
+        async () =>
+          (await getJson(`http://127.0.0.1:${n.admin}/readyz`).catch(() => undefined))?.status === 200,
+        30_000,
+      ).then(
+        () => getJson(`http://127.0.0.1:${n.http}/shop/hello`),
+        (err: Error) => err,
+      ),
+    )
     await Promise.all(nodes.map((n) => started(n)))
     await formed(nodes)
   })
@@ -102,6 +123,39 @@ describe('applications from --apps-dir on 3 node processes', () => {
       }
     })
   }
+
+  it('loads the app base before the node reports ready', async () => {
+    for (const [i, n] of nodes.entries()) {
+      const r = await atReady[i]
+      assert.ok(r && !(r instanceof Error), String(r))
+      assert.deepEqual([r.status, r.body], [200, { text: 'hello shop' }], `${n.name} at its first ready`)
+      const log = n.process.lines
+      const startedAt = log.findIndex((l) => l.event === 'started')
+      for (const app of ['cart#v2', 'few', 'shop']) {
+        const at = log.findIndex((l) => l.event === 'app-deployed' && l.app === app)
+        assert.ok(at >= 0 && at < startedAt, `${app} deployed before ${n.name} started`)
+      }
+    }
+  })
+
+  it("mounts an application at its package.json's cattery.path and holds it to its own maxActiveSessions", async () => {
+    const n1 = nodes[0] as HttpNode
+    const inc = () => getJson(`http://127.0.0.1:${n1.http}/limited/inc`)
+    const first = await inc()
+    assert.deepEqual(first.body, { app: 'few', node: 'n1', path: '/limited', count: 1 })
+    assert.match(String(first.setCookie), /Path=\/limited/)
+    assert.equal((await getJson(`http://127.0.0.1:${n1.http}/few/inc`)).body.code, 'CATTERY_ERR_NO_CONTEXT')
+    assert.equal((await inc()).status, 200)
+    const third = await inc()
+    assert.equal(third.status, 503)
+    assert.equal(third.body.code, 'CATTERY_ERR_TOO_MANY_SESSIONS')
+    // The node's bound (none) holds for an application that sets none: cart#v2 takes a third session.
+    for (let i = 0; i < 3; i++)
+      assert.equal((await getJson(`http://127.0.0.1:${n1.http}/cart/v2/inc`)).status, 200)
+    const s = await status(n1)
+    const few = s.contexts.find((c: { path: string }) => c.path === '/limited')
+    assert.deepEqual([few?.name, few?.sessions, few?.stats.rejected], ['few', 2, 1])
+  })
 
   it('loads the dependencies an application bundles', async () => {
     const r = await getJson(`http://127.0.0.1:${nodes[0]?.http}/shop/hello`)
@@ -132,6 +186,7 @@ describe('applications from --apps-dir on 3 node processes', () => {
         .sort(),
       [
         ['cart#v2', '/cart/v2', true],
+        ['few', '/limited', true],
         ['shop', '/shop', true],
       ],
     )

@@ -20,8 +20,9 @@ import {
 const TOKEN = 'farm-test-token'
 const auth = { authorization: `Bearer ${TOKEN}` }
 
-const app = (label: string) => `
+const app = (label: string, prelude = '') => `
 export default async function (app, opts) {
+  ${prelude}
   app.get('/version', async () => ({ version: ${JSON.stringify(label)}, node: opts.jvmRoute }))
   app.get('/inc', async (req) => {
     const count = (Number(req.session.get('count')) || 0) + 1
@@ -31,14 +32,21 @@ export default async function (app, opts) {
 }
 `
 
-/** A packed application answering /version with `label`. */
-async function archive(root: string, label: string): Promise<Buffer> {
+/**
+ * A packed application answering /version with `label`; `cattery`: its package.json's settings;
+ * `prelude`: code its plugin runs first.
+ */
+async function archive(
+  root: string,
+  label: string,
+  o: { cattery?: Record<string, unknown>; prelude?: string } = {},
+): Promise<Buffer> {
   const src = mkdtempSync(path.join(root, 'src-'))
   writeFileSync(
     path.join(src, 'package.json'),
-    JSON.stringify({ type: 'module', version: label, main: 'index.js' }),
+    JSON.stringify({ type: 'module', version: label, main: 'index.js', cattery: o.cattery }),
   )
-  writeFileSync(path.join(src, 'index.js'), app(label))
+  writeFileSync(path.join(src, 'index.js'), app(label, o.prelude))
   const file = path.join(src, '..', `${path.basename(src)}.tgz`)
   await packDir(src, file, 'package')
   return readFileSync(file)
@@ -90,6 +98,12 @@ describe('farm deployment on 3 node processes (and a 4th that joins)', () => {
     (await getJson(`http://127.0.0.1:${n.admin}/status`, undefined, auth)).body
   const version = async (n: HttpNode, prefix: string) =>
     (await getJson(`http://127.0.0.1:${n.http}${prefix}/version`)).body?.version
+  const upload = (n: HttpNode, name: string, body: Buffer) =>
+    fetch(`http://127.0.0.1:${n.admin}/apps/${name}`, { method: 'PUT', body, headers: auth })
+  const remove = (n: HttpNode, name: string) =>
+    fetch(`http://127.0.0.1:${n.admin}/apps/${name}`, { method: 'DELETE', headers: auth })
+  // biome-ignore lint/suspicious/noExplicitAny: /status as the node answers it
+  const farmApp = (s: any, name: string) => s.farm.applications.find((a: { name: string }) => a.name === name)
   const everywhere = (what: string, prefix: string, want: string | undefined, on = nodes) =>
     until(
       `${what} on ${on.map((n) => n.name).join(', ')}`,
@@ -223,6 +237,114 @@ describe('farm deployment on 3 node processes (and a 4th that joins)', () => {
     assert.deepEqual(s.farm.applications, [])
   })
 
+  it("lists a deploy that runs on some members and fails on one in every member's /status, with that member and the reason", async () => {
+    const body = await archive(root, 'p1', {
+      prelude: "if (opts.jvmRoute === 'n2') throw new Error('no database on n2')",
+    })
+    const put = await upload(nodes[0] as HttpNode, 'partial', body)
+    assert.equal(put.status, 201)
+    const runs = nodes.filter((n) => n.name !== 'n2')
+    await everywhere('partial p1', '/partial', 'p1', runs)
+    const reason = 'application partial: registering its plugin failed: no database on n2'
+    await until('every member to list partial as run by the others and failed on n2', async () =>
+      (await Promise.all(nodes.map(statusOf))).every((s) => {
+        const a = farmApp(s, 'partial')
+        return (
+          a?.digest === sha256(body) &&
+          a.members.join(',') === runs.map((n) => n.name).join(',') &&
+          JSON.stringify(a.failures) ===
+            JSON.stringify([{ member: 'n2', code: 'CATTERY_ERR_APP_REGISTER_FAILED', reason }])
+        )
+      }),
+    )
+    assert.equal((await getJson(`http://127.0.0.1:${nodes[1]?.http}/partial/version`)).status, 404)
+    const logged = await (nodes[1] as HttpNode).process.waitFor(
+      (l) => l.event === 'farm-deploy-failed' && l.app === 'partial',
+    )
+    assert.deepEqual(
+      [logged.name, logged.code, logged.reason],
+      ['n2', 'CATTERY_ERR_APP_REGISTER_FAILED', reason],
+    )
+    assert.equal((await remove(nodes[0] as HttpNode, 'partial')).status, 200)
+    await everywhere('partial gone', '/partial', undefined, runs)
+  })
+
+  it("refuses a redeploy that changes the session manager's settings; the running version serves on, with its sessions", async () => {
+    const [n1, n2, n3] = nodes as [HttpNode, HttpNode, HttpNode]
+    const v1 = await archive(root, 't1', { cattery: { manager: { maxActiveSessions: 100 } } })
+    assert.equal((await upload(n1, 'tuned', v1)).status, 201)
+    await everywhere('tuned t1', '/tuned', 't1')
+    await until('every member to run tuned t1', async () =>
+      (await Promise.all(nodes.map(statusOf))).every(
+        (s) => farmApp(s, 'tuned')?.members.length === nodes.length,
+      ),
+    )
+    const first = await getJson(`http://127.0.0.1:${n2.http}/tuned/inc`)
+    const cookie = cookieOf(first.setCookie)
+    const v2 = await archive(root, 't2', { cattery: { manager: { maxActiveSessions: 200 } } })
+    const refused = await upload(n1, 'tuned', v2)
+    const answer = (await refused.json()) as { code: string; message: string }
+    assert.equal(refused.status, 422)
+    assert.equal(answer.code, 'CATTERY_ERR_APP_SETTINGS_CHANGED')
+    assert.match(answer.message, /^application tuned: .*maxActiveSessions: 100 → 200/)
+    // Nothing went anywhere: every member runs t1 still, and lists n1's refusal with its reason.
+    await until("every member to list n1's refusal of t2", async () =>
+      (await Promise.all(nodes.map(statusOf))).every(
+        (s) =>
+          farmApp(s, 'tuned')?.digest === sha256(v1) &&
+          farmApp(s, 'tuned')?.members.length === nodes.length &&
+          s.farm.refused.some(
+            (r: { member: string; name: string; digest: string; code: string; reason: string }) =>
+              r.member === 'n1' &&
+              r.name === 'tuned' &&
+              r.digest === sha256(v2) &&
+              r.code === answer.code &&
+              r.reason === answer.message,
+          ),
+      ),
+    )
+    for (const n of nodes) assert.equal(await version(n, '/tuned'), 't1', n.name)
+    const again = await until('the session on n3', async () => {
+      const r = await getJson(`http://127.0.0.1:${n3.http}/tuned/inc`, cookie)
+      return r.body.count === 2 && r
+    })
+    assert.equal(again.body.version, 't1')
+    const logged = n1.process.lines.find((l) => l.event === 'farm-deploy-failed' && l.app === 'tuned')
+    assert.deepEqual([logged?.code, logged?.reason], [answer.code, answer.message])
+    assert.equal((await remove(n1, 'tuned')).status, 200)
+    await everywhere('tuned gone', '/tuned', undefined)
+  })
+
+  it('gives a member that was stopped and comes back the applications deployed meanwhile, before it reports ready', async () => {
+    const [n1, n2] = nodes as [HttpNode, HttpNode]
+    const others = nodes.filter((n) => n !== n2)
+    await n2.process.stop('SIGTERM')
+    await until('the others to see n2 leave', async () =>
+      (await Promise.all(others.map(statusOf))).every(
+        (s) => !s.members.some((m: { name: string }) => m.name === 'n2'),
+      ),
+    )
+    const body = await archive(root, 'l1')
+    assert.equal((await upload(n1, 'late', body)).status, 201)
+    await everywhere('late l1', '/late', 'l1', others)
+    const back = await start(1)
+    nodes[1] = back
+    await until(
+      'n2 ready again',
+      async () =>
+        (await getJson(`http://127.0.0.1:${back.admin}/readyz`).catch(() => undefined))?.status === 200,
+      30_000,
+    )
+    // The moment it is ready, it serves what was deployed while it was away.
+    assert.equal(await version(back, '/late'), 'l1')
+    const log = back.process.lines
+    const deployedAt = log.findIndex((l) => l.event === 'farm-deployed' && l.app === 'late')
+    const startedAt = log.findIndex((l) => l.event === 'started')
+    assert.ok(deployedAt >= 0 && deployedAt < startedAt, 'deployed before the node started serving')
+    assert.equal((await remove(n1, 'late')).status, 200)
+    await everywhere('late gone', '/late', undefined)
+  })
+
   it('refuses corrupt and hostile archives everywhere with a clear error, writing nothing outside deployDir', async () => {
     const n1 = nodes[0] as HttpNode
     const good = await archive(root, 'ok')
@@ -249,6 +371,8 @@ describe('farm deployment on 3 node processes (and a 4th that joins)', () => {
       // 64 MiB of zeros in 64 KiB of gzip, against apps.maxUnpackedBytes of 4 MiB.
       ['bomb', gzipSync(Buffer.alloc(64 * 1024 * 1024)), 'CATTERY_ERR_ARCHIVE_TOO_LARGE'],
     ]
+    /** What PUT answered, by name: every member reports the same code and reason. */
+    const answers = new Map<string, string>()
     for (const [name, body, code, headers] of hostile) {
       const r = await fetch(`http://127.0.0.1:${n1.admin}/apps/${name}`, {
         method: 'PUT',
@@ -260,21 +384,32 @@ describe('farm deployment on 3 node processes (and a 4th that joins)', () => {
       // Over a bound (here the unpacked size): 413; otherwise 422.
       assert.equal(r.status, code === 'CATTERY_ERR_ARCHIVE_TOO_LARGE' ? 413 : 422, name)
       assert.match(answer.message, new RegExp(name))
+      answers.set(name, answer.message)
     }
+    assert.match(
+      answers.get('baddigest') ?? '',
+      /^archive baddigest: its SHA-256 is [0-9a-f]{64}, not (ab){32}/,
+    )
     // The same through a watch directory (n3's): refused by n3, reported everywhere.
     drop(dirs(2).watch, 'dropped.tgz', hostile[2]?.[1] as Buffer)
-    await until('every member to report every refusal', async () =>
+    const droppedReason = /^archive dropped: entry "\.\.\/\.\.\/etc\/x" climbs out/
+    await until('every member to report every refusal, with its reason', async () =>
       (await Promise.all(nodes.map(statusOf))).every((s) => {
-        const got = new Set(
-          s.farm.refused.map(
-            (r: { member: string; name: string; code: string }) => `${r.member} ${r.name} ${r.code}`,
-          ),
+        type Refused = { member: string; name: string; code: string; reason: string }
+        const got = new Map<string, Refused>(
+          s.farm.refused.map((r: Refused) => [`${r.member} ${r.name} ${r.code}`, r]),
         )
         return (
-          hostile.every(([name, , code]) => name === 'baddigest' || got.has(`n1 ${name} ${code}`)) &&
-          got.has('n3 dropped CATTERY_ERR_ARCHIVE_UNSAFE')
+          hostile.every(([name, , code]) => got.get(`n1 ${name} ${code}`)?.reason === answers.get(name)) &&
+          droppedReason.test(got.get('n3 dropped CATTERY_ERR_ARCHIVE_UNSAFE')?.reason ?? '')
         )
       }),
+    )
+    const badDigest = n1.process.lines.find((l) => l.event === 'farm-deploy-failed' && l.app === 'baddigest')
+    assert.deepEqual(
+      [badDigest?.code, badDigest?.reason],
+      ['CATTERY_ERR_FARM_DIGEST_MISMATCH', answers.get('baddigest')],
+      'the bad digest is logged',
     )
     for (const n of nodes)
       for (const name of ['truncated', 'traversal', 'symlink', 'bomb', 'dropped']) {

@@ -67,6 +67,10 @@ describe("an application's cattery settings", () => {
       refusal({ session: { timeout: 5000 } }).message,
       /cattery\.session\.timeout = 5000: must be at most/,
     )
+    assert.match(
+      refusal({ manager: { terminateOnStartFailure: 'yes', accessTimeout: -1 } }).message,
+      /cattery\.manager\.terminateOnStartFailure = "yes"[\s\S]*cattery\.manager\.accessTimeout = -1/,
+    )
   })
 
   it('refuse a field that is not a map, and a __proto__ key as unknown', () => {
