@@ -17,4 +17,11 @@ export const sessionCodes = {
   TRANSFER_INCOMPLETE: 'CATTERY_ERR_TRANSFER_INCOMPLETE',
   /** State transfer: the chunks of a large session are out of order or over the joiner's bound. */
   TRANSFER_CHUNK_LIMIT: 'CATTERY_ERR_TRANSFER_CHUNK_LIMIT',
+  /**
+   * BackupManager with terminateOnStartFailure: the context's state transfer did not complete, so
+   * it fails to start (and a starting node exits) instead of waiting, not ready.
+   */
+  CONTEXT_START_FAILED: 'CATTERY_ERR_CONTEXT_START_FAILED',
+  /** State transfer: a page, chunk or end from another member than the donor the transfer asked. */
+  TRANSFER_NOT_ASKED: 'CATTERY_ERR_TRANSFER_NOT_ASKED',
 } as const

@@ -1,8 +1,8 @@
 /**
  * Replicated data obeys the limits local writes obey (limits.ts), and sane versions. A member checks
- * every copy (`created`, state-transfer pages) and change (`delta`, `change-id`, `accessed`) it
- * receives before applying it; one that fails is refused: the session held here stays exactly as it
- * was, the refusal is counted by reason and logged with its sender (Refusals).
+ * every copy (`created`, pushed `backup`, state-transfer pages) and change (`delta`, `change-id`,
+ * `accessed`) it receives before applying it; one that fails is refused: the session held here stays
+ * exactly as it was, the refusal is counted by reason and logged with its sender (Refusals).
  *
  * Checks are pure functions of the message, the copy held now and the limits: `checkCopy`,
  * `checkChange`, `checkAccessed` return a Refusal or what applying needs (the session's new encoded
@@ -12,8 +12,10 @@
  * - a `created` carries version 1 (CREATED_VERSION): it never replaces a copy held here;
  * - a writer (rank.ts) is a member id: hex, at most 64 digits;
  * - a change may be ahead of the copy held here by at most maxVersionStep (changes in flight or held
- *   while another is late; the default, 1,000, is far beyond that); a state-transfer copy, which this
- *   member asked for, by any distance (a re-sync after a long gap must not be refused);
+ *   while another is late; the default, 1,000, is far beyond that), and so may a pushed copy
+ *   (`backup`: anti-entropy, the BackupManager's repair; past it the manager asks for the copy);
+ *   a copy this member asked for (state transfer, session-copy) by any distance (a re-sync after a
+ *   long gap must not be refused), as may a pushed copy of a session not held here (a new backup);
  * - every version is a safe integer of at least 1.
  * Times: `accessed`, a delta's access time and a copy's times may be ahead of this node's clock by
  * at most maxClockSkewMs.
@@ -63,6 +65,8 @@ export type RefusalReason =
   | 'future-time'
   | 'version'
   | 'id-in-use'
+  /** A state-transfer page from another member than the donor the transfer asked. */
+  | 'not-asked'
 
 export interface Refusal {
   refused: RefusalReason
@@ -139,14 +143,14 @@ function futureRefusal(what: string, t: number, now: number, limits: ReplicaLimi
 }
 
 /**
- * A full copy of a session: `created` (from its creator), a state-transfer page, or a copy this
- * member asked for (session-copy). `held` is the copy held now under its id, `sessions` how many this
- * context holds.
+ * A full copy of a session: `created` (from its creator), a state-transfer page, a copy this member
+ * asked for (session-copy), or one another member pushed (backup). `held` is the copy held now under
+ * its id, `sessions` how many this context holds.
  */
 export function checkCopy(
   d: unknown,
   o: {
-    kind: 'created' | 'all-data' | 'session-copy'
+    kind: 'created' | 'all-data' | 'session-copy' | 'backup'
     held: Session | undefined
     sessions: number
     now: number
@@ -173,9 +177,10 @@ export function checkCopy(
   if (o.kind === 'created' && version !== CREATED_VERSION)
     return refuse('version', `a created session has version ${CREATED_VERSION}, not ${String(version)}`)
   // A state-transfer copy or a session-copy was asked for (a join, a re-sync after a gap of any
-  // length, a fetch): it may be any distance ahead of the copy held. Only unasked changes are bound
-  // by maxVersionStep.
-  const v = versionRefusal(version, o.kind === 'created' ? o.held?.version : undefined, limits)
+  // length, a fetch): it may be any distance ahead of the copy held. What came unasked (a created, a
+  // pushed backup) is bound by maxVersionStep past the copy held, as an unasked change is.
+  const unasked = o.kind === 'created' || o.kind === 'backup'
+  const v = versionRefusal(version, unasked ? o.held?.version : undefined, limits)
   if (v) return v
   const future =
     futureRefusal('creationTime', c.creationTime, o.now, limits) ??

@@ -146,6 +146,13 @@ export abstract class ReplicatedManager extends BaseManager implements ClusterMa
       timeoutSeconds: options.stateTransferTimeout,
       pageSize: options.sendAllSessionsSize,
       fromEveryDonor: transfer.fromEveryDonor ?? false,
+      notAsked: (from, type, why) =>
+        void this.#refused(
+          { refused: 'not-asked', code: sessionCodes.TRANSFER_NOT_ASKED, message: why },
+          from,
+          type,
+          undefined,
+        ),
     })
     this.fetcher = new SessionFetch({
       channel: options.channel,
@@ -393,7 +400,7 @@ export abstract class ReplicatedManager extends BaseManager implements ClusterMa
       case 'all-data':
         this.#pageFrom = from
         try {
-          this.transfer.receivePage(m)
+          this.transfer.receivePage(m, from)
         } finally {
           this.#pageFrom = undefined
         }
@@ -401,14 +408,14 @@ export abstract class ReplicatedManager extends BaseManager implements ClusterMa
       case 'all-data-chunk':
         this.#pageFrom = from
         try {
-          this.transfer.receiveChunk(m)
+          this.transfer.receiveChunk(m, from)
         } finally {
           this.#pageFrom = undefined
         }
         return false
       case 'transfer-complete':
       case 'no-context-manager':
-        this.transfer.receiveEnd(m)
+        this.transfer.receiveEnd(m, from)
         return false
       case 'resync-request':
         // A peer dropped this member for a while (it may not have noticed): fetch what it missed.
@@ -662,7 +669,13 @@ export abstract class ReplicatedManager extends BaseManager implements ClusterMa
 
   // --- applying what the replica log admits ---------------------------------------------------
 
-  /** Installs a full copy when the log admits it and it passes the checks; false when refused. */
+  /**
+   * Installs a full copy when the log admits it and it passes the checks; false when refused. A
+   * pushed copy (`backup`) more than maxVersionStep past the copy held is refused, and the copy is
+   * asked for instead, as for a gap that will not fill (from its writer, else from the pusher): an
+   * answer to that request may be any distance ahead, so a real push after a long partition is not
+   * lost, while a forged one is answered with nothing that new.
+   */
   protected installCopy(
     d: SessionData,
     from: Member | undefined,
@@ -675,8 +688,7 @@ export abstract class ReplicatedManager extends BaseManager implements ClusterMa
     const rank = { version: d.version ?? CREATED_VERSION, writer: d.writer ?? '' }
     if (typeof id === 'string' && !this.replicaLog.admits(id, rank, have)) return true
     const checked = checkCopy(d, {
-      // A pushed backup copy may be any distance ahead, as a state-transfer copy.
-      kind: kind === 'backup' ? 'all-data' : kind,
+      kind,
       held: have,
       sessions: this.store.size,
       now: Date.now(),
@@ -684,7 +696,15 @@ export abstract class ReplicatedManager extends BaseManager implements ClusterMa
       encodedBytes,
     })
     if (checked.refused) {
-      this.#refused(checked, from, kind, id)
+      // A version the replica log admitted (it ranks above the copy held) refused: a jump.
+      const jump = kind === 'backup' && have && checked.refused === 'version' && from
+      const asked = jump && Number.isSafeInteger(rank.version) && this.fetcher.request(d.id, rank, from)
+      this.#refused(
+        asked ? { ...checked, message: `${checked.message}; the copy is asked for` } : checked,
+        from,
+        kind,
+        id,
+      )
       return false
     }
     if (have) this.store.delete(d.id)

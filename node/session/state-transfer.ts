@@ -19,7 +19,8 @@
  * budget travels alone in chunks of the budget. Each page or chunk is acknowledged before the next, so
  * memory is bounded by one page (or one reassembled session, at most maxSessionBytes) on both sides;
  * `transfer-complete` carries the number of sessions sent and skipped, and the joiner checks it
- * received as many.
+ * received as many. A joiner takes pages, chunks and the end only from the donor it asked: one naming
+ * the running transfer from another member is refused (`notAsked`: counted and logged by the manager).
  *
  * With fromEveryDonor (the BackupManager) the joiner needs a complete transfer from every ready
  * member, one after the other, each giving the part of the joiner's share it is the sender of
@@ -93,6 +94,11 @@ export interface StateTransferOptions {
    * member gives the sessions it holds that the joiner owns).
    */
   fromEveryDonor?: boolean
+  /**
+   * Joiner: a page, chunk or end of the running transfer came from `from`, not from the donor asked;
+   * it was refused (the manager counts and logs it).
+   */
+  notAsked(from: Member, type: string, why: string): void
 }
 
 /** With fromEveryDonor: the donors a joiner asks, and those of an earlier transfer (writer ids). */
@@ -162,6 +168,8 @@ type End = SessionMessage & { type: 'transfer-complete' | 'no-context-manager' }
 
 interface Running {
   id: number
+  /** The donor asked: only its pages are taken. */
+  donor: Member
   lastProgress: number
   /** Sessions received in this attempt, installed or refused. */
   received: number
@@ -301,16 +309,19 @@ export class StateTransfer {
     return true
   }
 
-  /** Joiner: a page of the running transfer (pages of an abandoned one are ignored). */
-  receivePage(m: Page): void {
-    const r = this.#current(m.transfer)
+  /**
+   * Joiner: a page of the running transfer from its donor (pages of an abandoned one are ignored;
+   * one from another member is refused: #current).
+   */
+  receivePage(m: Page, from: Member): void {
+    const r = this.#current(m, from)
     if (!r || !Array.isArray(m.sessions)) return
     for (const bytes of m.sessions) this.#install(r, bytes)
   }
 
   /** Joiner: a chunk of a session larger than a page. */
-  receiveChunk(m: Chunk): void {
-    const r = this.#current(m.transfer)
+  receiveChunk(m: Chunk, from: Member): void {
+    const r = this.#current(m, from)
     if (!r) return
     let outcome: ReturnType<Reassembly['add']>
     try {
@@ -329,8 +340,8 @@ export class StateTransfer {
   }
 
   /** Joiner: the donor sent everything, could not, or has no such context. */
-  receiveEnd(m: End): void {
-    const r = this.#current(m.transfer)
+  receiveEnd(m: End, from: Member): void {
+    const r = this.#current(m, from)
     if (!r) return
     if (m.type === 'no-context-manager') {
       r.finish()
@@ -484,7 +495,7 @@ export class StateTransfer {
         if (t && Date.now() - t.lastProgress > this.#pageTimeoutMs)
           finish(`the donor sent nothing for ${this.#pageTimeoutMs} ms`)
       }, 200)
-      this.#running = { id, lastProgress: Date.now(), received: 0, finish }
+      this.#running = { id, donor, lastProgress: Date.now(), received: 0, finish }
       this.#reassembly.reset()
       Object.assign(this.#status, {
         state: 'receiving',
@@ -515,9 +526,21 @@ export class StateTransfer {
     })
   }
 
-  #current(transfer: number): Running | undefined {
+  /**
+   * The running transfer, when `m` belongs to it: it names its id and comes from its donor. One that
+   * names it from another member is refused (never installed, nor taken as the transfer's end).
+   */
+  #current(m: Page | Chunk | End, from: Member): Running | undefined {
     const r = this.#running
-    if (r?.id !== transfer) return undefined
+    if (r?.id !== m.transfer) return undefined
+    if (memberId(from) !== memberId(r.donor)) {
+      this.#o.notAsked(
+        from,
+        m.type,
+        `state transfer ${r.id} asked ${describeMember(r.donor)}, not this sender`,
+      )
+      return undefined
+    }
     r.lastProgress = Date.now()
     return r
   }

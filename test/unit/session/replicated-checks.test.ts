@@ -8,10 +8,13 @@ import pino from 'pino'
 import type { ManagerMessage } from '../../../node/session/cluster-manager.ts'
 import { DeltaManager } from '../../../node/session/delta-manager.ts'
 import { SESSION_MESSAGE } from '../../../node/session/messages.ts'
+import { writerOf } from '../../../node/session/rank.ts'
 import { checkCopy, UNKNOWN_SIZE } from '../../../node/session/replicated-checks.ts'
 import type { SessionData } from '../../../node/session/session.ts'
-import type { Member } from '../../../node/tribes/member.ts'
-import { lonelyChannel, managerSettings } from '../../helpers/managers.ts'
+import type { Channel } from '../../../node/tribes/channel-types.ts'
+import { encode } from '../../../node/tribes/codec.ts'
+import { describeMember, type Member } from '../../../node/tribes/member.ts'
+import { lonelyChannel, managerSettings, viewChannel, peer as viewPeer } from '../../helpers/managers.ts'
 
 const peer = {
   name: 'p1',
@@ -29,7 +32,7 @@ const nested = (depth: number): unknown => {
   return v
 }
 
-async function manager(o: { maxActiveSessions?: number } = {}) {
+async function manager(o: { maxActiveSessions?: number; channel?: Channel } = {}) {
   const lines: Array<Record<string, unknown>> = []
   const logger = pino({ level: 'warn' }, { write: (l: string) => void lines.push(JSON.parse(l)) })
   const { type: _type, ...settings } = managerSettings({
@@ -41,7 +44,7 @@ async function manager(o: { maxActiveSessions?: number } = {}) {
     ...settings,
     contextPath: '/app',
     logger,
-    channel: lonelyChannel(),
+    channel: o.channel ?? lonelyChannel(),
     replication: { maxVersionStep: 100, maxClockSkewMs: 5000 },
   })
   await m.start()
@@ -295,5 +298,122 @@ describe('a state-transfer copy that came encoded on its own', () => {
       check(copy({ attributes: [['big', 'x'.repeat(2000)]] }), 2050).refused,
       'attribute-too-large',
     )
+  })
+})
+
+describe('pushed backup copies (anti-entropy, repair) are bound by maxVersionStep past the held copy', () => {
+  const writer = viewPeer('w')
+  const pusher = viewPeer('mallory')
+  /** A manager that holds the session at version 1, written by `writer`; `pusher` is in the view too. */
+  async function holding() {
+    const view = viewChannel([writer, pusher])
+    const { m, lines } = await manager({ channel: view.channel })
+    m.receive(created({ writer: writerOf(writer) }), writer)
+    const requests = () => view.sent.filter((s) => s.message.type === 'session-request')
+    return { m, lines, requests, before: seen(m) }
+  }
+  const push = (m: DeltaManager, d: SessionData) =>
+    m.receive({ k: SESSION_MESSAGE, type: 'backup', ctx: '/app', sessions: [d] }, pusher)
+  const copyAnswer = (session?: SessionData): ManagerMessage =>
+    ({
+      k: SESSION_MESSAGE,
+      type: 'session-copy',
+      ctx: '/app',
+      id: ID,
+      ...(session ? { session } : {}),
+    }) as ManagerMessage
+
+  it('a pushed backup copy that jumps more than maxVersionStep past the held copy is refused and the copy is fetched from its writer, whose answer is taken', async () => {
+    const { m, lines, requests, before } = await holding()
+    const far = copy({
+      version: 502,
+      writer: writerOf(writer),
+      attributes: [['cart', ['after a partition']]],
+    })
+    await assert.rejects(push(m, far) as Promise<void>, /not taken/)
+    assert.deepEqual(seen(m), before)
+    assert.deepEqual(m.stats().refused, { version: 1 })
+    const line = lines.find((l) => l.event === 'replication-refused')
+    assert.equal(line?.type, 'backup')
+    assert.equal(line?.code, 'CATTERY_ERR_REPLICATION_REFUSED')
+    assert.equal(line?.from, describeMember(pusher))
+    assert.match(String(line?.err), /502 is 501 ahead .* the copy is asked for/)
+    // Asked of the member that wrote that version, as a change from another branch would be.
+    assert.deepEqual(
+      requests().map((r) => [r.to.map((t) => t.name), r.message.v, r.message.w]),
+      [[['w'], 502, writerOf(writer)]],
+    )
+    // An asked-for copy may be any distance ahead: the push after a long partition is not lost.
+    m.receive(copyAnswer(far), writer)
+    assert.equal(m.peekSession(ID)?.version, 502)
+    assert.deepEqual(m.peekSession(ID)?.get('cart'), ['after a partition'])
+    await m.stop()
+  })
+
+  it('a forged push at version 2^53-1 takes nothing over: its writer has nothing that new, and later changes still apply', async () => {
+    const { m, requests, before } = await holding()
+    const forged = copy({
+      version: 2 ** 53 - 1,
+      writer: writerOf(writer),
+      attributes: [['cart', ['stolen']]],
+    })
+    await assert.rejects(push(m, forged) as Promise<void>)
+    assert.deepEqual(seen(m), before)
+    assert.equal(requests().length, 1)
+    m.receive(copyAnswer(), writer) // the writer holds nothing that new
+    // The pusher cannot answer a request made of another member.
+    m.receive(copyAnswer(forged), pusher)
+    assert.deepEqual(seen(m), before)
+    m.receive(delta(2, [['set', 'cart', ['pear']]]), writer)
+    assert.equal(m.peekSession(ID)?.version, 2)
+    assert.deepEqual(m.peekSession(ID)?.get('cart'), ['pear'])
+    assert.deepEqual(m.stats().refused, { version: 1 })
+    await m.stop()
+  })
+
+  it('takes a pushed copy within maxVersionStep of the held one, and one of a session not held here at any version', async () => {
+    const { m, requests } = await holding()
+    await push(m, copy({ version: 101, writer: writerOf(writer), attributes: [['cart', ['plum']]] }))
+    assert.equal(m.peekSession(ID)?.version, 101)
+    const other = 'FEDCBA9876543210FEDCBA9876543210.p1'
+    await push(m, copy({ id: other, version: 2 ** 53 - 1, writer: writerOf(writer) }))
+    assert.equal(m.peekSession(other)?.version, 2 ** 53 - 1)
+    assert.deepEqual(m.stats().refused, {})
+    assert.equal(requests().length, 0)
+    await m.stop()
+  })
+})
+
+describe('state-transfer pages', () => {
+  it('a state-transfer page from a member that was not asked is refused, counted and logged with its sender', async () => {
+    const donor = { ...viewPeer('d'), ready: true }
+    const stranger = viewPeer('mallory')
+    const view = viewChannel([donor, stranger])
+    const lines: Array<Record<string, unknown>> = []
+    const { type: _type, ...settings } = managerSettings()
+    const m = new DeltaManager({
+      ...settings,
+      contextPath: '/app',
+      logger: pino({ level: 'warn' }, { write: (l: string) => void lines.push(JSON.parse(l)) }),
+      channel: view.channel,
+    })
+    const started = m.start()
+    const ask = () => view.sent.find((s) => s.message.type === 'get-all')?.message
+    while (!ask()) await new Promise((r) => setTimeout(r, 5))
+    const transfer = ask()?.transfer as number
+    const page = { k: SESSION_MESSAGE, ctx: '/app', transfer } as const
+    const forged = encode(copy({ version: 2 ** 53 - 1 }))
+    m.receive({ ...page, type: 'all-data', page: 0, sessions: [forged] }, stranger)
+    m.receive({ ...page, type: 'transfer-complete', pages: 1, sessions: 1 }, stranger)
+    assert.equal(m.sessionCount(), 0)
+    assert.equal(m.ready, false)
+    assert.deepEqual(m.stats().refused, { 'not-asked': 2 })
+    const line = lines.find((l) => l.event === 'replication-refused')
+    assert.equal(line?.code, 'CATTERY_ERR_TRANSFER_NOT_ASKED')
+    assert.equal(line?.from, describeMember(stranger))
+    m.receive({ ...page, type: 'transfer-complete', pages: 0, sessions: 0 }, donor)
+    await started
+    assert.equal(m.ready, true)
+    await m.stop()
   })
 })

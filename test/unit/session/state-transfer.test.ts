@@ -54,6 +54,7 @@ const defaults = (warnings: string[] = []): Options => ({
   sent: newMessageCounts(),
   timeoutSeconds: 60,
   pageSize: 1000,
+  notAsked: () => assert.fail('every page here comes from the donor asked'),
 })
 
 /** A donor holding `sessions`, answering the joiner `joiner` (pages go to `toJoiner`). */
@@ -82,11 +83,11 @@ function donor(
         pages.push(m.sessions.length)
         forms.push(Array.isArray(decode(m.sessions[0] as Uint8Array)) ? 'tuple' : 'object')
         pageBytes.push(m.sessions.reduce((n, b) => n + b.length, 0))
-        toJoiner().receivePage(m)
+        toJoiner().receivePage(m, me)
       } else if (m.type === 'all-data-chunk') {
         chunks.push(m.bytes.length)
-        toJoiner().receiveChunk(m)
-      } else if (m.type === 'transfer-complete') toJoiner().receiveEnd(m)
+        toJoiner().receiveChunk(m, me)
+      } else if (m.type === 'transfer-complete') toJoiner().receiveEnd(m, me)
       await new Promise(setImmediate) // the acknowledgement
       inFlight.now--
     }),
@@ -127,11 +128,14 @@ function joiner(
 ) {
   const installed: SessionData[] = []
   const asked: string[] = []
+  /** The transfer id of each request. */
+  const transfers: number[] = []
   const ch = channel(
     donors.map((d) => d.me),
     async (to, m) => {
       if (m.type !== 'get-all') return
       asked.push(to.name)
+      transfers.push(m.transfer)
       const d = donors.find((x) => x.me === to)
       if (!d || !('transfer' in d)) return
       await d.answerAfter
@@ -148,7 +152,7 @@ function joiner(
       install: install ?? ((d) => void installed.push(d)),
     },
   })
-  return { me, transfer, installed, asked, channel: ch }
+  return { me, transfer, installed, asked, transfers, channel: ch }
 }
 
 test('a joiner gets every session from the donor in pages of pageSize, one page in flight at a time', async () => {
@@ -286,15 +290,65 @@ test('a donor that sends nothing for pageTimeoutMs is given up for the next read
     joining.installed.map((s) => s.id),
     ['S1.b'],
   )
-  joining.transfer.receivePage({
-    k: SESSION_MESSAGE,
-    type: 'all-data',
-    ctx: '/app',
-    transfer: 1,
-    page: 0,
-    sessions: [encode(session('late.silent'))],
-  })
+  joining.transfer.receivePage(
+    {
+      k: SESSION_MESSAGE,
+      type: 'all-data',
+      ctx: '/app',
+      transfer: 1,
+      page: 0,
+      sessions: [encode(session('late.silent'))],
+    },
+    silent.me,
+  )
   assert.equal(joining.installed.length, 1)
+})
+
+test('a state-transfer page from a member that was not asked is refused: named to the manager, never installed, and it ends nothing', async () => {
+  const [a, x, jm] = [member('a', 1), member('x', 2), member('j', 3)]
+  let answer = () => {}
+  const answerAfter = new Promise<void>((resolve) => {
+    answer = resolve
+  })
+  const refused: Array<[string, string]> = []
+  let joining: ReturnType<typeof joiner> | undefined
+  const d = donor(a, jm, [session('S1.a')], () => joining?.transfer as StateTransfer)
+  joining = joiner(jm, [{ ...d, answerAfter }], {
+    notAsked: (from, type, why) => {
+      assert.match(why, /asked a@/)
+      refused.push([from.name, type])
+    },
+  })
+  const j = joining
+  const fetched = j.transfer.fetch()
+  await until(() => j.transfers.length === 1)
+  // x, another member of the cluster, names the running transfer, as the donor would.
+  const transfer = j.transfers[0] as number
+  const forged = encode(session('forged.x', 2 ** 53 - 1))
+  const base = { k: SESSION_MESSAGE, ctx: '/app', transfer } as const
+  j.transfer.receivePage({ ...base, type: 'all-data', page: 0, sessions: [forged] }, x)
+  j.transfer.receiveChunk(
+    { ...base, type: 'all-data-chunk', index: 0, count: 1, total: forged.length, bytes: forged },
+    x,
+  )
+  j.transfer.receiveEnd({ ...base, type: 'transfer-complete', pages: 1, sessions: 1 }, x)
+  j.transfer.receiveEnd({ ...base, type: 'no-context-manager' }, x)
+  assert.deepEqual(refused, [
+    ['x', 'all-data'],
+    ['x', 'all-data-chunk'],
+    ['x', 'transfer-complete'],
+    ['x', 'no-context-manager'],
+  ])
+  assert.equal(j.installed.length, 0)
+  assert.equal(j.transfer.status().state, 'receiving', 'the forged end did not end the transfer')
+  assert.equal(j.transfer.status().received, 0)
+  answer()
+  await fetched
+  assert.deepEqual(
+    j.installed.map((s) => s.id),
+    ['S1.a'],
+  )
+  assert.equal(refused.length, 4)
 })
 
 test('a donor that leaves mid-transfer is given up at once for the next ready member', async () => {
@@ -564,8 +618,8 @@ test('a transfer that ends with fewer sessions than the donor says it sent does 
     if (m.type === 'transfer-complete') {
       answers++
       // The first time, claims one session more than it sent.
-      joining?.transfer.receiveEnd(answers === 1 ? { ...m, sessions: m.sessions + 1 } : m)
-    } else if (m.type === 'all-data') joining?.transfer.receivePage(m)
+      joining?.transfer.receiveEnd(answers === 1 ? { ...m, sessions: m.sessions + 1 } : m, a)
+    } else if (m.type === 'all-data') joining?.transfer.receivePage(m, a)
   })
   const giver = new StateTransfer({
     ...defaults(),
@@ -613,11 +667,11 @@ test('fromEveryDonor: each request names the donors; the part of a donor that le
   const view = [a, x, b]
   const requests: Array<{ to: string; donors?: string[]; sent?: string[] }> = []
   let joining: StateTransfer | undefined
-  const giver = () =>
+  const giver = (me: Member) =>
     new StateTransfer({
       ...defaults(),
       channel: channel([j], (_to, m) => {
-        if (m.type === 'transfer-complete') joining?.receiveEnd(m)
+        if (m.type === 'transfer-complete') joining?.receiveEnd(m, me)
       }),
       sessions: {
         ids: () => [],
@@ -626,8 +680,8 @@ test('fromEveryDonor: each request names the donors; the part of a donor that le
       },
     })
   const givers = new Map([
-    [a, giver()],
-    [b, giver()],
+    [a, giver(a)],
+    [b, giver(b)],
   ])
   const ch = channel(view, (to, m) => {
     if (m.type !== 'get-all') return
