@@ -65,6 +65,12 @@ export const SETTINGS = [
   { flag: 'manager', env: 'CATTERY_MANAGER', key: 'manager.type' },
   { flag: 'backups', env: 'CATTERY_BACKUPS', key: 'manager.backups' },
   { flag: 'map-send-options', env: 'CATTERY_MAP_SEND_OPTIONS', key: 'manager.mapSendOptions' },
+  {
+    flag: 'terminate-on-start-failure',
+    env: 'CATTERY_TERMINATE_ON_START_FAILURE',
+    key: 'manager.terminateOnStartFailure',
+    bool: true,
+  },
   { flag: 'session-timeout', env: 'CATTERY_SESSION_TIMEOUT', key: 'session.timeout' },
   { flag: 'cookie-name', env: 'CATTERY_COOKIE_NAME', key: 'session.cookie.name' },
   { flag: 'jvm-route-binder', env: 'CATTERY_JVM_ROUTE_BINDER', key: 'jvmRouteBinder.enabled', bool: true },

@@ -109,6 +109,18 @@ export const ManagerSchema = T.Object(
       description:
         "BackupManager: milliseconds a request waits for the copy of a session this node does not hold from the session's owners (Tomcat's rpcTimeout).",
     }),
+    terminateOnStartFailure: T.Boolean({
+      default: false,
+      description:
+        "BackupManager (Tomcat's terminateOnStartFailure): a context whose state transfer does not complete (not within stateTransferTimeout, or every donor left first) fails to start, and a starting node exits with CATTERY_ERR_CONTEXT_START_FAILED; false: it keeps trying, not ready.",
+    }),
+    accessTimeout: T.Integer({
+      minimum: 1,
+      maximum: 600_000,
+      default: 5000,
+      description:
+        "BackupManager: Tomcat's accessTimeout (ms), accepted so that a translated server.xml loads; no effect: a member that stops answering leaves the view by membership (membership.expireTime, dropTime, TcpFailureDetector), and one whose context stops says so.",
+    }),
     antiEntropyInterval: T.Integer({
       minimum: 0,
       maximum: 3_600_000,
@@ -165,7 +177,7 @@ export const ManagerSchema = T.Object(
       minimum: 1,
       default: 1000,
       description:
-        'Versions a replicated change or state-transfer copy may be ahead of the copy held; beyond, it is refused.',
+        'Versions a replicated change, or a pushed copy of a session held here, may be ahead of the copy held; beyond, it is refused (a copy this member asked for, as in state transfer, is not bound).',
     }),
     maxClockSkew: T.Integer({
       minimum: 0,

@@ -24,6 +24,8 @@ export function managerSettings(jvmRoute: string, c: ContextConfig): ManagerSett
     backups: m.backups,
     mapSendOptions: parseSendOptions(m.mapSendOptions),
     rpcTimeout: m.rpcTimeout,
+    terminateOnStartFailure: m.terminateOnStartFailure,
+    accessTimeout: m.accessTimeout,
     antiEntropyInterval: m.antiEntropyInterval,
     jvmRoute,
     sessionTimeout: s.timeout < 0 ? -1 : Math.round(s.timeout * 60),

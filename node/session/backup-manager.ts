@@ -31,13 +31,21 @@
  * - **Anti-entropy** (anti-entropy.ts, run by ReplicatedManager): a session's owners compare
  *   digests of the sessions they own together, and only once the last repair pass was over the view.
  * - **Expiry**: every holder expires an idle copy; only the primary announces it.
+ * - **terminateOnStartFailure** (Tomcat's; default false): a start whose state transfer does not
+ *   complete (startFailure) rejects with CATTERY_ERR_CONTEXT_START_FAILED — a starting node exits
+ *   (node/main.ts), a later deploy fails — instead of staying not ready while it keeps trying.
+ * - **accessTimeout** (Tomcat's map ping timeout): accepted, without effect. Tomcat drops a map member
+ *   that does not answer its map's ping within it; here placement is over the channel's view, from
+ *   which membership drops a member that stops answering (membership.expireTime, dropTime,
+ *   TcpFailureDetector), and a member whose context stops announces it (`leaving`).
  */
 
-import { ChannelSendError } from '../tribes/errors.ts'
+import { CatteryError, ChannelSendError } from '../tribes/errors.ts'
 import { describeMember, type Member } from '../tribes/member.ts'
 import { SendOption } from '../tribes/send-options.ts'
 import type { ManagerMessage } from './cluster-manager.ts'
 import { Departure } from './departure.ts'
+import { sessionCodes } from './errors.ts'
 import { sendsToJoiner } from './joiner-share.ts'
 import type { ManagerStats } from './manager.ts'
 import type { SessionMessage } from './messages.ts'
@@ -46,7 +54,7 @@ import { writerOf } from './rank.ts'
 import { type HeldCopy, planRepair, type RepairAction } from './repair.ts'
 import { ReplicatedManager, type ReplicatedManagerOptions } from './replicated-manager.ts'
 import { newSessionIdBase, type Session, type SessionData } from './session.ts'
-import type { TransferRequest, TransferScope } from './state-transfer.ts'
+import type { TransferRequest, TransferScope, TransferStatus } from './state-transfer.ts'
 import { keyOf } from './store.ts'
 
 export interface BackupManagerOptions extends ReplicatedManagerOptions {
@@ -54,6 +62,41 @@ export interface BackupManagerOptions extends ReplicatedManagerOptions {
   backups: number
   /** How long a request waits for the copy of a session this member does not hold, ms (Tomcat's rpcTimeout). */
   rpcTimeout?: number
+  /**
+   * Tomcat's terminateOnStartFailure (default false): a start whose state transfer does not complete
+   * (startFailure) rejects instead of waiting, not ready, for as long as a donor lives.
+   */
+  terminateOnStartFailure?: boolean
+  /** Tomcat's accessTimeout, ms (default 5000): accepted, without effect (see the header). */
+  accessTimeout?: number
+}
+
+/** Tomcat's accessTimeout default, ms: another value is noted at start as having no effect. */
+export const ACCESS_TIMEOUT_MS = 5_000
+
+/** The longest a Node.js timer waits (a longer stateTransferTimeout is capped to it). */
+const MAX_TIMER_MS = 2 ** 31 - 1
+
+/**
+ * Why a context's start failed under terminateOnStartFailure, or undefined when it did not (yet):
+ * `status` is its state transfer's, `elapsedMs` since the start began. A transfer fails when it is
+ * not done within `timeoutMs` (stateTransferTimeout: no donor answered, each failed, or it is too
+ * slow), or when it ended after asking a donor without completing (every donor left: the sessions
+ * received so far are a partial copy). A transfer with no donor to ask (the first member, members
+ * starting together) does not fail: there was nothing to receive.
+ */
+export function startFailure(
+  status: TransferStatus,
+  elapsedMs: number,
+  timeoutMs: number,
+): string | undefined {
+  if (status.state === 'done')
+    return status.attempts > 0 && status.reason !== undefined
+      ? `its state transfer ended incomplete (${status.reason}) after ${status.attempts} attempt(s)`
+      : undefined
+  if (elapsedMs < timeoutMs) return undefined
+  const why = status.reason ? ` (last: ${status.reason})` : ''
+  return `its state transfer did not complete within stateTransferTimeout (${timeoutMs / 1000} s, ${status.attempts} attempt(s)${status.donor ? `, last donor ${status.donor}` : ''})${why}`
 }
 
 /** A proxy copy is kept this long after its last use. */
@@ -92,6 +135,8 @@ export class BackupManager extends ReplicatedManager {
   readonly kind = 'backup' as const
   readonly #copies: number
   readonly #rpcTimeout: number
+  readonly #terminateOnStartFailure: boolean
+  readonly #accessTimeout: number
   #self = ''
   /** The placement view, cached for the channel's view and the stopping members it was made of. */
   #view: PlacementCache | undefined
@@ -134,6 +179,8 @@ export class BackupManager extends ReplicatedManager {
     super(options, { fromEveryDonor: true })
     this.#copies = 1 + Math.max(0, options.backups)
     this.#rpcTimeout = options.rpcTimeout ?? 15_000
+    this.#terminateOnStartFailure = options.terminateOnStartFailure ?? false
+    this.#accessTimeout = options.accessTimeout ?? ACCESS_TIMEOUT_MS
     this.#departure = new Departure({
       channel: options.channel,
       contextPath: this.contextPath,
@@ -151,7 +198,22 @@ export class BackupManager extends ReplicatedManager {
 
   override async start(): Promise<void> {
     this.#self = writerOf(this.ro.channel.localMember)
-    await super.start()
+    if (this.#accessTimeout !== ACCESS_TIMEOUT_MS)
+      this.logger.info(
+        { accessTimeout: this.#accessTimeout },
+        'manager.accessTimeout has no effect here: membership drops a member that stops answering (membership.expireTime, dropTime, TcpFailureDetector), and a member whose context stops announces it',
+      )
+    const failure = await this.#startTransfer()
+    if (failure !== undefined) {
+      const err = new CatteryError(
+        sessionCodes.CONTEXT_START_FAILED,
+        `context ${this.contextPath} failed to start (manager.terminateOnStartFailure): ${failure}`,
+      )
+      this.logger.error({ code: err.code, reason: failure }, 'context failed to start; leaving')
+      // Out of placement, and what it received handed to the owners without it, before it fails.
+      await this.stop()
+      throw err
+    }
     if (this.transfer.stopped) return
     this.#noteView()
     this.#lastFull = Date.now()
@@ -159,6 +221,31 @@ export class BackupManager extends ReplicatedManager {
     this.ro.channel.on('memberDisappeared', this.#onGone)
     this.#tick = setInterval(() => this.#onTick(), TICK_MS)
     this.#tick.unref()
+  }
+
+  /**
+   * The replicated manager's start (its state transfer); with terminateOnStartFailure, why it failed
+   * (startFailure): the transfer is stopped once stateTransferTimeout passed without it completing.
+   */
+  async #startTransfer(): Promise<string | undefined> {
+    if (!this.#terminateOnStartFailure) {
+      await super.start()
+      return undefined
+    }
+    const timeoutMs = Math.min(this.ro.stateTransferTimeout * 1000, MAX_TIMER_MS)
+    const started = Date.now()
+    let failure: string | undefined
+    const deadline = setTimeout(() => {
+      failure = startFailure(this.transfer.status(), Date.now() - started, timeoutMs)
+      if (failure !== undefined) this.transfer.stop()
+    }, timeoutMs)
+    try {
+      await super.start()
+    } finally {
+      clearTimeout(deadline)
+    }
+    if (failure !== undefined || this.transfer.stopped) return failure
+    return startFailure(this.transfer.status(), Date.now() - started, Number.POSITIVE_INFINITY)
   }
 
   override async stop(): Promise<void> {

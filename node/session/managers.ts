@@ -16,6 +16,10 @@ export interface ManagerSettings extends Omit<DeltaManagerOptions, 'contextPath'
   mapSendOptions?: number
   /** BackupManager: how long a request waits for a session's copy from its owners, ms (15000). */
   rpcTimeout?: number
+  /** BackupManager: a start whose state transfer does not complete fails (Tomcat's terminateOnStartFailure; false). */
+  terminateOnStartFailure?: boolean
+  /** BackupManager: Tomcat's accessTimeout, ms (5000); accepted, no effect (backup-manager.ts). */
+  accessTimeout?: number
 }
 
 export function createManager(
@@ -24,7 +28,8 @@ export function createManager(
   channel: Channel,
   logger: Logger,
 ): ClusterManager {
-  const { type, backups, mapSendOptions, rpcTimeout, ...options } = settings
+  const { type, backups, mapSendOptions, rpcTimeout, terminateOnStartFailure, accessTimeout, ...options } =
+    settings
   switch (type) {
     case 'standard':
       return new StandardManager({ ...options, contextPath, logger })
@@ -36,6 +41,8 @@ export function createManager(
         sendOptions: mapSendOptions ?? 6,
         backups: backups ?? 1,
         ...(rpcTimeout !== undefined ? { rpcTimeout } : {}),
+        ...(terminateOnStartFailure !== undefined ? { terminateOnStartFailure } : {}),
+        ...(accessTimeout !== undefined ? { accessTimeout } : {}),
         contextPath,
         logger,
         channel,

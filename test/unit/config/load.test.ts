@@ -11,6 +11,9 @@ const files: Record<string, string> = {
   'cluster-secret': 'c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA==\n',
   'short-secret': '  too-short  \n',
   'rotation-secret': `\n${'n'.repeat(40)}\n\n  ${'o'.repeat(40)}  \n`,
+  'backup.yaml':
+    'manager:\n  type: backup\n  terminateOnStartFailure: true\n  accessTimeout: 8000\n  rpcTimeout: 20000\n',
+  'backup-bad.yaml': 'manager:\n  terminateOnStartFailure: sometimes\n  accessTimeout: 0\n',
   'interceptors.yaml':
     'channel:\n  interceptors:\n    - type: Gzip\n      minsize: 10\n    - type: Teleport\n',
 }
@@ -174,6 +177,38 @@ describe('configuration loading', () => {
     assert.equal(more.config.manager.mapSendOptions, 'async')
     assert.throws(() => load(['--name', 'n1', '--map-send-options', 'sometimes']), /manager\.mapSendOptions/)
     assert.throws(() => load(['--name', 'n1', '--backups', '0']), /manager\.backups/)
+  })
+
+  it("takes Tomcat's terminateOnStartFailure (false) and accessTimeout (5000 ms), from the file and the flag, and names a bad value", () => {
+    const { config } = load(['--name', 'n1', '--manager', 'backup'])
+    assert.equal(config.manager.terminateOnStartFailure, false)
+    assert.equal(config.manager.accessTimeout, 5000)
+    const file = load(['--name', 'n1', '--config', 'backup.yaml']).config.manager
+    assert.deepEqual(
+      [file.type, file.terminateOnStartFailure, file.accessTimeout, file.rpcTimeout],
+      ['backup', true, 8000, 20_000],
+    )
+    assert.equal(
+      load(['--name', 'n1', '--terminate-on-start-failure']).config.manager.terminateOnStartFailure,
+      true,
+    )
+    assert.equal(
+      load(['--name', 'n1'], { CATTERY_TERMINATE_ON_START_FAILURE: 'true' }).config.manager
+        .terminateOnStartFailure,
+      true,
+    )
+    assert.equal(
+      load(['--name', 'n1', '--config', 'backup.yaml', '--terminate-on-start-failure', 'false']).config
+        .manager.terminateOnStartFailure,
+      false,
+    )
+    const msg = problems(() => load(['--name', 'n1', '--config', 'backup-bad.yaml']))
+    assert.match(msg, /manager\.terminateOnStartFailure \(from config file backup-bad\.yaml\) = "sometimes"/)
+    assert.match(msg, /manager\.accessTimeout \(from config file backup-bad\.yaml\) = 0/)
+    assert.match(
+      problems(() => load(['--name', 'n1', '--terminate-on-start-failure', 'maybe'])),
+      /manager\.terminateOnStartFailure \(from --terminate-on-start-failure\) = "maybe"/,
+    )
   })
 
   it('reads the file named by CATTERY_CONFIG and lists from --members', () => {
