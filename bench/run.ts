@@ -11,6 +11,7 @@ const benches = [
   'transport-crypto.ts',
   'sessions.ts',
   'backup-manager.ts',
+  'backup-repair.ts',
   'read-your-writes.ts',
   'replication-filter.ts',
   'app-context.ts',
