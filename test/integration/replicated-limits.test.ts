@@ -6,6 +6,9 @@
  * and the sessions read back from every node are as they were; the cluster still replicates.
  */
 import assert from 'node:assert/strict'
+import { writeFileSync } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { createChannel } from '../../node/tribes/channel.ts'
 import type { Channel } from '../../node/tribes/channel-types.ts'
@@ -206,5 +209,160 @@ describe('replicated data from a hostile member is checked like local writes', (
       (await everywhere()).every((s) => s.attributes.colour?.value === 'plum'),
     )
     for (const n of nodes) assert.equal((await status(n)).ready, true)
+  })
+
+  it('refuses a forged backup push of the session at version 2^53-1 on every node: the session keeps its value and later changes still apply everywhere', async () => {
+    const before = await everywhere()
+    const counts = await Promise.all(nodes.map(refused))
+    const at = Date.now()
+    // As anti-entropy pushes a copy, naming the session's real writer.
+    const push = toAll({
+      k: 'cattery.session',
+      type: 'backup',
+      ctx: CTX,
+      sessions: [
+        {
+          id,
+          creationTime: at,
+          lastAccessedTime: at,
+          maxInactiveInterval: 1800,
+          version: 2 ** 53 - 1,
+          writer: before[0].writer,
+          attributes: [['colour', 'mallory']],
+        },
+      ],
+    })
+    await assert.rejects(push, 'no node confirms the pushed copy')
+    assert.deepEqual(await everywhere(), before)
+    for (const [i, c] of (await Promise.all(nodes.map(refused))).entries())
+      assert.equal(c.version, (counts[i]?.version ?? 0) + 1, `${nodes[i]?.name}`)
+    for (const n of nodes)
+      assert.ok(
+        n.process.lines.some(
+          (l) =>
+            l.event === 'replication-refused' &&
+            l.type === 'backup' &&
+            l.reason === 'version' &&
+            String(l.from).startsWith('mallory@'),
+        ),
+        `${n.name} logged the refusal with its sender`,
+      )
+    // The copy each node asked for afterwards did not bring the forged version either.
+    await new Promise((r) => setTimeout(r, 500))
+    assert.deepEqual(await everywhere(), before)
+    const cookie = `JSESSIONID=${id}`
+    assert.equal(
+      (await getJson(`http://127.0.0.1:${nodes[0]?.http}/demo/set?k=colour&v=sage`, cookie)).status,
+      200,
+    )
+    await until('the next change on every node', async () =>
+      (await everywhere()).every(
+        (s) => s.attributes.colour?.value === 'sage' && s.version === before[0].version + 1,
+      ),
+    )
+  })
+})
+
+describe('with the BackupManager (k=2: the session on both nodes), an oversized attribute is refused', () => {
+  let nodes: HttpNode[] = []
+  let mallory: Channel
+  const logs = memoryLogger('warn')
+  let id = ''
+  let cookie = ''
+
+  before(async () => {
+    const config = path.join(os.tmpdir(), `cattery-backup-limits-${process.pid}.yaml`)
+    writeFileSync(config, 'session:\n  maxAttributeSize: 1024\n')
+    const plan = await planCluster(3, [
+      '--admin-show-session-values',
+      '--manager',
+      'backup',
+      '--backups',
+      '2',
+      '--config',
+      config,
+    ])
+    nodes = [await startHttpNode(plan, 0), await startHttpNode(plan, 1)]
+    await Promise.all(nodes.map((n) => started(n, 60_000)))
+    mallory = createChannel({
+      name: 'mallory',
+      logger: logs.logger,
+      membership: {
+        type: 'static',
+        members: plan.receivers.map((p) => `127.0.0.1:${p}`),
+        pingInterval: 500,
+        expireTime: 3000,
+      },
+      receiver: { host: '127.0.0.1', port: plan.receivers[2] as number, autoBind: 1 },
+    })
+    await mallory.start()
+    await until('every node to see mallory', async () =>
+      (await Promise.all(nodes.map(status))).every((s) => s.members.length === 2),
+    )
+    const r = await getJson(`http://127.0.0.1:${nodes[0]?.http}/demo/set?k=colour&v=teal`)
+    id = r.body.sessionId
+    cookie = `JSESSIONID=${id}`
+    await until('the session on both nodes', async () =>
+      (await Promise.all(nodes.map((n) => session(n)))).every(
+        (s) => s.status === 200 && s.body.attributes.colour?.value === 'teal',
+      ),
+    )
+  })
+  after(async () => {
+    await mallory?.stop()
+    await Promise.all(nodes.map((n) => n.process.stop('SIGKILL')))
+  })
+
+  const session = (n: HttpNode) => getJson(`http://127.0.0.1:${n.admin}/sessions/${id}?context=${CTX}`)
+  /** The session's state on each node: its rank and attributes (a refused request still touches it). */
+  const everywhere = async () =>
+    Promise.all(
+      nodes.map(async (n) => {
+        const { version, writer, attributes } = (await session(n)).body
+        return { version, writer, attributes }
+      }),
+    )
+
+  it('set on a node: HTTP 413 with CATTERY_ERR_SESSION_ATTRIBUTE_TOO_LARGE, and the session keeps its value on both nodes', async () => {
+    const before = await everywhere()
+    for (const n of nodes) {
+      const big = await getJson(`http://127.0.0.1:${n.http}/demo/set?k=colour&v=${'x'.repeat(2000)}`, cookie)
+      assert.equal(big.status, 413, n.name)
+      assert.equal(big.body.code, 'CATTERY_ERR_SESSION_ATTRIBUTE_TOO_LARGE', n.name)
+    }
+    assert.deepEqual(await everywhere(), before)
+  })
+
+  it('replicated by a hostile member: refused on both nodes (attribute-too-large), counted, logged with its sender, the session as it was', async () => {
+    const before = await everywhere()
+    const version = before[0]?.version as number
+    const counts = await Promise.all(nodes.map(async (n) => (await status(n)).contexts[0].stats.refused))
+    await mallory.send(
+      mallory.members(),
+      {
+        k: 'cattery.session',
+        type: 'delta',
+        ctx: CTX,
+        id,
+        v: version + 1,
+        a: Date.now(),
+        actions: [['set', 'colour', 'x'.repeat(2000)]],
+      },
+      SYNC,
+    )
+    assert.deepEqual(await everywhere(), before)
+    for (const [i, n] of nodes.entries()) {
+      const now = (await status(n)).contexts[0].stats.refused as Record<string, number>
+      assert.equal(now['attribute-too-large'], (counts[i]?.['attribute-too-large'] ?? 0) + 1, n.name)
+      assert.ok(
+        n.process.lines.some(
+          (l) =>
+            l.event === 'replication-refused' &&
+            l.reason === 'attribute-too-large' &&
+            String(l.from).startsWith('mallory@'),
+        ),
+        `${n.name} logged the refusal with its sender`,
+      )
+    }
   })
 })
