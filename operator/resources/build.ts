@@ -48,6 +48,13 @@ export function statefulSet(sc: SessionCluster, inputs: BuildInputs) {
       serviceName: n.peers,
       // One at a time, each Ready only after state transfer: a new pod never serves without sessions.
       podManagementPolicy: 'OrderedReady',
+      // A rollout (a new image, configuration or Secret) replaces one pod at a time, and the next only
+      // once the replacement is Ready, that is holds the sessions (its /readyz waits for state
+      // transfer): at most one pod's copies are ever missing. Said here rather than left to the
+      // defaults: partition 0 updates every pod; maxUnavailable 1 (honoured where the
+      // MaxUnavailableStatefulSet gate is on, beta and off by default in 1.35; the controller then
+      // replaces one pod at a time anyway).
+      updateStrategy: { type: 'RollingUpdate', rollingUpdate: { partition: 0, maxUnavailable: 1 } },
       selector: { matchLabels: selectorLabels(sc) },
       template: {
         metadata: {

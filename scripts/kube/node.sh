@@ -15,9 +15,19 @@ GATEWAY=10.244.0.1
 SERVICE_CIDR=10.96.0.0/16
 # The machine-wide marker of the one node that may run at a time (cni0 and iptables are global).
 NODE_LOCK=/run/cattery-kube-node
-# The kubelet changes these; kube-proxy needs forwarding and bridged traffic through iptables.
-SAVED_SYSCTLS=(kernel.panic kernel.panic_on_oops vm.overcommit_memory net.ipv4.ip_forward
-  net.bridge.bridge-nf-call-iptables)
+# The kubelet changes the first six (setupKernelTunables), kube-proxy route_localnet (localhost node
+# ports); we set forwarding and bridged traffic through iptables for kube-proxy.
+SAVED_SYSCTLS=(kernel.panic kernel.panic_on_oops vm.overcommit_memory vm.panic_on_oom
+  kernel.keys.root_maxkeys kernel.keys.root_maxbytes net.ipv4.conf.all.route_localnet
+  net.ipv4.ip_forward net.bridge.bridge-nf-call-iptables)
+# What the node writes outside the data directory because no flag or setting moves it: the kubelet's
+# device-plugin socket (a constant, /var/lib/kubelet/device-plugins/kubelet.sock) and the symlinks of
+# /var/log/containers (a constant too), containerd 1.6's shim sockets (/run/containerd/s) and its CNI
+# result cache (/var/lib/cni/results), libmount's /run/mount. node_prepare notes which of these
+# directories did not exist before the first kube-up (outside.created); node_down removes our files in
+# them and then those directories, deepest first.
+OUTSIDE_DIRS=(/var/lib/kubelet /var/lib/kubelet/device-plugins /var/log/containers /var/lib/cni
+  /var/lib/cni/results /run/containerd /run/containerd/s /run/mount)
 
 node_packages() {
   local want=(containerd runc containernetworking-plugins conntrack iptables gcc libc6-dev) missing=()
@@ -47,6 +57,9 @@ node_prepare() {
   node_packages
   if [ ! -f "$dir/sysctls.saved" ]; then
     for k in "${SAVED_SYSCTLS[@]}"; do echo "$k=$(sysctl -n "$k" 2>/dev/null || echo)"; done > "$dir/sysctls.saved"
+  fi
+  if [ ! -f "$dir/outside.created" ]; then
+    for d in "${OUTSIDE_DIRS[@]}"; do [ -e "$d" ] || echo "$d"; done > "$dir/outside.created"
   fi
   sysctl -qw net.ipv4.ip_forward=1
   sysctl -qw net.bridge.bridge-nf-call-iptables=1 2>/dev/null || true
@@ -98,8 +111,13 @@ root = "$c/root"
 state = "$c/state"
 [grpc]
   address = "$c/containerd.sock"
+# Kept in the data directory: the opt plugin's directory (else /opt/containerd), pods' network
+# namespaces (else /run/netns) and runc's state (else /run/containerd/runc).
+[plugins."io.containerd.internal.v1.opt"]
+  path = "$c/opt"
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = "$PAUSE_IMAGE"
+  netns_mounts_under_state_dir = true
   # runc cannot lower oom_score_adj without CAP_SYS_RESOURCE ("can't get final child's PID from pipe").
   restrict_oom_score_adj = true
   [plugins."io.containerd.grpc.v1.cri".containerd]
@@ -108,6 +126,7 @@ state = "$c/state"
       runtime_type = "io.containerd.runc.v2"
       [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
         SystemdCgroup = false
+        Root = "$c/runc"
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "/usr/lib/cni"
     conf_dir = "$dir/cni/net.d"
@@ -153,7 +172,7 @@ serializeImagePulls: false
 YAML
   if ! running kubelet; then
     setsid nohup "$bin/kubelet" --config "$dir/kubelet.yaml" --kubeconfig "$dir/kubelet.kubeconfig" \
-      --root-dir "$dir/kubelet" --hostname-override "$NODE_NAME" --node-ip "$GATEWAY" \
+      --root-dir "$dir/kubelet" --cert-dir "$dir/kubelet/pki" --hostname-override "$NODE_NAME" --node-ip "$GATEWAY" \
       >> "$dir/kubelet.log" 2>&1 < /dev/null &
     echo $! > "$dir/kubelet.pid"
   fi
@@ -219,44 +238,116 @@ node_wait() {
   exit 1
 }
 
-# Stops the node and undoes what node_prepare and the kubelet changed. Safe to run twice.
+# Stops the node and undoes what node_prepare, containerd, the kubelet and kube-proxy changed, each step
+# once the one before it made it possible: processes, the pods' processes, their cgroups, the network,
+# mounts, files outside the data directory, sysctls. Safe to run twice.
 node_down() {
   # Best effort throughout: one step that finds nothing to undo must not stop the others.
   local -
   set +e +o pipefail
-  local c="$dir/containerd"
+  local c="$dir/containerd" ids=()
   for p in kubelet kube-proxy scheduler; do stop_process "$p"; done
   if [ -S "$c/containerd.sock" ]; then
     local ctr=(ctr --address "$c/containerd.sock")
+    ids=($("${ctr[@]}" -n k8s.io containers ls -q 2>/dev/null))
     # Every pod's containers and sandboxes (tasks first), so their network namespaces are released.
     for t in $("${ctr[@]}" -n k8s.io tasks ls -q 2>/dev/null); do "${ctr[@]}" -n k8s.io tasks kill -s SIGKILL "$t" >/dev/null 2>&1 || true; done
     sleep 0.5
     for t in $("${ctr[@]}" -n k8s.io tasks ls -q 2>/dev/null); do "${ctr[@]}" -n k8s.io tasks delete -f "$t" >/dev/null 2>&1 || true; done
-    for cid in $("${ctr[@]}" -n k8s.io containers ls -q 2>/dev/null); do "${ctr[@]}" -n k8s.io containers delete "$cid" >/dev/null 2>&1 || true; done
+    for cid in "${ids[@]}"; do "${ctr[@]}" -n k8s.io containers delete "$cid" >/dev/null 2>&1 || true; done
   fi
   stop_process containerd
-  # Network namespaces of pods (containerd names them cni-<uuid>) and the bridge.
-  for ns in $(ip netns list 2>/dev/null | awk '/^cni-/ {print $1}'); do ip netns delete "$ns" 2>/dev/null || true; done
+  # Shims of this containerd that outlived it (a task it could not delete), then the pods' cgroups.
+  local pid
+  for pid in $(grep -lsF -- "$c/containerd.sock" /proc/[0-9]*/cmdline | cut -d/ -f3); do
+    grep -qsF containerd-shim "/proc/$pid/cmdline" && kill -9 "$pid" 2>/dev/null
+  done
+  node_cgroups_down
   ip link delete "$BRIDGE" 2>/dev/null || true
-  # kube-proxy's rules, then the chains the kubelet leaves behind.
+  # kube-proxy's rules, then the chains the kubelet leaves behind (IPv4 and IPv6).
   [ -x "$bin/kube-proxy" ] && "$bin/kube-proxy" --cleanup >/dev/null 2>&1 || true
-  for table in filter nat mangle; do
-    for chain in $(iptables -t "$table" -S 2>/dev/null | awk '/^-N KUBE-/ {print $2}'); do
-      iptables -t "$table" -S 2>/dev/null | grep -E "^-A [A-Z-]+ .*-j $chain( |$)" | grep -v "^-A $chain " |
-        sed 's/^-A/-D/' | while read -r rule; do eval iptables -t "$table" "$rule" 2>/dev/null || true; done
-    done
-    for chain in $(iptables -t "$table" -S 2>/dev/null | awk '/^-N KUBE-/ {print $2}'); do
-      iptables -t "$table" -F "$chain" 2>/dev/null || true
-    done
-    for chain in $(iptables -t "$table" -S 2>/dev/null | awk '/^-N KUBE-/ {print $2}'); do
-      iptables -t "$table" -X "$chain" 2>/dev/null || true
+  local ipt table chain
+  for ipt in iptables ip6tables; do
+    command -v "$ipt" >/dev/null || continue
+    for table in filter nat mangle; do
+      for chain in $("$ipt" -t "$table" -S 2>/dev/null | awk '/^-N KUBE-/ {print $2}'); do
+        "$ipt" -t "$table" -S 2>/dev/null | grep -E "^-A [A-Z-]+ .*-j $chain( |$)" | grep -v "^-A $chain " |
+          sed 's/^-A/-D/' | while read -r rule; do eval "$ipt" -t "$table" "$rule" 2>/dev/null || true; done
+      done
+      for chain in $("$ipt" -t "$table" -S 2>/dev/null | awk '/^-N KUBE-/ {print $2}'); do
+        "$ipt" -t "$table" -F "$chain" 2>/dev/null || true
+      done
+      for chain in $("$ipt" -t "$table" -S 2>/dev/null | awk '/^-N KUBE-/ {print $2}'); do
+        "$ipt" -t "$table" -X "$chain" 2>/dev/null || true
+      done
     done
   done
-  # Mounts under the kubelet's root and containerd's state (secrets, projected tokens, rootfs).
+  # Mounts under the kubelet's root and containerd's state (secrets, projected tokens, rootfs, the
+  # pods' network namespaces).
   for m in $(awk -v d="$dir/" 'index($2, d) == 1 {print $2}' /proc/mounts | sort -r); do umount -l "$m" 2>/dev/null || true; done
+  node_outside_down "${ids[@]}"
   if [ -f "$dir/sysctls.saved" ]; then
     while IFS='=' read -r k v; do [ -n "$v" ] && sysctl -qw "$k=$v" 2>/dev/null || true; done < "$dir/sysctls.saved"
   fi
   [ "$(cat "$NODE_LOCK" 2>/dev/null)" = "$dir" ] && rm -f "$NODE_LOCK"
+  return 0
+}
+
+# The kubelet's cgroups (cgroupfs driver: kubepods/{burstable,besteffort}/pod<uid>/<container> in every
+# hierarchy): a cgroup can be removed only once no process is in it and it has no children, so what
+# is left in them is killed and they are removed deepest first, again until none is left (5 s at most).
+node_cgroups_down() {
+  local left f pid
+  for _ in $(seq 1 50); do
+    left=$(ls -d /sys/fs/cgroup/*/kubepods* /sys/fs/cgroup/kubepods* 2>/dev/null)
+    [ -z "$left" ] && return 0
+    for f in $(find $left -name cgroup.procs 2>/dev/null); do
+      for pid in $(cat "$f" 2>/dev/null); do kill -9 "$pid" 2>/dev/null; done
+    done
+    find $left -depth -type d -exec rmdir {} + 2>/dev/null
+    sleep 0.1
+  done
+  echo "cgroups left behind: $left" >&2
+}
+
+# $@: the ids of containerd's containers. Removes what the node wrote outside the data directory
+# (OUTSIDE_DIRS), then the directories of those that did not exist before the first kube-up.
+node_outside_down() {
+  local id f results=/var/lib/cni/results
+  # Only our kubelet ran (NODE_LOCK): its registration socket and checkpoint are ours.
+  rm -f /var/lib/kubelet/device-plugins/kubelet.sock /var/lib/kubelet/device-plugins/kubelet_internal_checkpoint
+  find /var/log/containers -maxdepth 1 -type l -lname "$dir/*" -delete 2>/dev/null
+  # CNI results of our network (cattery-<sandbox>-eth0) and containerd's loopback of the same sandbox.
+  for f in "$results"/cattery-*; do
+    [ -e "$f" ] || continue
+    id=${f#"$results"/cattery-}
+    rm -f "$f" "$results/cni-loopback-${id%-*}-lo"
+  done
+  # A shim's socket is /run/containerd/s/sha256(<containerd socket>/<namespace>/<id>); a shim that
+  # exits removes its own, one that was killed does not.
+  for id in "$@"; do
+    f=$(printf '%s' "$c/containerd.sock/k8s.io/$id" | sha256sum | cut -d' ' -f1)
+    rm -f "/run/containerd/s/$f"
+  done
+  [ -f "$dir/outside.created" ] && tac "$dir/outside.created" | while read -r f; do rmdir "$f" 2>/dev/null; done
+}
+
+# What node_down removes and is still there, a line each: nothing once the machine is as it was.
+node_left() {
+  local - ipt table
+  set +e +o pipefail
+  ls -d /sys/fs/cgroup/*/kubepods* /sys/fs/cgroup/kubepods* 2>/dev/null | sed 's/^/cgroup /'
+  ip link show "$BRIDGE" >/dev/null 2>&1 && echo "link $BRIDGE"
+  for ipt in iptables ip6tables; do
+    for table in filter nat mangle; do
+      "$ipt" -t "$table" -S 2>/dev/null | awk -v t="$ipt -t $table" '/^-N KUBE-/ {print "chain " t " " $2}'
+    done
+  done
+  awk -v d="$dir/" 'index($2, d) == 1 {print "mount " $2}' /proc/mounts
+  ls -d /var/lib/kubelet/pki/kubelet.* /var/lib/kubelet/device-plugins/kubelet* /var/lib/cni/results/cattery-* 2>/dev/null |
+    sed 's/^/file /'
+  find /var/log/containers -maxdepth 1 -type l -lname "$dir/*" 2>/dev/null | sed 's/^/file /'
+  [ -f "$dir/outside.created" ] && while read -r f; do [ -e "$f" ] && echo "directory $f"; done < "$dir/outside.created"
+  [ "$(cat "$NODE_LOCK" 2>/dev/null)" = "$dir" ] && echo "file $NODE_LOCK"
   return 0
 }

@@ -5,6 +5,10 @@
  * value acknowledged to it and how many of its requests failed without an answer since (those may or
  * may not have been applied). An answer below or at the last acknowledged value is a stale read; the
  * final value of a session below its last acknowledged one is a lost increment.
+ *
+ * A connection that closes or is refused before an answer (a stopping pod) is retried once, as a
+ * browser would; `retried` counts those. A failed request is one that still got no answer, or got an
+ * answer other than 200 (a 5xx), or none within the timeout: `failedBy` says which.
  */
 import http from 'node:http'
 
@@ -22,7 +26,14 @@ export interface CounterLoadResult {
   clients: CounterClient[]
   requests: number
   acknowledged: number
+  /** Requests without a 200 answer, after the one retry of a closed connection. */
   failed: number
+  /** The failed requests by cause: an answer other than 200, no answer in time, a closed connection. */
+  failedBy: { status: number; timeout: number; closed: number; other: number }
+  /** The first failures (at most 20), for a report. */
+  failures: Array<{ at: number; cause: FailureCause; message: string }>
+  /** Requests whose connection closed before an answer and which were sent again, once. */
+  retried: number
   staleReads: Array<{
     session: string | undefined
     acked: number
@@ -65,12 +76,23 @@ export function getOnce(
         res.on('error', reject)
       },
     )
-    req.on('timeout', () => req.destroy(new Error(`no answer from ${url} within ${timeoutMs} ms`)))
+    req.on('timeout', () =>
+      req.destroy(
+        Object.assign(new Error(`no answer from ${url} within ${timeoutMs} ms`), { code: 'ETIMEDOUT' }),
+      ),
+    )
     req.on('error', reject)
   })
 }
 
 const cookieValue = (setCookie: string | undefined) => /^(JSESSIONID=[^;]+)/.exec(setCookie ?? '')?.[1]
+
+type FailureCause = keyof CounterLoadResult['failedBy']
+/** Errors of a connection closed or refused before any answer: what a stopping pod causes. */
+const CLOSED = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'EHOSTUNREACH'])
+const causeOf = (err: NodeJS.ErrnoException): FailureCause =>
+  err.code === 'ETIMEDOUT' ? 'timeout' : CLOSED.has(err.code ?? '') ? 'closed' : 'other'
+class BadStatus extends Error {}
 
 /** Runs until `stop()` is called; resolves with what every answer showed. */
 export function counterLoad(baseUrl: () => string, sessions: number) {
@@ -86,15 +108,25 @@ export function counterLoad(baseUrl: () => string, sessions: number) {
     requests: 0,
     acknowledged: 0,
     failed: 0,
+    failedBy: { status: 0, timeout: 0, closed: 0, other: 0 },
+    failures: [],
+    retried: 0,
     staleReads: [],
     jumps: [],
   }
+  const inc = (c: CounterClient) => getOnce(`${baseUrl()}/demo/inc`, c.cookie)
   const run = async (c: CounterClient) => {
     while (!stopped) {
       result.requests++
       try {
-        const r = await getOnce(`${baseUrl()}/demo/inc`, c.cookie)
-        if (r.status !== 200) throw new Error(`HTTP ${r.status}`)
+        const r = await inc(c).catch((err: NodeJS.ErrnoException) => {
+          if (causeOf(err) !== 'closed') throw err
+          // It may have been applied before the connection closed: the retry's answer may skip one.
+          c.unanswered++
+          result.retried++
+          return inc(c)
+        })
+        if (r.status !== 200) throw new BadStatus(`HTTP ${r.status}: ${JSON.stringify(r.body).slice(0, 200)}`)
         const count = Number(r.body.count)
         c.cookie = cookieValue(r.setCookie) ?? c.cookie
         c.sessionId = String(r.body.sessionId)
@@ -118,8 +150,12 @@ export function counterLoad(baseUrl: () => string, sessions: number) {
         c.acked = Math.max(c.acked, count)
         c.unanswered = 0
         result.acknowledged++
-      } catch {
+      } catch (err) {
+        const cause = err instanceof BadStatus ? 'status' : causeOf(err as NodeJS.ErrnoException)
         result.failed++
+        result.failedBy[cause]++
+        if (result.failures.length < 20)
+          result.failures.push({ at: Date.now(), cause, message: (err as Error).message })
         c.unanswered++
         await new Promise((r) => setTimeout(r, 50))
       }

@@ -6,7 +6,7 @@
  * The binaries come from scripts/kube/build-binaries.sh; without them the test fails with that command.
  */
 import { execFile } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs'
+import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { promisify } from 'node:util'
@@ -108,7 +108,9 @@ export async function startControlPlane(o: { node?: boolean } = {}): Promise<Con
     },
     up,
     down: async () => {
-      await run(path.join(ROOT, 'scripts/kube/down.sh'), { env }).catch(() => undefined)
+      await run(path.join(ROOT, 'scripts/kube/down.sh'), { env }).catch((err) => {
+        throw new Error(`scripts/kube/down.sh failed: ${err.stderr || err.message}`)
+      })
     },
   }
 }
@@ -167,4 +169,95 @@ export async function helm(cp: ControlPlane | undefined, ...args: string[]): Pro
   const kube = cp ? ['--kubeconfig', cp.kubeconfig] : []
   const r = await run(path.join(kubeBinaries(), 'helm'), [...kube, ...args], { maxBuffer: 64 << 20 })
   return r.stdout
+}
+
+/** Directories a node writes to outside its data directory (scripts/kube/node.sh, OUTSIDE_DIRS). */
+const OUTSIDE = ['/var/lib/kubelet', '/var/log/containers', '/var/lib/cni', '/run/containerd', '/run/mount']
+/** The kubelet's and kube-proxy's sysctls, and ours (node.sh, SAVED_SYSCTLS). */
+const SYSCTLS = [
+  'kernel.panic',
+  'kernel.panic_on_oops',
+  'vm.overcommit_memory',
+  'vm.panic_on_oom',
+  'kernel.keys.root_maxkeys',
+  'kernel.keys.root_maxbytes',
+  'net.ipv4.conf.all.route_localnet',
+  'net.ipv4.ip_forward',
+  'net.bridge.bridge-nf-call-iptables',
+]
+
+/**
+ * What a node of up.sh changes on the machine outside its data directory (docs/kubernetes-local.md,
+ * "What it changes"), read so that the state before kube-up and after kube-down can be compared:
+ * no kubepods cgroup, cni0 link or KUBE-* chain may be left, and the rest must be as it was.
+ */
+export interface MachineTraces {
+  /** The kubelet's cgroups (kubepods* in every hierarchy). */
+  cgroups: string[]
+  links: string[]
+  /** KUBE-* chains of iptables and ip6tables. */
+  chains: string[]
+  /** Every path under the directories outside the data directory that the node writes to, and the node lock. */
+  files: string[]
+  /** Mounts under the data directory. */
+  mounts: string[]
+  sysctls: Record<string, string>
+}
+
+/** `dataDir`: the node's data directory, whose mounts are listed (none without it). */
+export async function machineTraces(dataDir?: string): Promise<MachineTraces> {
+  // cgroup v1: /sys/fs/cgroup/<hierarchy>/kubepods; v2: /sys/fs/cgroup/kubepods.
+  const cgroups = readdirSync('/sys/fs/cgroup').flatMap((h) =>
+    h.startsWith('kubepods')
+      ? [`/sys/fs/cgroup/${h}`]
+      : tryReaddir(`/sys/fs/cgroup/${h}`)
+          .filter((name) => name.startsWith('kubepods'))
+          .map((name) => `/sys/fs/cgroup/${h}/${name}`),
+  )
+  const chains: string[] = []
+  for (const ipt of ['iptables', 'ip6tables'])
+    for (const table of ['filter', 'nat', 'mangle']) {
+      const rules = await run(ipt, ['-t', table, '-S']).then(
+        (r) => r.stdout,
+        () => '',
+      )
+      for (const m of rules.matchAll(/^-N (KUBE-\S+)/gm)) chains.push(`${ipt} -t ${table} ${m[1]}`)
+    }
+  const files: string[] = []
+  const walk = (p: string) => {
+    if (!existsSync(p) && !isLink(p)) return
+    files.push(isLink(p) ? `${p} -> ${readlinkSync(p)}` : p)
+    for (const name of tryReaddir(p)) walk(path.join(p, name))
+  }
+  for (const d of [...OUTSIDE, '/run/cattery-kube-node']) walk(d)
+  const mounts = readFileSync('/proc/mounts', 'utf8')
+    .split('\n')
+    .map((l) => l.split(' ')[1] ?? '')
+    .filter((m) => dataDir !== undefined && m.startsWith(`${dataDir}/`))
+  const sysctls = Object.fromEntries(
+    SYSCTLS.map((k) => {
+      try {
+        return [k, readFileSync(`/proc/sys/${k.replaceAll('.', '/')}`, 'utf8').trim()]
+      } catch {
+        return [k, '']
+      }
+    }),
+  )
+  return { cgroups, links: existsSync('/sys/class/net/cni0') ? ['cni0'] : [], chains, files, mounts, sysctls }
+}
+
+function tryReaddir(p: string): string[] {
+  try {
+    return isLink(p) ? [] : readdirSync(p).sort()
+  } catch {
+    return []
+  }
+}
+
+function isLink(p: string): boolean {
+  try {
+    return lstatSync(p).isSymbolicLink()
+  } catch {
+    return false
+  }
 }

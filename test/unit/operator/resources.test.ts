@@ -60,6 +60,16 @@ describe('resources of a SessionCluster', () => {
       },
     ],
     [
+      'a rollout replaces one pod at a time, the next once the replacement is Ready: RollingUpdate, partition 0, maxUnavailable 1',
+      { replicas: 5 },
+      (sc) => {
+        assert.deepEqual((find(sc, 'StatefulSet') as Obj).spec.updateStrategy, {
+          type: 'RollingUpdate',
+          rollingUpdate: { partition: 0, maxUnavailable: 1 },
+        })
+      },
+    ],
+    [
       'a headless peer Service that publishes not-ready addresses, and a client Service',
       { service: { type: 'LoadBalancer', port: 8080, sessionAffinity: 'None' } },
       (sc) => {
