@@ -5,12 +5,20 @@ import { writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
+import { codes } from '../../node/tribes/errors.ts'
 import { createTestNetwork, type TestNetwork } from '../helpers/netns.ts'
-import { MAIN, NodeProcess, stopAll } from '../helpers/node-process.ts'
+import { EXAMPLE_APPS, MAIN, NodeProcess, stopAll } from '../helpers/node-process.ts'
 
 // Short timings keep the suite fast; the logic is the same as with Tomcat's 500 / 3000 ms.
 const FREQUENCY = 100
 const DROP_TIME = 1000
+
+interface Observed {
+  members: string[]
+  refused: Record<string, number>
+  security: string
+  values: Array<string | null>
+}
 
 describe('multicast membership across a real network (namespaces joined by a bridge)', () => {
   let net: TestNetwork
@@ -44,6 +52,13 @@ describe('multicast membership across a real network (namespaces joined by a bri
     return n
   }
 
+  /** Runs node with `args` inside namespace i; its stdout. */
+  const inNamespace = (i: number, args: string[]) =>
+    execFileSync(net.exec(i)[0] as string, [...net.exec(i).slice(1), process.execPath, ...args], {
+      encoding: 'utf8',
+      timeout: 10_000,
+    })
+
   before(() => {
     net = createTestNetwork(5)
     config = path.join(os.tmpdir(), `cattery-mcast-${process.pid}.yaml`)
@@ -57,32 +72,82 @@ describe('multicast membership across a real network (namespaces joined by a bri
   })
 
   it('three nodes in three namespaces find each other by heartbeat', async () => {
-    const [a, b, c] = [start(0, 'm1'), start(1, 'm2'), start(2, 'm3')]
+    const apps = ['--apps-dir', EXAMPLE_APPS, '--admin-show-session-values']
+    const [a, b, c] = [start(0, 'm1', apps), start(1, 'm2', apps), start(2, 'm3', apps)]
     await Promise.all([a.waitForView(['m2', 'm3']), b.waitForView(['m1', 'm3']), c.waitForView(['m1', 'm2'])])
   })
 
-  it('drops spoofed, wrongly keyed and replayed heartbeats, and counts them', async () => {
-    const [a] = nodes as [NodeProcess]
-    const adminPort = (await a.waitFor((l) => l.event === 'started')).adminPort as number
-    const ns = net.namespaces[3] as { address: string }
-    const spoof = path.join(import.meta.dirname, '../helpers/multicast-spoof.ts')
-    const out = execFileSync(
-      net.exec(3)[0] as string,
-      [...net.exec(3).slice(1), process.execPath, spoof, '228.0.0.4', '45564', ns.address, 'm2'],
-      { encoding: 'utf8', timeout: 10_000 },
-    )
-    assert.match(out, /sent/)
-    await new Promise((r) => setTimeout(r, 3 * FREQUENCY))
-    assert.deepEqual(a.view(), ['m2', 'm3'])
-    const fetchStatus = `fetch('http://127.0.0.1:${adminPort}/status').then(r => r.json()).then(s => console.log(JSON.stringify(s.channel)))`
-    const channel = JSON.parse(
-      execFileSync(net.exec(0)[0] as string, [...net.exec(0).slice(1), process.execPath, '-e', fetchStatus], {
-        encoding: 'utf8',
+  it("refuses and counts a SHUTDOWN and heartbeats forged in a real member's name, replayed or wrongly keyed; every node keeps every member and every session", async () => {
+    const trio = nodes.slice(0, 3) as [NodeProcess, NodeProcess, NodeProcess]
+    const ports = await Promise.all(
+      trio.map(async (n) => {
+        const l = await n.waitFor((x) => x.event === 'started')
+        return { http: l.httpPort as number, admin: l.adminPort as number }
       }),
     )
-    assert.equal(channel.security, 'secret')
-    assert.ok(channel.framesRefused.CATTERY_ERR_PACKET_UNAUTHENTICATED >= 3, JSON.stringify(channel))
-    assert.ok(channel.framesRefused.CATTERY_ERR_PACKET_REPLAY >= 1, JSON.stringify(channel))
+    // What node i holds, read inside its namespace: its members, refusals and the sessions' values.
+    const observe = (i: number, ids: string[]): Observed => {
+      const { admin } = ports[i] as { admin: number }
+      const script = `(async () => {
+        const get = (p) => fetch('http://127.0.0.1:${admin}' + p).then((r) => r.ok ? r.json() : null)
+        const s = await get('/status')
+        const values = []
+        for (const id of ${JSON.stringify(ids)}) values.push((await get('/sessions/' + id))?.attributes?.v?.value ?? null)
+        console.log(JSON.stringify({ members: s.members.map((m) => m.name).sort(), refused: s.channel.framesRefused, security: s.channel.security, values }))
+      })()`
+      return JSON.parse(inNamespace(i, ['-e', script]))
+    }
+    // One session created on each node, replicated to the others.
+    const ids = trio.map((_, i) => {
+      const url = `http://127.0.0.1:${ports[i]?.http}/demo/set?k=v&v=value-${i}`
+      const script = `fetch('${url}').then((r) => r.json()).then((b) => console.log(b.sessionId))`
+      return inNamespace(i, ['-e', script]).trim().replace(/\..*$/, '')
+    })
+    const values = ids.map((_, i) => `value-${i}`)
+    const members = (i: number) => ['m1', 'm2', 'm3'].filter((_, j) => j !== i)
+    const deadline = Date.now() + 15_000
+    while (!trio.every((_, i) => JSON.stringify(observe(i, ids).values) === JSON.stringify(values))) {
+      if (Date.now() > deadline)
+        throw new Error(`sessions not replicated: ${JSON.stringify(observe(0, ids))}`)
+      await new Promise((r) => setTimeout(r, 200))
+    }
+    const before = trio.map((_, i) => observe(i, ids))
+    const marks = trio.map((n) => n.lines.length)
+
+    const ns = net.namespaces[3] as { address: string }
+    const spoof = path.join(import.meta.dirname, '../helpers/multicast-spoof.ts')
+    const sent = JSON.parse(
+      execFileSync(
+        net.exec(3)[0] as string,
+        [...net.exec(3).slice(1), process.execPath, spoof, '228.0.0.4', '45564', ns.address, 'm2'],
+        { encoding: 'utf8', timeout: 10_000 },
+      ),
+    ) as { unauthenticated: number; replayed: number }
+    // A forged SHUTDOWN, had it been taken, drops the member at once; a forged heartbeat at the next beat.
+    await new Promise((r) => setTimeout(r, 5 * FREQUENCY))
+    for (const [i, n] of trio.entries()) {
+      const after = observe(i, ids)
+      assert.equal(after.security, 'secret')
+      assert.deepEqual(after.members, members(i), `${n.name}'s members`)
+      assert.deepEqual(
+        n.lines.slice(marks[i]).filter((l) => l.event === 'member-disappeared' || l.event === 'member-added'),
+        [],
+        `${n.name} saw no member come or go`,
+      )
+      assert.deepEqual(after.values, values, `${n.name}'s sessions`)
+      const counted = (code: string) => (after.refused[code] ?? 0) - (before[i]?.refused[code] ?? 0)
+      assert.equal(
+        counted(codes.PACKET_UNAUTHENTICATED),
+        sent.unauthenticated,
+        `${n.name}: ${JSON.stringify(after.refused)}`,
+      )
+      // m2 ignores its own heartbeat before any check: only the others see the replay.
+      assert.equal(
+        counted(codes.PACKET_REPLAY),
+        n.name === 'm2' ? 0 : sent.replayed,
+        `${n.name}: ${JSON.stringify(after.refused)}`,
+      )
+    }
   })
 
   it('a node in another domain is not seen', async () => {

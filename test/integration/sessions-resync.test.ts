@@ -20,7 +20,7 @@ describe('a member that comes back after a gap', () => {
   let nodes: HttpNode[] = []
   after(() => Promise.all(nodes.map((n) => n.process.stop('SIGKILL'))))
 
-  it('re-syncs the sessions created and changed while it was gone', async () => {
+  it('re-syncs the sessions created and changed while it was gone, then takes their next changes (none dropped as held)', async () => {
     const plan = await planCluster(3, ['--send-options', '6', '--admin-show-session-values'])
     nodes = [await startHttpNode(plan, 0), await startHttpNode(plan, 1), await startHttpNode(plan, 2)]
     await Promise.all(nodes.map((n) => started(n)))
@@ -59,5 +59,19 @@ describe('a member that comes back after a gap', () => {
       resyncs.some((n: number) => n >= 1),
       `a re-sync ran somewhere (${resyncs})`,
     )
+
+    // The next change of each after the rejoin (issue 12: the one that used to be dropped as held).
+    const cookie2 = second.setCookie?.split(';')[0] as string
+    await getJson(`http://127.0.0.1:${a.http}/demo/set?k=v&v=next`, cookie)
+    await getJson(`http://127.0.0.1:${a.http}/demo/set?k=v&v=next2`, cookie2)
+    await until(
+      'c to take the next changes',
+      async () => (await value(c, id)) === 'next' && (await value(c, id2)) === 'next2',
+      20_000,
+    ).catch(() => undefined)
+    for (const node of nodes)
+      assert.deepEqual([await value(node, id), await value(node, id2)], ['next', 'next2'])
+    const dropped = (await Promise.all(nodes.map(status))).map((x) => x.contexts[0].stats.heldDropped)
+    assert.deepEqual(dropped, [0, 0, 0], 'heldDropped on each node')
   })
 })
