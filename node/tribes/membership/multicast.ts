@@ -207,16 +207,17 @@ export class MulticastMembership extends EventEmitter implements MembershipServi
       known.member.ready = member.ready
       return
     }
-    if (this.#known.size >= MAX_MEMBERS) {
-      this.#refuse(codes.MEMBERS_LIMIT, { member: member.name, limit: MAX_MEMBERS })
-      return
-    }
-    // Same address, new uniqueId: the member restarted; the old one is gone now.
+    // Same address, new uniqueId: the member restarted; the old one is gone now (before the bound
+    // is looked at, so a member restarting into a full list takes its old entry's place).
     for (const [oldId, k] of this.#known) {
       if (addressOf(k.member) === addressOf(member)) {
         this.#known.delete(oldId)
         this.emit('memberDisappeared', k.member, 'restarted')
       }
+    }
+    if (this.#known.size >= MAX_MEMBERS) {
+      this.#refuse(codes.MEMBERS_LIMIT, { member: member.name, limit: MAX_MEMBERS })
+      return
     }
     this.#known.set(id, { member, lastSeen: Date.now() })
     this.emit('memberAdded', member)

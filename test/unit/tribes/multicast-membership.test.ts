@@ -147,6 +147,17 @@ describe('multicast membership with a cluster secret', () => {
       assert.equal(l.names().length, MEMBERS_LIMIT)
     })
 
+    it('lets a known member that restarted (same address, new identity) take its old place in the full list', async () => {
+      const old = members[2] as Member
+      const restarted = createLocalMember({ host: old.host, port: old.port, name: 'm2-restarted' })
+      await l.send(encodePacket(PacketKind.ALIVE, restarted, key))
+      await until('the restarted member listed', () => l.names().includes('m2-restarted'))
+      assert.ok(!l.names().includes(old.name))
+      assert.equal(l.names().length, MEMBERS_LIMIT)
+      assert.equal(l.refused(codes.MEMBERS_LIMIT), 1)
+      assert.ok(l.gone.some((g) => g.member.name === old.name && g.reason === 'restarted'))
+    })
+
     it('lists the member one more once a known member has left', async () => {
       await l.send(encodePacket(PacketKind.SHUTDOWN, members[1] as Member, key))
       await until('the member gone', () => l.names().length === MEMBERS_LIMIT - 1)
