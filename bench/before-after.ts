@@ -17,7 +17,7 @@
  * the requests do not change.
  */
 import { execFileSync } from 'node:child_process'
-import { mkdtempSync, rmSync, symlinkSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -64,13 +64,16 @@ async function start(label: string, root: string): Promise<Side> {
   const nodes: Side['nodes'] = []
   for (let i = 0; i < size; i++) {
     const [http, admin] = (await freePorts(2)) as [number, number]
+    const appsDir = path.join(root, 'examples/apps')
     const args = loopbackNodeArgs({
       receiver: receivers[i] as number,
       members: receivers,
       http,
       admin,
-      appsDir: path.join(root, 'examples/apps'),
+      appsDir,
     })
+    // A revision from before app bases (issue 14) serves /demo built in and knows no --apps-dir.
+    if (!existsSync(appsDir)) args.splice(args.indexOf('--apps-dir'), 2)
     const proc = new NodeProcess(`${label}${i + 1}`, [...args, '--log-level', 'warn', ...extra], {
       command: [process.execPath, path.join(root, 'node/main.ts')],
     })
