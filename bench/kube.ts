@@ -6,9 +6,12 @@
  *    its 'node started' line); the empty cluster is the reference (pod scheduling, sandbox, container start, node
  *    start). Rounds alternate between the three clusters; medians. The goal: a new pod of a cluster
  *    holding 100,000 sessions serves within 2 s of its process starting.
- *  - a rolling upgrade of 3 pods (a configuration change) under a steady load of sequential
- *    increments spread over the pods by the client Service: its duration, and requests per second
- *    during it against the 15 s before it, with synchronous (6) and asynchronous (8) replication.
+ *    A node is its container's process (the image's entrypoint execs node), so its process start is
+ *    the container's start to within runc's exec; the kubelet's `startedAt` has whole seconds only.
+ *  - a rolling upgrade of 3 pods (a configuration change) of a SessionCluster holding 10,000 and
+ *    100,000 sessions of 1 KB, under a steady load of sequential increments spread over the pods by
+ *    the client Service: its duration, and requests per second during it against the 15 s before it,
+ *    with synchronous (6) and asynchronous (8) replication.
  *   node bench/kube.ts [--quick]      (--quick: 1 round, 10,000 sessions at most)
  */
 import { execFile } from 'node:child_process'
@@ -259,14 +262,19 @@ try {
   }
   for (const name of names) await kubectl('delete', 'sessioncluster', name, '--wait=false')
 
-  const rolls: Record<string, Awaited<ReturnType<typeof rollingUpgrade>>> = {}
-  for (const so of [6, 8]) {
-    const name = `roll-${so}`
-    await applyCluster(name, 3, so)
-    await until(`${name} READY 3`, async () => (await readyCount(name)) === 3)
-    rolls[name] = await rollingUpgrade(name)
-    process.stderr.write(`${name}: ${JSON.stringify(rolls[name])}\n`)
-    await kubectl('delete', 'sessioncluster', name, '--wait=false')
+  const rolls: Array<{ so: number; sessions: number } & Awaited<ReturnType<typeof rollingUpgrade>>> = []
+  for (const sessions of SIZES.filter((n) => n > 0)) {
+    for (const so of [6, 8]) {
+      const name = `roll-${so}-${sessions / 1000}k`
+      await applyCluster(name, 3, so)
+      await until(`${name} READY 3`, async () => (await readyCount(name)) === 3)
+      process.stderr.write(`creating ${sessions} sessions of 1 KB in ${name}\n`)
+      await createSessions(await podIP(`${name}-0`), sessions)
+      const r = await rollingUpgrade(name)
+      rolls.push({ so, sessions, ...r })
+      process.stderr.write(`${name}: ${JSON.stringify(r)}\n`)
+      await kubectl('delete', 'sessioncluster', name, '--wait=false')
+    }
   }
 
   const ref = scale['scale-0'] as { command: number[]; process: number[]; asked: number[] }
@@ -285,12 +293,12 @@ try {
     )
   }
   console.log(
-    '\n| rolling upgrade of 3 pods under load | duration (s) | req/s before | req/s during | during / before | requests without answer |',
+    '\n| rolling upgrade of 3 pods under load | sessions of 1 KB | duration (s) | req/s before | req/s during | during / before | requests without answer |',
   )
-  console.log('| --- | --- | --- | --- | --- | --- |')
-  for (const [name, r] of Object.entries(rolls)) {
+  console.log('| --- | --- | --- | --- | --- | --- | --- |')
+  for (const r of rolls) {
     console.log(
-      `| ${name === 'roll-6' ? 'sync (6)' : 'async (8)'} | ${(r.ms / 1000).toFixed(1)} | ${Math.round(r.before)} | ${Math.round(r.during)} | ${Math.round((100 * r.during) / r.before)}% | ${r.failed} |`,
+      `| ${r.so === 6 ? 'sync (6)' : 'async (8)'} | ${r.sessions.toLocaleString('en')} | ${(r.ms / 1000).toFixed(1)} | ${Math.round(r.before)} | ${Math.round(r.during)} | ${Math.round((100 * r.during) / r.before)}% | ${r.failed} |`,
     )
   }
 } finally {

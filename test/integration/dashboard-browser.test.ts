@@ -171,6 +171,33 @@ describe('dashboard in headless Chromium, on a 3-node cluster', () => {
   })
 
   shown(
+    'in a small window (400 × 700) the page needs no sideways scrolling and shows each member with its state in words',
+    async () => {
+      const p = page('n1')
+      await p.setViewportSize({ width: 400, height: 700 })
+      try {
+        await p.waitForTimeout(200) // a layout pass at the new size
+        // Run in the page (a string: this file is compiled without the DOM's types).
+        const widths = (await p.evaluate(`({
+          page: document.documentElement.scrollWidth,
+          window: window.innerWidth,
+          over: [...document.querySelectorAll('main section')]
+            .filter((e) => e.getBoundingClientRect().right > window.innerWidth + 1)
+            .map((e) => e.id),
+        })`)) as { page: number; window: number; over: string[] } // over: sections wider than the window
+        assert.ok(widths.page <= widths.window, `the page is ${widths.page} px wide in ${widths.window}`)
+        assert.deepEqual(widths.over, [])
+        const rows = await membersShown(p)
+        assert.equal(rows.length, 3)
+        for (const [name, state] of rows) assert.equal(state, 'ready', `${name}'s state in words`)
+        assert.equal(await p.locator('#members').isVisible(), true)
+      } finally {
+        await p.setViewportSize({ width: 1200, height: 900 })
+      }
+    },
+  )
+
+  shown(
     `after kill -9 of a node it disappears from the others' pages without a reload within ${DROPPED_WITHIN_MS / 1000} s (failure detection ${FAILURE_DETECTION_MS / 1000} s + ${SLACK_MS / 1000} s slack)`,
     async (t) => {
       const killed = nodes[2] as HttpNode
