@@ -8,6 +8,8 @@
  * - **Placement**: any member computes a session's owners from its view; no proxy entries or
  *   messages (Tomcat's LazyReplicatedMap keeps a proxy entry per session on every member and sends
  *   proxy messages to keep them). A new session's id is chosen so that its creator is its primary.
+ *   The view is the map members (map-members.ts): the channel members that have this context
+ *   started, as Tomcat's map members — copies go only to members that have the application deployed.
  * - **Messages about a session** go to its other owners only, with `manager.mapSendOptions`
  *   (Tomcat's name; default 6, synchronous ACK).
  * - **A request on a member that holds no copy** fetches it from the owners (`session-request` /
@@ -35,9 +37,10 @@
  *   complete (startFailure) rejects with CATTERY_ERR_CONTEXT_START_FAILED — a starting node exits
  *   (node/main.ts), a later deploy fails — instead of staying not ready while it keeps trying.
  * - **accessTimeout** (Tomcat's map ping timeout): accepted, without effect. Tomcat drops a map member
- *   that does not answer its map's ping within it; here placement is over the channel's view, from
- *   which membership drops a member that stops answering (membership.expireTime, dropTime,
- *   TcpFailureDetector), and a member whose context stops announces it (`leaving`).
+ *   that does not answer its map's ping within it; here a map member leaves the map when it leaves
+ *   the channel's view, from which membership drops a member that stops answering
+ *   (membership.expireTime, dropTime, TcpFailureDetector), and a member whose context stops
+ *   announces it (`leaving`, then `map-member` with `present: false`).
  */
 
 import { CatteryError, ChannelSendError } from '../tribes/errors.ts'
@@ -48,7 +51,8 @@ import { Departure } from './departure.ts'
 import { sessionCodes } from './errors.ts'
 import { sendsToJoiner } from './joiner-share.ts'
 import type { ManagerStats } from './manager.ts'
-import type { SessionMessage } from './messages.ts'
+import { MapMembers } from './map-members.ts'
+import { isMapMember, type SessionMessage } from './messages.ts'
 import { PlacementView } from './placement.ts'
 import { writerOf } from './rank.ts'
 import { type HeldCopy, planRepair, type RepairAction } from './repair.ts'
@@ -122,6 +126,7 @@ type Role = 'primary' | 'backup' | 'proxy'
 interface PlacementCache {
   readonly channelVersion: number
   readonly leavingVersion: number
+  readonly mapVersion: number
   /** This member's writer id: '' in a view made before start (a message routed here, /status). */
   readonly self: string
   readonly view: PlacementView
@@ -138,7 +143,11 @@ export class BackupManager extends ReplicatedManager {
   readonly #terminateOnStartFailure: boolean
   readonly #accessTimeout: number
   #self = ''
-  /** The placement view, cached for the channel's view and the stopping members it was made of. */
+  /** This context runs here: announced to the map members, not stopping (it answers announcements). */
+  #running = false
+  /** The members that have this context started (placement is over them). */
+  readonly #map: MapMembers
+  /** The placement view, cached for the channel's view, the map and the stopping members it was made of. */
   #view: PlacementCache | undefined
   /** Counts the changes of #leaving (#setLeaving): part of #view's cache key. */
   #leavingVersion = 0
@@ -181,6 +190,15 @@ export class BackupManager extends ReplicatedManager {
     this.#rpcTimeout = options.rpcTimeout ?? 15_000
     this.#terminateOnStartFailure = options.terminateOnStartFailure ?? false
     this.#accessTimeout = options.accessTimeout ?? ACCESS_TIMEOUT_MS
+    this.#map = new MapMembers({
+      channel: options.channel,
+      contextPath: this.contextPath,
+      logger: this.logger,
+      sent: this.counts.sent,
+      received: this.counts.received,
+      running: () => this.#running,
+      changed: (id) => this.#mapChanged(id),
+    })
     this.#departure = new Departure({
       channel: options.channel,
       contextPath: this.contextPath,
@@ -203,6 +221,9 @@ export class BackupManager extends ReplicatedManager {
         { accessTimeout: this.#accessTimeout },
         'manager.accessTimeout has no effect here: membership drops a member that stops answering (membership.expireTime, dropTime, TcpFailureDetector), and a member whose context stops announces it',
       )
+    // The map members learn of this one, and answer, before the state transfer asks them.
+    this.#running = true
+    await this.#map.start()
     const failure = await this.#startTransfer()
     if (failure !== undefined) {
       const err = new CatteryError(
@@ -250,6 +271,7 @@ export class BackupManager extends ReplicatedManager {
 
   override async stop(): Promise<void> {
     this.#stopping = true
+    this.#running = false
     clearInterval(this.#tick)
     this.ro.channel.off('memberAdded', this.#onViewChange)
     this.ro.channel.off('memberDisappeared', this.#onGone)
@@ -259,6 +281,8 @@ export class BackupManager extends ReplicatedManager {
       await this.#departure.announce()
       if (!this.ro.expireSessionsOnShutdown) await this.#departure.handOver()
     }
+    // Out of the map on every member (placement had it out since `leaving`).
+    await this.#map.stop()
     await super.stop()
   }
 
@@ -274,6 +298,7 @@ export class BackupManager extends ReplicatedManager {
         ...this.#placement,
         ...this.pusher.counters,
         ...this.#departure.counters,
+        ...this.#map.counters,
         members: view.members.length,
       },
     }
@@ -282,10 +307,10 @@ export class BackupManager extends ReplicatedManager {
   // --- placement ------------------------------------------------------------------------------
 
   /**
-   * The view placement uses: the members seen now that are not stopping, and this one. Several
-   * placement questions are asked per request: the view is rebuilt only when the channel's view,
-   * the stopping members (their versions) or this member's id (set at start) changed, and the last
-   * session's owners are remembered.
+   * The view placement uses: the members seen now that have this context started (map members) and
+   * are not stopping, and this one. Several placement questions are asked per request: the view is
+   * rebuilt only when the channel's view, the map, the stopping members (their versions) or this
+   * member's id (set at start) changed, and the last session's owners are remembered.
    */
   #placementView(): PlacementView {
     const channelVersion = this.ro.channel.viewVersion
@@ -293,14 +318,22 @@ export class BackupManager extends ReplicatedManager {
     if (
       cached?.channelVersion === channelVersion &&
       cached.leavingVersion === this.#leavingVersion &&
+      cached.mapVersion === this.#map.version &&
       cached.self === this.#self
     )
       return cached.view
-    const members = this.ro.channel.members().filter((m) => !this.#leaving.has(writerOf(m)))
-    const ids = members.map((m) => writerOf(m))
+    const members: Member[] = []
+    const ids: string[] = []
+    for (const m of this.ro.channel.members()) {
+      const id = writerOf(m)
+      if (!this.#map.has(id) || this.#leaving.has(id)) continue
+      members.push(m)
+      ids.push(id)
+    }
     this.#view = {
       channelVersion,
       leavingVersion: this.#leavingVersion,
+      mapVersion: this.#map.version,
       self: this.#self,
       view: new PlacementView([...ids, this.#self]),
       members: new Map(members.map((m, i) => [ids[i] as string, m])),
@@ -552,6 +585,14 @@ export class BackupManager extends ReplicatedManager {
   }
 
   override receive(m: ManagerMessage, from: Member, sendOptions = 0): Promise<void> | undefined {
+    // Not a ManagerMessage: a notice only this manager reads (messages.ts).
+    const notice: unknown = m
+    if (isMapMember(notice)) {
+      // A member that announced its departure and says its context runs started it anew.
+      if (notice.present === true && this.#setLeaving(writerOf(from), false) && this.#tick !== undefined)
+        this.#onViewChange()
+      return this.#map.receive(notice, from)
+    }
     const handled = super.receive(m, from, sendOptions)
     if (m.type === 'change-id') this.#renamed(m.newId)
     else if (m.type === 'batch' && Array.isArray(m.messages))
@@ -620,6 +661,15 @@ export class BackupManager extends ReplicatedManager {
     this.#onViewChange()
   }
 
+  /**
+   * A member entered or left the map. One back in it after it announced its departure started this
+   * context anew; one out of it is out of placement anyway: either way no longer a stopping member.
+   */
+  #mapChanged(id: string): void {
+    this.#setLeaving(id, false)
+    if (this.#tick !== undefined) this.#onViewChange()
+  }
+
   /** A member that announced its departure and asks for state again started this context anew. */
   override sendState(to: Member, request: TransferRequest): Promise<boolean> {
     if (this.#setLeaving(writerOf(to), false)) this.#onViewChange()
@@ -641,6 +691,7 @@ export class BackupManager extends ReplicatedManager {
     // A member's readiness changes without a view event: a joiner that became ready may now
     // confirm copies others wait to drop.
     const now = Date.now()
+    this.#map.retry()
     if (this.#leaving.size > 0) {
       const ids = new Set(this.ro.channel.members().map((m) => writerOf(m)))
       for (const id of [...this.#leaving]) if (!ids.has(id)) this.#setLeaving(id, false)

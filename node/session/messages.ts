@@ -130,7 +130,23 @@ export type SessionMessage =
   /** Asynchronous messages of one event-loop turn (see replication-batch.ts). */
   | { k: typeof SESSION_MESSAGE; type: 'batch'; ctx: string; messages: unknown[] }
 
-export type SessionMessageType = SessionMessage['type']
+/**
+ * BackupManager map membership (map-members.ts; Tomcat's AbstractReplicatedMap keeps its map members
+ * so): the sender has this context started (`present: true`) or stopped it (`present: false`).
+ * `ask`: the sender starts, or a member appeared, so the receiver answers with its own presence (to
+ * the sender only, without `ask`) when its BackupManager for `ctx` runs. A member without the context
+ * neither records nor answers. Apart from SessionMessage: a membership notice that only the
+ * BackupManager reads, and that a member without the context acknowledges (node/cluster/cluster.ts).
+ */
+export interface MapMemberMessage {
+  k: typeof SESSION_MESSAGE
+  type: 'map-member'
+  ctx: string
+  present: boolean
+  ask?: boolean
+}
+
+export type SessionMessageType = SessionMessage['type'] | MapMemberMessage['type']
 
 /** Messages sent or received, by type. */
 export type MessageCounts = Record<SessionMessageType, number>
@@ -154,6 +170,7 @@ export const newMessageCounts = (): MessageCounts => ({
   digest: 0,
   'digest-keys': 0,
   batch: 0,
+  'map-member': 0,
 })
 
 export function isSessionMessage(p: unknown): p is SessionMessage {
@@ -165,3 +182,7 @@ export function isSessionMessage(p: unknown): p is SessionMessage {
     typeof (p as { type?: unknown }).type === 'string'
   )
 }
+
+/** A map-member notice: a session message of that type (its fields are checked where it is read). */
+export const isMapMember = (p: unknown): p is MapMemberMessage =>
+  isSessionMessage(p) && (p as { type: string }).type === 'map-member'

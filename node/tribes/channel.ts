@@ -390,7 +390,15 @@ class GroupChannel extends EventEmitter implements Channel {
       )
   }
 
+  /**
+   * A listener's refusal with a code of its own (a CatteryError) goes back to the sender as it is and
+   * is logged by whoever refused; anything else is a listener's failure, wrapped and logged here.
+   */
   #listenerFailed(m: IncomingMessage, err: unknown): void {
+    if (err instanceof CatteryError) {
+      m.done(err)
+      return
+    }
     const e = new CatteryError(codes.LISTENER_FAILED, `listener failed: ${(err as Error)?.message ?? err}`, {
       cause: err,
     })

@@ -89,6 +89,11 @@ export const codes = {
   APP_NOT_DEPLOYED: 'CATTERY_ERR_APP_NOT_DEPLOYED',
   /** An HTTP request whose path no context serves (404). */
   NO_CONTEXT: 'CATTERY_ERR_NO_CONTEXT',
+  /**
+   * A session message that waits to be handled (synchronous ACK) for a context this member does not
+   * serve (not deployed, or it replicates nothing): refused, so the sender does not take it as held.
+   */
+  NO_CONTEXT_MANAGER: 'CATTERY_ERR_NO_CONTEXT_MANAGER',
   /** An HTTP request that arrives while the node stops (503, connection closed). */
   NODE_STOPPING: 'CATTERY_ERR_NODE_STOPPING',
   /** The express-session store was given a session id the cluster cannot carry ([A-Za-z0-9_-], 8-128). */

@@ -19,6 +19,10 @@ test('a write made on a copy dropped while the request ran still goes to the own
   const p3 = peer('n3')
   const net = viewChannel([p2])
   const m = replicatedManager('backup', net.channel)
+  // Members that have the context started announce it (map-members.ts): placement is over them.
+  const announce = (from: typeof p2) =>
+    m.receive({ k: SESSION_MESSAGE, type: 'map-member', ctx: '/app', present: true } as never, from)
+  announce(p2)
   await m.start()
   try {
     const [self, w2, w3] = [writerOf(net.channel.localMember), writerOf(p2), writerOf(p3)]
@@ -44,6 +48,7 @@ test('a write made on a copy dropped while the request ran still goes to the own
     const session = await m.findSession(`${key}.n2`)
     assert.ok(session, 'held here')
     net.setMembers([p2, p3])
+    announce(p3)
     const change = { k: SESSION_MESSAGE, type: 'change-id', ctx: '/app', id: `${key}.n2` }
     m.receive({ ...change, newId: `${key}.n3`, v: 2, w: w2, b: w2 } as ManagerMessage, p2)
     for (let i = 0; i < 5 && m.peekSession(key); i++) await turn()

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { SESSION_MESSAGE } from '../../../node/session/messages.ts'
 import { CatteryError, ChannelSendError, codes } from '../../../node/tribes/errors.ts'
 import { describeMember, type Member } from '../../../node/tribes/member.ts'
 import { peer, replicatedManager, viewChannel } from '../../helpers/managers.ts'
@@ -24,6 +25,8 @@ test('a new session the other owner refused (it did not know this member yet) re
     }
   }) as typeof net.channel.send
   const m = replicatedManager('backup', net.channel)
+  // n2 has the context started (map-members.ts).
+  m.receive({ k: SESSION_MESSAGE, type: 'map-member', ctx: '/app', present: true } as never, p2)
   await m.start()
   try {
     // Two members, one backup: both own every session.

@@ -6,10 +6,14 @@
  */
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
+import { SESSION_MESSAGE } from '../../../node/session/messages.ts'
 import { peer, replicatedManager, viewChannel } from '../../helpers/managers.ts'
 
 test('a placement view asked for before start does not outlive it: sessions created after start are primaries here', async () => {
-  const m = replicatedManager('backup', viewChannel([peer('n2')]).channel)
+  const n2 = peer('n2')
+  const m = replicatedManager('backup', viewChannel([n2]).channel)
+  // n2 has the context started (map-members.ts).
+  m.receive({ k: SESSION_MESSAGE, type: 'map-member', ctx: '/app', present: true } as never, n2)
   // What /status shows before the context started.
   assert.equal(m.stats().placement?.members, 2)
   await m.start()

@@ -243,6 +243,9 @@ describe('rpcTimeout', () => {
     const p3 = peer('n3')
     const net = viewChannel([p2, p3])
     const m = backupManager(net.channel, { rpcTimeout })
+    // Both peers have the context started (map-members.ts).
+    for (const from of [p2, p3])
+      m.receive({ k: SESSION_MESSAGE, type: 'map-member', ctx: '/app', present: true } as never, from)
     await m.start()
     const self = writerOf(net.channel.localMember)
     const view = new PlacementView([self, writerOf(p2), writerOf(p3)])
