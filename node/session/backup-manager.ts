@@ -18,9 +18,9 @@
  *   (at most MAX_PROXIES per context, the least recently used dropped first), so a client whose
  *   balancer keeps it on this member does not fetch on every request; the version cookie catches a
  *   proxy that is older than what its client saw (askAtOnce: the owners are asked at once).
- * - **Repair** (repair.ts): after a membership change, and for proxies past their lifetime, each
- *   member sends copies to owners that may lack them and drops copies it does not own once every
- *   owner confirmed them (ownership-transfer.ts), paced every REPAIR_DELAY_MS.
+ * - **Repair** (repair.ts, run by repair-pass.ts): after a membership change, and for proxies past
+ *   their lifetime, each member sends copies to owners that may lack them and drops copies it does
+ *   not own once every owner confirmed them (ownership-transfer.ts), paced every REPAIR_DELAY_MS.
  * - **Join**: a joiner gets, from every ready member, the sessions it owns (state-transfer.ts with
  *   fromEveryDonor; stateIds filters by ownership, and by joiner-share.ts so that each session is
  *   sent by one of its holders), and is ready only then.
@@ -54,8 +54,9 @@ import type { ManagerStats } from './manager.ts'
 import { MapMembers } from './map-members.ts'
 import { isMapMember, type SessionMessage } from './messages.ts'
 import { PlacementView } from './placement.ts'
+import { PlacementCache } from './placement-cache.ts'
 import { writerOf } from './rank.ts'
-import { type HeldCopy, planRepair, type RepairAction } from './repair.ts'
+import { RepairPass } from './repair-pass.ts'
 import { ReplicatedManager, type ReplicatedManagerOptions } from './replicated-manager.ts'
 import { newSessionIdBase, type Session, type SessionData } from './session.ts'
 import type { TransferRequest, TransferScope, TransferStatus } from './state-transfer.ts'
@@ -107,34 +108,8 @@ export function startFailure(
 const PROXY_TTL_MS = 5_000
 /** Proxy copies per context, at most (the least recently used is dropped first, through repair). */
 const MAX_PROXIES = 10_000
-/** A repair pass runs at most this often, and this long after a membership change. */
-const REPAIR_DELAY_MS = 250
-/**
- * A view is taken as the base of the next pass's comparison only once it held this long: a member
- * that left and was the one to send copies (the lead, repair.ts) may not have been noticed gone by
- * every member yet; until then passes compare with the last settled view, so a member whose lead
- * died meanwhile acts as the lead.
- */
-const SETTLE_MS = 3_000
-/** A full pass runs at least this often (copies held against a view that changed under them). */
-const FULL_PASS_MS = 30_000
 /** How often the view's readiness and the proxies' lifetimes are checked. */
 const TICK_MS = 500
-
-type Role = 'primary' | 'backup' | 'proxy'
-
-interface PlacementCache {
-  readonly channelVersion: number
-  readonly leavingVersion: number
-  readonly mapVersion: number
-  /** This member's writer id: '' in a view made before start (a message routed here, /status). */
-  readonly self: string
-  readonly view: PlacementView
-  readonly members: Map<string, Member>
-  /** The session last asked about, and its owners under `view`. */
-  lastKey: string | undefined
-  lastOwners: readonly string[]
-}
 
 export class BackupManager extends ReplicatedManager {
   readonly kind = 'backup' as const
@@ -147,35 +122,15 @@ export class BackupManager extends ReplicatedManager {
   #running = false
   /** The members that have this context started (placement is over them). */
   readonly #map: MapMembers
-  /** The placement view, cached for the channel's view, the map and the stopping members it was made of. */
-  #view: PlacementCache | undefined
-  /** Counts the changes of #leaving (#setLeaving): part of #view's cache key. */
-  #leavingVersion = 0
-  /** The last settled view (SETTLE_MS) whose repair pass completed: passes compare with it. */
-  #before: PlacementView | undefined
-  /** The current view's member list, and since when it holds. */
-  #viewSig = ''
-  #viewSince = 0
-  /** Copies confirmed by their new owners since #before was set (not sent twice). */
-  readonly #pushed = new Map<string, Set<string>>()
+  /** The placement view over the map members that are not stopping (and their owners), cached. */
+  readonly #placement: PlacementCache
   /** Proxy copies (held, not owned): when each was last used. Oldest use first. */
   readonly #proxies = new Map<string, number>()
-  /** Copies whose last write here every owner acknowledged, under which view. */
-  readonly #confirmed = new Map<string, string>()
-  /** Pushes that failed: sent again at the next pass. */
-  readonly #retry = new Map<string, Set<string>>()
   #tick: NodeJS.Timeout | undefined
-  #pass: Promise<void> | undefined
-  #passDue = false
-  #lastFull = 0
   #stopping = false
-  /**
-   * Members (writer ids) that announced they are stopping: out of placement. At most one entry per
-   * member of the view (forgotten when it leaves the view).
-   */
-  readonly #leaving = new Set<string>()
+  readonly #repair: RepairPass
   readonly #departure: Departure
-  readonly #placement = {
+  readonly #counters = {
     fetches: 0,
     fetchMisses: 0,
     repairPasses: 0,
@@ -199,6 +154,25 @@ export class BackupManager extends ReplicatedManager {
       running: () => this.#running,
       changed: (id) => this.#mapChanged(id),
     })
+    this.#placement = new PlacementCache({
+      channel: options.channel,
+      map: this.#map,
+      copies: this.#copies,
+      self: () => this.#self,
+    })
+    this.#repair = new RepairPass({
+      logger: this.logger,
+      copies: this.#copies,
+      self: () => this.#self,
+      view: () => this.#placement.view(),
+      member: (id) => this.#placement.member(id),
+      keys: () => this.store.keys(),
+      push: (to, keys) => this.pusher.push(to, keys),
+      proxiesInUse: (view, now) => this.#proxiesInUse(view, now),
+      proxyExpired: (now) => this.#proxyExpired(now),
+      drop: (key) => this.#dropUnused(key),
+      counters: this.#counters,
+    })
     this.#departure = new Departure({
       channel: options.channel,
       contextPath: this.contextPath,
@@ -206,10 +180,10 @@ export class BackupManager extends ReplicatedManager {
       sent: this.counts.sent,
       copies: this.#copies,
       self: () => this.#self,
-      view: () => this.#placementView(),
+      view: () => this.#placement.view(),
       keys: () => this.store.keys(),
       holds: (id) => this.store.get(id) !== undefined,
-      member: (id) => this.#member(id),
+      member: (id) => this.#placement.member(id),
       push: (to, keys) => this.pusher.push(to, keys),
     })
   }
@@ -236,8 +210,7 @@ export class BackupManager extends ReplicatedManager {
       throw err
     }
     if (this.transfer.stopped) return
-    this.#noteView()
-    this.#lastFull = Date.now()
+    this.#repair.start()
     this.ro.channel.on('memberAdded', this.#onViewChange)
     this.ro.channel.on('memberDisappeared', this.#onGone)
     this.#tick = setInterval(() => this.#onTick(), TICK_MS)
@@ -275,7 +248,7 @@ export class BackupManager extends ReplicatedManager {
     clearInterval(this.#tick)
     this.ro.channel.off('memberAdded', this.#onViewChange)
     this.ro.channel.off('memberDisappeared', this.#onGone)
-    await this.#pass
+    await this.#repair.stop()
     await this.stopAntiEntropy()
     if (this.ro.channel.started) {
       await this.#departure.announce()
@@ -288,99 +261,20 @@ export class BackupManager extends ReplicatedManager {
 
   override stats(): ManagerStats {
     const roles = { primary: 0, backup: 0, proxy: 0 }
-    const view = this.#placementView()
-    for (const key of this.store.keys()) roles[this.#roleIn(view, key)]++
+    const view = this.#placement.view()
+    for (const key of this.store.keys()) roles[this.#placement.roleIn(view, key)]++
     return {
       ...super.stats(),
       backups: this.#copies - 1,
       ...roles,
       placement: {
-        ...this.#placement,
+        ...this.#counters,
         ...this.pusher.counters,
         ...this.#departure.counters,
         ...this.#map.counters,
         members: view.members.length,
       },
     }
-  }
-
-  // --- placement ------------------------------------------------------------------------------
-
-  /**
-   * The view placement uses: the members seen now that have this context started (map members) and
-   * are not stopping, and this one. Several placement questions are asked per request: the view is
-   * rebuilt only when the channel's view, the map, the stopping members (their versions) or this
-   * member's id (set at start) changed, and the last session's owners are remembered.
-   */
-  #placementView(): PlacementView {
-    const channelVersion = this.ro.channel.viewVersion
-    const cached = this.#view
-    if (
-      cached?.channelVersion === channelVersion &&
-      cached.leavingVersion === this.#leavingVersion &&
-      cached.mapVersion === this.#map.version &&
-      cached.self === this.#self
-    )
-      return cached.view
-    const members: Member[] = []
-    const ids: string[] = []
-    for (const m of this.ro.channel.members()) {
-      const id = writerOf(m)
-      if (!this.#map.has(id) || this.#leaving.has(id)) continue
-      members.push(m)
-      ids.push(id)
-    }
-    this.#view = {
-      channelVersion,
-      leavingVersion: this.#leavingVersion,
-      mapVersion: this.#map.version,
-      self: this.#self,
-      view: new PlacementView([...ids, this.#self]),
-      members: new Map(members.map((m, i) => [ids[i] as string, m])),
-      lastKey: undefined,
-      lastOwners: [],
-    }
-    return this.#view.view
-  }
-
-  #member(id: string): Member | undefined {
-    this.#placementView()
-    return this.#view?.members.get(id)
-  }
-
-  #owners(key: string): readonly string[] {
-    const view = this.#placementView()
-    const cached = this.#view as PlacementCache
-    if (cached.lastKey !== key) {
-      cached.lastOwners = view.owners(key, this.#copies)
-      cached.lastKey = key
-    }
-    return cached.lastOwners
-  }
-
-  /** `id` stops (memberLeaving) or no longer does: out of placement, or back in. */
-  #setLeaving(id: string, leaving: boolean): boolean {
-    if (this.#leaving.has(id) === leaving) return false
-    if (leaving) this.#leaving.add(id)
-    else this.#leaving.delete(id)
-    this.#leavingVersion++
-    return true
-  }
-
-  #roleIn(view: PlacementView, key: string): Role {
-    const i = view.owners(key, this.#copies).indexOf(this.#self)
-    return i === 0 ? 'primary' : i > 0 ? 'backup' : 'proxy'
-  }
-
-  /** The other owners of a session, as members. */
-  #otherOwners(key: string): Member[] {
-    const out: Member[] = []
-    for (const id of this.#owners(key)) {
-      if (id === this.#self) continue
-      const m = this.#member(id)
-      if (m) out.push(m)
-    }
-    return out
   }
 
   // --- what anti-entropy (anti-entropy.ts, run by ReplicatedManager) asks ----------------------
@@ -390,32 +284,26 @@ export class BackupManager extends ReplicatedManager {
   }
 
   protected override membersView(): PlacementView {
-    return this.#placementView()
+    return this.#placement.view()
   }
 
   protected override memberById(id: string): Member | undefined {
-    return this.#member(id)
+    return this.#placement.member(id)
   }
 
   protected override acceptsPush(to: Member): boolean {
-    return !this.#leaving.has(writerOf(to))
+    return !this.#placement.isLeaving(writerOf(to))
   }
 
   /** The last repair pass was over this view, and none is due or running. */
   protected override antiEntropySettled(): boolean {
-    return (
-      !this.#stopping &&
-      this.#before !== undefined &&
-      this.#before.equals(this.#placementView()) &&
-      !this.#pass &&
-      this.#retry.size === 0
-    )
+    return !this.#stopping && this.#repair.settled()
   }
 
   protected override newIdBase(): string {
     // The creator is the primary (as in Tomcat): the id is drawn until this member ranks first. Each
     // draw succeeds with probability 1/N; the id keeps 128 - log2(N) bits of randomness.
-    const view = this.#placementView()
+    const view = this.#placement.view()
     const tries = 64 * view.members.length
     for (let i = 0; i < tries; i++) {
       const id = newSessionIdBase()
@@ -427,14 +315,14 @@ export class BackupManager extends ReplicatedManager {
   protected override targets(message: SessionMessage): Member[] {
     switch (message.type) {
       case 'created':
-        return this.#otherOwners(keyOf(message.session.id))
+        return this.#placement.otherOwners(keyOf(message.session.id))
       case 'delta':
       case 'accessed':
       case 'expired':
-        return this.#otherOwners(keyOf(message.id))
+        return this.#placement.otherOwners(keyOf(message.id))
       case 'change-id': {
-        const to = this.#otherOwners(keyOf(message.id))
-        for (const m of this.#otherOwners(keyOf(message.newId))) if (!to.includes(m)) to.push(m)
+        const to = this.#placement.otherOwners(keyOf(message.id))
+        for (const m of this.#placement.otherOwners(keyOf(message.newId))) if (!to.includes(m)) to.push(m)
         return to
       }
       default:
@@ -444,16 +332,16 @@ export class BackupManager extends ReplicatedManager {
 
   protected override stateIds(to: Member, scope?: TransferScope): string[] {
     const joiner = writerOf(to)
-    const members = this.#placementView().members.filter((m) => m !== joiner)
+    const members = this.#placement.view().members.filter((m) => m !== joiner)
     const view = new PlacementView([...members, joiner])
     const ids: string[] = []
     // Each session is sent by one of its holders (joiner-share.ts) when the view is settled (the
     // members that own a session hold it: the last repair pass was over this view). Otherwise a new
     // owner may not hold its copy yet: every holder sends what it holds of the joiner's share.
     const holders = new PlacementView(members)
+    const before = this.#repair.settledView
     const settled =
-      this.#before !== undefined &&
-      holders.equals(new PlacementView(this.#before.members.filter((m) => m !== joiner)))
+      before !== undefined && holders.equals(new PlacementView(before.members.filter((m) => m !== joiner)))
     if (!scope || !settled) {
       for (const key of this.store.keys()) if (view.owners(key, this.#copies).includes(joiner)) ids.push(key)
       return ids
@@ -485,13 +373,13 @@ export class BackupManager extends ReplicatedManager {
   }
 
   protected override announcesExpiry(session: Session): boolean {
-    return this.#owners(keyOf(session.id))[0] === this.#self
+    return this.#placement.owners(keyOf(session.id))[0] === this.#self
   }
 
   protected override askAtOnce(id: string): Member[] | undefined {
     const key = keyOf(id)
-    if (this.#owners(key).includes(this.#self) && this.store.get(key)) return undefined
-    return this.#otherOwners(key)
+    if (this.#placement.owns(key) && this.store.get(key)) return undefined
+    return this.#placement.otherOwners(key)
   }
 
   // --- serving --------------------------------------------------------------------------------
@@ -504,9 +392,9 @@ export class BackupManager extends ReplicatedManager {
       return held
     }
     if (this.replicaLog.isGone(id) || this.#stopping) return undefined
-    const owners = this.#otherOwners(key)
+    const owners = this.#placement.otherOwners(key)
     if (owners.length === 0) return undefined
-    this.#placement.fetches++
+    this.#counters.fetches++
     if (!this.fetcher.request(id, { version: 1, writer: '' }, undefined, owners)) return undefined
     const end = await this.waiters.wait(
       key,
@@ -515,7 +403,7 @@ export class BackupManager extends ReplicatedManager {
     )
     const s = this.store.get(key)
     if (end !== 'caught-up' || !s) {
-      this.#placement.fetchMisses++
+      this.#counters.fetchMisses++
       return undefined
     }
     return s
@@ -527,10 +415,11 @@ export class BackupManager extends ReplicatedManager {
     const newKey = keyOf(newId)
     if (newKey === oldKey) return
     // regenerate(): the new id may have other owners; those that did not own the old one get a copy.
-    this.#confirmed.delete(oldKey)
+    this.#repair.unconfirm(oldKey)
     this.#proxies.delete(oldKey)
-    const old = new Set(this.#owners(oldKey))
-    for (const m of this.#otherOwners(newKey)) if (!old.has(writerOf(m))) void this.pusher.push(m, [newKey])
+    const old = new Set(this.#placement.owners(oldKey))
+    for (const m of this.#placement.otherOwners(newKey))
+      if (!old.has(writerOf(m))) void this.pusher.push(m, [newKey])
     this.#noteHeld(newKey)
   }
 
@@ -540,10 +429,9 @@ export class BackupManager extends ReplicatedManager {
     if (key !== undefined) {
       // Only a proxy's writes are remembered (an owner keeps its copy): no cost per owned session,
       // nor for a copy dropped while the request ran.
-      const proxy = !this.#owners(key).includes(this.#self) && this.store.get(key) !== undefined
-      if (proxy && ok && (this.ro.sendOptions & SendOption.SYNCHRONIZED_ACK) !== 0)
-        this.#confirmed.set(key, this.#placementView().members.join(','))
-      else this.#confirmed.delete(key)
+      const proxy = !this.#placement.owns(key) && this.store.get(key) !== undefined
+      if (proxy && ok && (this.ro.sendOptions & SendOption.SYNCHRONIZED_ACK) !== 0) this.#repair.confirm(key)
+      else this.#repair.unconfirm(key)
     }
     return ok
   }
@@ -558,8 +446,8 @@ export class BackupManager extends ReplicatedManager {
     const key = changedKey(message)
     if (key === undefined || !this.store.get(key)) return
     const failed = err instanceof ChannelSendError ? new Set(err.failures.map((f) => f.member)) : undefined
-    for (const m of this.#otherOwners(key))
-      if (!failed || failed.has(describeMember(m))) this.#retryLater(key, writerOf(m))
+    for (const m of this.#placement.otherOwners(key))
+      if (!failed || failed.has(describeMember(m))) this.#repair.retryLater(key, writerOf(m))
   }
 
   /** A copy arrived (fetched, pushed, transferred): one this member does not own is a proxy. */
@@ -575,13 +463,13 @@ export class BackupManager extends ReplicatedManager {
   }
 
   #noteHeld(key: string): void {
-    if (!this.#owners(key).includes(this.#self)) this.#used(key)
+    if (!this.#placement.owns(key)) this.#used(key)
   }
 
   #used(key: string): void {
     this.#proxies.delete(key)
     this.#proxies.set(key, Date.now())
-    if (this.#proxies.size > MAX_PROXIES) this.#schedule(0)
+    if (this.#proxies.size > MAX_PROXIES) this.#repair.runSoon()
   }
 
   override receive(m: ManagerMessage, from: Member, sendOptions = 0): Promise<void> | undefined {
@@ -589,7 +477,11 @@ export class BackupManager extends ReplicatedManager {
     const notice: unknown = m
     if (isMapMember(notice)) {
       // A member that announced its departure and says its context runs started it anew.
-      if (notice.present === true && this.#setLeaving(writerOf(from), false) && this.#tick !== undefined)
+      if (
+        notice.present === true &&
+        this.#placement.setLeaving(writerOf(from), false) &&
+        this.#tick !== undefined
+      )
         this.#onViewChange()
       return this.#map.receive(notice, from)
     }
@@ -611,52 +503,43 @@ export class BackupManager extends ReplicatedManager {
   #renamed(newId: unknown): void {
     if (typeof newId !== 'string' || this.#stopping) return
     const key = keyOf(newId)
-    if (!this.store.get(key) || this.#owners(key).includes(this.#self) || this.#proxies.has(key)) return
+    if (!this.store.get(key) || this.#placement.owns(key) || this.#proxies.has(key)) return
     void this.#release(key)
   }
 
-  /** The copy of `key` goes to member `writer` with the next repair pass. */
-  #retryLater(key: string, writer: string): void {
-    const set = this.#retry.get(key)
-    if (set) set.add(writer)
-    else this.#retry.set(key, new Set([writer]))
-  }
-
   async #release(key: string): Promise<void> {
-    const owners = this.#otherOwners(key)
+    const owners = this.#placement.otherOwners(key)
     const confirmed = await Promise.all(owners.map((m) => this.pusher.push(m, [key])))
     let kept = false
     owners.forEach((m, i) => {
       if (confirmed[i]?.has(key)) return
       // Sent again by the next pass, which drops the copy then.
-      this.#retryLater(key, writerOf(m))
+      this.#repair.retryLater(key, writerOf(m))
       kept = true
     })
     // Owned or used here meanwhile: kept.
-    if (kept || this.#owners(key).includes(this.#self) || this.#proxies.has(key) || !this.store.get(key))
-      return
+    if (kept || this.#placement.owns(key) || this.#proxies.has(key) || !this.store.get(key)) return
     this.store.delete(key)
-    this.#confirmed.delete(key)
-    this.#placement.copiesDropped++
+    this.#repair.unconfirm(key)
+    this.#counters.copiesDropped++
   }
 
   // --- repair ---------------------------------------------------------------------------------
 
   readonly #onViewChange = () => {
-    this.#noteView()
-    this.#schedule(REPAIR_DELAY_MS)
+    this.#repair.viewChanged()
   }
 
   readonly #onGone = (m: Member) => {
-    this.#setLeaving(writerOf(m), false)
+    this.#placement.setLeaving(writerOf(m), false)
     this.#onViewChange()
   }
 
   /** Another member announced its departure: out of placement from now on. */
   protected override memberLeaving(from: Member): void {
     const id = writerOf(from)
-    if (this.#leaving.has(id) || !this.ro.channel.members().some((m) => writerOf(m) === id)) return
-    this.#setLeaving(id, true)
+    if (this.#placement.isLeaving(id) || !this.ro.channel.members().some((m) => writerOf(m) === id)) return
+    this.#placement.setLeaving(id, true)
     this.logger.info({ member: describeMember(from) }, 'a member is stopping: out of placement')
     this.#onViewChange()
   }
@@ -666,150 +549,58 @@ export class BackupManager extends ReplicatedManager {
    * context anew; one out of it is out of placement anyway: either way no longer a stopping member.
    */
   #mapChanged(id: string): void {
-    this.#setLeaving(id, false)
+    this.#placement.setLeaving(id, false)
     if (this.#tick !== undefined) this.#onViewChange()
   }
 
   /** A member that announced its departure and asks for state again started this context anew. */
   override sendState(to: Member, request: TransferRequest): Promise<boolean> {
-    if (this.#setLeaving(writerOf(to), false)) this.#onViewChange()
+    if (this.#placement.setLeaving(writerOf(to), false)) this.#onViewChange()
     return super.sendState(to, request)
   }
 
-  /** The view now; notes since when it holds. */
-  #noteView(): PlacementView {
-    const view = this.#placementView()
-    const sig = view.members.join(',')
-    if (sig !== this.#viewSig) {
-      this.#viewSig = sig
-      this.#viewSince = Date.now()
-    }
-    return view
-  }
+  // --- the tick, and the proxies (what a repair pass asks) -------------------------------------
 
   #onTick(): void {
-    // A member's readiness changes without a view event: a joiner that became ready may now
-    // confirm copies others wait to drop.
     const now = Date.now()
     this.#map.retry()
-    if (this.#leaving.size > 0) {
-      const ids = new Set(this.ro.channel.members().map((m) => writerOf(m)))
-      for (const id of [...this.#leaving]) if (!ids.has(id)) this.#setLeaving(id, false)
-    }
-    const view = this.#noteView()
-    const unsettled = this.#before === undefined || !this.#before.equals(view)
-    let due =
-      (unsettled && now - this.#viewSince >= SETTLE_MS) ||
-      this.#retry.size > 0 ||
-      now - this.#lastFull > FULL_PASS_MS
-    const oldest = this.#proxies.values().next().value
-    if (oldest !== undefined && now - oldest > PROXY_TTL_MS) due = true
-    if (due) this.#schedule(0)
+    this.#placement.forgetGone()
+    this.#repair.tick(now)
   }
 
-  #schedule(delay: number): void {
-    if (this.#stopping) return
-    this.#passDue = true
-    if (this.#pass) return
-    this.#pass = (async () => {
-      await new Promise((r) => setTimeout(r, delay))
-      while (this.#passDue && !this.#stopping) {
-        this.#passDue = false
-        try {
-          await this.#repair()
-        } catch (err) {
-          this.logger.warn({ err: (err as Error).message }, 'repair pass failed')
-        }
-      }
-    })().finally(() => {
-      this.#pass = undefined
-    })
-  }
-
-  /** One repair pass over every copy held (repair.ts decides, this sends and drops). */
-  async #repair(): Promise<void> {
-    const started = Date.now()
-    const after = this.#noteView()
-    const before = this.#before
-    const viewKey = after.members.join(',')
-    const now = Date.now()
-    // A proxy entry of a copy this member owns now, or holds no more, is none: left in the list,
-    // past its lifetime it would make every tick run a pass.
+  /**
+   * Which proxy copies are in use at `now`: used within their lifetime, and among the MAX_PROXIES
+   * most recently used. A proxy entry of a copy this member owns under `view`, or holds no more, is
+   * none: left in the list, past its lifetime it would make every tick run a pass.
+   */
+  #proxiesInUse(view: PlacementView, now: number): Map<string, boolean> {
     for (const key of this.#proxies.keys())
-      if (!this.store.get(key) || after.owners(key, this.#copies).includes(this.#self))
+      if (!this.store.get(key) || view.owners(key, this.#copies).includes(this.#self))
         this.#proxies.delete(key)
     const lru = this.#proxies.size - MAX_PROXIES
     let i = 0
     const inUse = new Map<string, boolean>()
     for (const [key, at] of this.#proxies) inUse.set(key, i++ >= lru && now - at <= PROXY_TTL_MS)
-    const held = (function* (manager: BackupManager, keys: IterableIterator<string>): Generator<HeldCopy> {
-      for (const key of keys)
-        yield { key, inUse: inUse.get(key) ?? false, confirmed: manager.#confirmed.get(key) === viewKey }
-    })(this, this.store.keys())
-    const actions = planRepair({ self: this.#self, before, after, copies: this.#copies }, held)
-    this.#lastFull = now
-    this.#placement.repairPasses++
-    // Failed pushes of earlier passes are sent again.
-    const byMember = new Map<string, Set<string>>()
-    const add = (member: string, key: string) => {
-      const set = byMember.get(member) ?? new Set<string>()
-      byMember.set(member, set)
-      set.add(key)
-    }
-    for (const [key, members] of this.#retry) for (const m of members) if (after.has(m)) add(m, key)
-    this.#retry.clear()
-    for (const a of actions) for (const m of a.to) if (!this.#pushed.get(a.key)?.has(m)) add(m, a.key)
-    const failed = new Set<string>()
-    await Promise.all(
-      [...byMember].map(async ([id, keys]) => {
-        const member = this.#member(id)
-        if (!member) return
-        const confirmed = await this.pusher.push(member, keys)
-        for (const k of confirmed) {
-          const set = this.#pushed.get(k) ?? new Set<string>()
-          this.#pushed.set(k, set)
-          set.add(id)
-        }
-        for (const k of keys)
-          if (!confirmed.has(k)) {
-            failed.add(k)
-            this.#retryLater(k, id)
-          }
-      }),
-    )
-    this.#drop(actions, failed)
-    if (failed.size === 0 && now - this.#viewSince >= SETTLE_MS && after.equals(this.#placementView())) {
-      this.#before = after
-      this.#pushed.clear()
-    }
-    this.#placement.lastRepairMs = Date.now() - started
-    if (actions.length > 0)
-      this.logger.info(
-        {
-          actions: actions.length,
-          members: after.members.length,
-          failed: failed.size,
-          ms: Date.now() - started,
-        },
-        'repair pass: session copies placed on their owners',
-      )
+    return inUse
   }
 
-  /** Drops the copies repair decided to drop, once every push of theirs was confirmed. */
-  #drop(actions: RepairAction[], failed: Set<string>): void {
-    for (const a of actions) {
-      if (!a.drop || failed.has(a.key)) continue
-      const s = this.store.get(a.key)
-      // Still not an owner, and not used again meanwhile.
-      if (!s || this.#owners(a.key).includes(this.#self)) continue
-      const at = this.#proxies.get(a.key)
-      if (at !== undefined && Date.now() - at <= PROXY_TTL_MS && this.#proxies.size <= MAX_PROXIES) continue
-      this.store.delete(a.key)
-      this.#proxies.delete(a.key)
-      this.#confirmed.delete(a.key)
-      if (at !== undefined) this.#placement.proxiesEvicted++
-      else this.#placement.copiesDropped++
-    }
+  #proxyExpired(now: number): boolean {
+    const oldest = this.#proxies.values().next().value
+    return oldest !== undefined && now - oldest > PROXY_TTL_MS
+  }
+
+  /** Drops a copy repair decided to drop: true unless this member owns it now or used it again meanwhile. */
+  #dropUnused(key: string): boolean {
+    const s = this.store.get(key)
+    // Still not an owner, and not used again meanwhile.
+    if (!s || this.#placement.owns(key)) return false
+    const at = this.#proxies.get(key)
+    if (at !== undefined && Date.now() - at <= PROXY_TTL_MS && this.#proxies.size <= MAX_PROXIES) return false
+    this.store.delete(key)
+    this.#proxies.delete(key)
+    if (at !== undefined) this.#counters.proxiesEvicted++
+    else this.#counters.copiesDropped++
+    return true
   }
 }
 
