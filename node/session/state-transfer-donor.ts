@@ -1,10 +1,10 @@
 /**
  * The donor side of a state transfer (state-transfer.ts has the joiner's): waits until the joiner is
  * in its view (changes made after the snapshot reach it only then), takes the snapshot of the ids to
- * send, and sends each session that can be encoded — copied as late as possible, so a full page
- * leaves before the next is read — in pages cut by encoded bytes (transfer-pages.ts), each
- * acknowledged before the next; a session over a page's budget travels alone in chunks. One that
- * cannot be encoded is left out, logged with its id and counted (`transferSkipped`).
+ * send, and sends each session that can be encoded in pages cut by encoded bytes (transfer-pages.ts):
+ * one page travels while the next is read and encoded, and a page leaves only once the one before was
+ * acknowledged; a session over a page's budget travels alone in chunks, each acknowledged before the
+ * next. One that cannot be encoded is left out, logged with its id and counted (`transferSkipped`).
  * `transfer-complete` says how many were sent and skipped, or, when the transfer could not finish,
  * why (so the joiner need not wait for its page timeout). From the snapshot until the end, the
  * changes this donor receives are relayed to the joiner (donor-relay.ts).
@@ -53,18 +53,31 @@ export async function giveState(o: DonorOptions, to: Member, request: TransferRe
   let pages = 0
   let sessions = 0
   let skipped = 0
+  // One page travels while the next is read and encoded: the joiner installs page n while this
+  // member encodes page n + 1 (on two cores, the transfer takes the longer of the two sides, not
+  // their sum). At most one page is unacknowledged, so memory is two pages here and one there.
+  let inFlight: Promise<void> | undefined
+  const acknowledged = async () => {
+    const last = inFlight
+    inFlight = undefined
+    await last
+  }
   const sendPage = async (page: Uint8Array[] | undefined) => {
     if (!page) return
+    await acknowledged()
     sent['all-data']++
-    await channel.send(
+    inFlight = channel.send(
       to,
       { k: SESSION_MESSAGE, type: 'all-data', ctx, transfer, page: pages++, sessions: page },
       SendOption.USE_ACK,
     )
+    // A failure is thrown where the page is awaited (above, or before the chunks and the end), never
+    // left unhandled meanwhile.
+    inFlight.catch(() => undefined)
   }
   try {
     for (const sid of ids) {
-      // Each session is copied as late as possible: a full page leaves before the next is read.
+      // A full page leaves (once the one before it was acknowledged) before the next is read.
       if (cutter.full) await sendPage(cutter.take())
       const d = o.sessions.data(sid)
       if (!d) continue
@@ -91,6 +104,7 @@ export async function giveState(o: DonorOptions, to: Member, request: TransferRe
         continue
       }
       await sendPage(cutter.take())
+      await acknowledged()
       const chunks = chunksOf(bytes, o.budget)
       for (const [index, chunk] of chunks.entries()) {
         sent['all-data-chunk']++
@@ -111,6 +125,7 @@ export async function giveState(o: DonorOptions, to: Member, request: TransferRe
       }
     }
     await sendPage(cutter.take())
+    await acknowledged()
     sent['transfer-complete']++
     await channel.send(
       to,
@@ -119,6 +134,7 @@ export async function giveState(o: DonorOptions, to: Member, request: TransferRe
     )
     logger.info({ to: describeMember(to), sessions, skipped, pages }, 'sent all sessions')
   } catch (err) {
+    await inFlight?.catch(() => undefined) // the page still travelling, before the end is sent
     const message = (err as Error).message
     logger.warn({ to: describeMember(to), err: message }, 'state transfer to a joining member failed')
     // Tells the joiner at once (best effort), so it need not wait for its page timeout.

@@ -16,8 +16,9 @@
  * (msgpackr fails on it) is left out, logged with its id and counted (`transferSkipped`), and the
  * transfer goes on. Pages are cut by encoded bytes (transfer-pages.ts): at most pageSize sessions and
  * pageBudget(maxFrameBytes) bytes — half the largest frame the channel takes; a session over the
- * budget travels alone in chunks of the budget. Each page or chunk is acknowledged before the next, so
- * memory is bounded by one page (or one reassembled session, at most maxSessionBytes) on both sides;
+ * budget travels alone in chunks of the budget. Each page or chunk is acknowledged before the next
+ * leaves (the donor encodes the next page meanwhile), so memory is bounded by two pages on the donor
+ * and one page (or one reassembled session, at most maxSessionBytes) on the joiner;
  * `transfer-complete` carries the number of sessions sent and skipped, and the joiner checks it
  * received as many. A joiner takes pages, chunks and the end only from the donor it asked: one naming
  * the running transfer from another member is refused (`notAsked`: counted and logged by the manager).
