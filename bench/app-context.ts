@@ -9,8 +9,8 @@
 import { spawn } from 'node:child_process'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { freePorts } from '../scripts/lib/node-process.ts'
 import { startCattery } from './lib/cattery.ts'
-import { freePorts } from './lib/ports.ts'
 import { ensureWrk, median, wrk } from './lib/wrk.ts'
 
 const quick = process.argv.includes('--quick')

@@ -10,7 +10,7 @@
 import { type ChildProcess, fork } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import path from 'node:path'
-import { freePorts } from './lib/ports.ts'
+import { freePorts } from '../scripts/lib/node-process.ts'
 import { median } from './lib/wrk.ts'
 
 const quick = process.argv.includes('--quick')

@@ -6,7 +6,7 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { freePorts } from './ports.ts'
+import { freePorts } from '../../scripts/lib/node-process.ts'
 import { stopChild } from './processes.ts'
 
 const ROOT = path.resolve(import.meta.dirname, '../..')
