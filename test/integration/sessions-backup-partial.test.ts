@@ -8,6 +8,7 @@ import { mkdtempSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
+import { demoStats, holders, untilRoles } from '../helpers/backup-copies.ts'
 import {
   cookieOf,
   formed,
@@ -21,38 +22,6 @@ import {
 } from '../helpers/http-nodes.ts'
 
 const url = (n: HttpNode, p: string) => `http://127.0.0.1:${n.http}/demo${p}`
-/** Does node `n` hold a copy of session `id` of /demo (admin API, read without touching it)? */
-const holds = async (n: HttpNode, id: string) =>
-  (await getJson(`http://127.0.0.1:${n.admin}/sessions/${encodeURIComponent(id)}?context=/demo`)).status ===
-  200
-async function holders(nodes: HttpNode[], id: string): Promise<string[]> {
-  const held = await Promise.all(nodes.map((n) => holds(n, id)))
-  return nodes.filter((_, i) => held[i]).map((n) => n.name)
-}
-/** /demo's statistics on `n` (undefined: n does not serve /demo). */
-async function demoStats(n: HttpNode) {
-  const s = await status(n)
-  return s.contexts.find((c: { path: string }) => c.path === '/demo')?.stats
-}
-/** Copies held by role, summed over `nodes`. */
-async function roles(nodes: HttpNode[]) {
-  const sum = { primary: 0, backup: 0, proxy: 0 }
-  for (const st of await Promise.all(nodes.map(demoStats))) {
-    sum.primary += st.primary
-    sum.backup += st.backup
-    sum.proxy += st.proxy
-  }
-  return sum
-}
-async function untilRoles(nodes: HttpNode[], want: Awaited<ReturnType<typeof roles>>, timeoutMs = 60_000) {
-  const deadline = Date.now() + timeoutMs
-  let last = await roles(nodes)
-  while (JSON.stringify(last) !== JSON.stringify(want)) {
-    if (Date.now() > deadline) assert.deepEqual(last, want, 'copies by role')
-    await new Promise((r) => setTimeout(r, 100))
-    last = await roles(nodes)
-  }
-}
 /** Pushes that failed, summed over `nodes` (ownership-transfer.ts counters). */
 const pushFailures = async (nodes: HttpNode[]) =>
   (await Promise.all(nodes.map(demoStats))).reduce((n, st) => n + st.placement.pushFailures, 0)

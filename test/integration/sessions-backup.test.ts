@@ -3,6 +3,7 @@ import { writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
+import { holders, roles, untilRoles } from '../helpers/backup-copies.ts'
 import {
   cookieOf,
   createSessions,
@@ -17,37 +18,6 @@ import {
 } from '../helpers/http-nodes.ts'
 
 const url = (n: HttpNode, path: string) => `http://127.0.0.1:${n.http}/demo${path}`
-/** Does node `n` hold a copy of session `id` (admin API, read without touching it)? */
-const holds = async (n: HttpNode, id: string) =>
-  (await getJson(`http://127.0.0.1:${n.admin}/sessions/${encodeURIComponent(id)}?context=/demo`)).status ===
-  200
-const holders = async (nodes: HttpNode[], id: string) => {
-  const held = await Promise.all(nodes.map((n) => holds(n, id)))
-  return nodes.filter((_, i) => held[i]).map((n) => n.name)
-}
-/** Copies held by role, summed over `nodes` (each node's /status for /demo). */
-async function roles(nodes: HttpNode[]) {
-  const sum = { primary: 0, backup: 0, proxy: 0 }
-  for (const s of await Promise.all(nodes.map((n) => status(n)))) {
-    const c = s.contexts.find((x: { path: string }) => x.path === '/demo')
-    sum.primary += c.stats.primary
-    sum.backup += c.stats.backup
-    sum.proxy += c.stats.proxy
-  }
-  return sum
-}
-
-/** Waits until the copies held by role on `nodes` are `want`. */
-async function untilRoles(nodes: HttpNode[], want: Awaited<ReturnType<typeof roles>>, timeoutMs = 60_000) {
-  const deadline = Date.now() + timeoutMs
-  let last = await roles(nodes)
-  while (JSON.stringify(last) !== JSON.stringify(want)) {
-    if (Date.now() > deadline) assert.deepEqual(last, want, 'copies by role')
-    await new Promise((r) => setTimeout(r, 100))
-    last = await roles(nodes)
-  }
-}
-
 async function startCluster(size: number, backups: number): Promise<HttpNode[]> {
   const plan = await planCluster(size, ['--manager', 'backup', '--backups', String(backups)])
   const nodes = await Promise.all(Array.from({ length: size }, (_, i) => startHttpNode(plan, i)))
