@@ -10,6 +10,7 @@ import { writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
+import type { Logger } from 'pino'
 import { createChannel } from '../../node/tribes/channel.ts'
 import type { Channel } from '../../node/tribes/channel-types.ts'
 import { encode } from '../../node/tribes/codec.ts'
@@ -35,6 +36,23 @@ const deepBytes = (depth: number) =>
     Buffer.from([0xa4, ...Buffer.from('leaf')]),
   ])
 
+/** The third listed member of `plan`, started as the attacker: a channel that speaks the wire format. */
+async function startMallory(plan: { receivers: number[] }, logger: Logger): Promise<Channel> {
+  const mallory = createChannel({
+    name: 'mallory',
+    logger,
+    membership: {
+      type: 'static',
+      members: plan.receivers.map((p) => `127.0.0.1:${p}`),
+      pingInterval: 500,
+      expireTime: 3000,
+    },
+    receiver: { host: '127.0.0.1', port: plan.receivers[2] as number, autoBind: 1 },
+  })
+  await mallory.start()
+  return mallory
+}
+
 describe('replicated data from a hostile member is checked like local writes', () => {
   let nodes: HttpNode[] = []
   let mallory: Channel
@@ -45,19 +63,7 @@ describe('replicated data from a hostile member is checked like local writes', (
     const plan = await planCluster(3, ['--admin-show-session-values'])
     nodes = [await startHttpNode(plan, 0), await startHttpNode(plan, 1)]
     await Promise.all(nodes.map((n) => started(n)))
-    // The third listed member is the attacker: a channel that speaks the wire format.
-    mallory = createChannel({
-      name: 'mallory',
-      logger: logs.logger,
-      membership: {
-        type: 'static',
-        members: plan.receivers.map((p) => `127.0.0.1:${p}`),
-        pingInterval: 500,
-        expireTime: 3000,
-      },
-      receiver: { host: '127.0.0.1', port: plan.receivers[2] as number, autoBind: 1 },
-    })
-    await mallory.start()
+    mallory = await startMallory(plan, logs.logger)
     await until('mallory in the view', async () => mallory.members().length === 2)
     await until('every node to see mallory', async () =>
       (await Promise.all(nodes.map(status))).every((s) => s.members.length === 2),
@@ -284,18 +290,7 @@ describe('with the BackupManager (k=2: the session on both nodes), an oversized 
     ])
     nodes = [await startHttpNode(plan, 0), await startHttpNode(plan, 1)]
     await Promise.all(nodes.map((n) => started(n, 60_000)))
-    mallory = createChannel({
-      name: 'mallory',
-      logger: logs.logger,
-      membership: {
-        type: 'static',
-        members: plan.receivers.map((p) => `127.0.0.1:${p}`),
-        pingInterval: 500,
-        expireTime: 3000,
-      },
-      receiver: { host: '127.0.0.1', port: plan.receivers[2] as number, autoBind: 1 },
-    })
-    await mallory.start()
+    mallory = await startMallory(plan, logs.logger)
     await until('every node to see mallory', async () =>
       (await Promise.all(nodes.map(status))).every((s) => s.members.length === 2),
     )
