@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
+import type { Snapshot } from '../../node/server/dashboard/snapshot.ts'
 import { type HttpNode, planCluster, started, startHttpNode, until } from '../helpers/http-nodes.ts'
 
 const TOKEN = 'sesame-open-please'
@@ -46,36 +47,6 @@ async function openStream(node: HttpNode, headers: Record<string, string> = bear
     },
     close: () => aborter.abort(),
   }
-}
-
-/** The figures of a snapshot this file compares with /metrics (node/server/dashboard/snapshot.ts). */
-interface PageSnapshot {
-  at: number
-  node: { name: string; ready: boolean }
-  members: Array<{
-    name: string
-    address: string
-    domain: string
-    ready: boolean
-    local: boolean
-    since: number
-    lastHeard: { at: number; via: string } | null
-    queued: number
-    queuedBytes: number
-  }>
-  contexts: Array<{ path: string; sessions: number; ready: boolean }>
-  traffic: {
-    messagesSent: number
-    messagesReceived: number
-    bytesSent: number
-    bytesReceived: number
-    sendFailures: number
-    queued: number
-    queuedBytes: number
-  }
-  transfers: Array<{ context: string; state: string; donor: string | null; reason: string | null }>
-  events: Array<{ event: string; member: string }>
-  memory: { rss: number; heapUsed: number; heapTotal: number }
 }
 
 /** The samples of a Prometheus exposition, by series as written (`name{label="v",...}`). */
@@ -170,11 +141,11 @@ describe('dashboard over HTTP (two nodes with a token)', () => {
 
   it("shows every figure of the page in /metrics too, with the page's values", async () => {
     const stream = await openStream(nodes[0] as HttpNode)
-    let snap: PageSnapshot
+    let snap: Snapshot
     let metrics: Map<string, number>
     try {
       await stream.next() // the first may come before the members' details settled; compare the next
-      snap = (await stream.next()) as unknown as PageSnapshot
+      snap = (await stream.next()) as unknown as Snapshot
       metrics = parseMetrics(await (await admin('/metrics', bearer)).text())
     } finally {
       stream.close()
@@ -191,7 +162,7 @@ describe('dashboard over HTTP (two nodes with a token)', () => {
     assert.equal(value('cattery_ready'), flag(snap.node.ready))
     const self = snap.members.filter((m) => m.local)
     assert.equal(self.length, 1)
-    const me = self[0] as PageSnapshot['members'][number]
+    const me = self[0] as Snapshot['members'][number]
     assert.deepEqual(named('cattery_node_info'), [
       `cattery_node_info{name="${me.name}",address="${me.address}",domain="${me.domain}"}`,
     ])
