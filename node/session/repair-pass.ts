@@ -141,9 +141,7 @@ export class RepairPass {
 
   /** The copy of `key` goes to member `writer` with the next repair pass. */
   retryLater(key: string, writer: string): void {
-    const set = this.#retry.get(key)
-    if (set) set.add(writer)
-    else this.#retry.set(key, new Set([writer]))
+    addTo(this.#retry, key, writer)
   }
 
   /** The view now; notes since when it holds. */
@@ -190,25 +188,18 @@ export class RepairPass {
     this.#o.counters.repairPasses++
     // Failed pushes of earlier passes are sent again.
     const byMember = new Map<string, Set<string>>()
-    const add = (member: string, key: string) => {
-      const set = byMember.get(member) ?? new Set<string>()
-      byMember.set(member, set)
-      set.add(key)
-    }
-    for (const [key, members] of this.#retry) for (const m of members) if (after.has(m)) add(m, key)
+    for (const [key, members] of this.#retry)
+      for (const m of members) if (after.has(m)) addTo(byMember, m, key)
     this.#retry.clear()
-    for (const a of actions) for (const m of a.to) if (!this.#pushed.get(a.key)?.has(m)) add(m, a.key)
+    for (const a of actions)
+      for (const m of a.to) if (!this.#pushed.get(a.key)?.has(m)) addTo(byMember, m, a.key)
     const failed = new Set<string>()
     await Promise.all(
       [...byMember].map(async ([id, keys]) => {
         const member = this.#o.member(id)
         if (!member) return
         const confirmed = await this.#o.push(member, keys)
-        for (const k of confirmed) {
-          const set = this.#pushed.get(k) ?? new Set<string>()
-          this.#pushed.set(k, set)
-          set.add(id)
-        }
+        for (const k of confirmed) addTo(this.#pushed, k, id)
         for (const k of keys)
           if (!confirmed.has(k)) {
             failed.add(k)
@@ -246,4 +237,11 @@ export class RepairPass {
       if (this.#o.drop(a.key)) this.#confirmed.delete(a.key)
     }
   }
+}
+
+/** Adds `value` to the set `map` holds under `key`. */
+function addTo(map: Map<string, Set<string>>, key: string, value: string): void {
+  const set = map.get(key)
+  if (set) set.add(value)
+  else map.set(key, new Set([value]))
 }
