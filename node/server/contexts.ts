@@ -10,7 +10,7 @@
  *    requests go to it, the old one finishes the requests it holds (at most drainTimeoutMs) and is
  *    closed; the manager, and so every session, is kept. A manager cannot take new settings while it
  *    holds sessions, so a redeploy whose manager settings differ from the running ones (its kind, a
- *    limit, a timeout, send options: node/deploy/manager-changes.ts) is refused before anything
+ *    limit, a timeout, send options: node/server/manager-changes.ts) is refused before anything
  *    changes (CATTERY_ERR_APP_SETTINGS_CHANGED, naming each change) and the running version serves on;
  *    the cookie settings belong to the instance and change with it;
  *  - undeploy: requests stop going to it, those in flight finish, the instance is closed and its
@@ -21,12 +21,12 @@ import http from 'node:http'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import type { Cluster } from '../cluster/cluster.ts'
-import { describeChanges, managerChanges } from '../deploy/manager-changes.ts'
 import type { ClusterManager } from '../session/cluster-manager.ts'
 import type { SessionManager } from '../session/manager.ts'
 import type { ManagerSettings } from '../session/managers.ts'
 import { CatteryError, codes } from '../tribes/errors.ts'
 import { inContext } from './context-name.ts'
+import { describeChanges, managerChanges } from './manager-changes.ts'
 import sessionPlugin, { type CookieOptions, newValveStats, type ValveStats } from './session-plugin.ts'
 
 /** What an application's plugin receives as its options. */
