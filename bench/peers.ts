@@ -11,7 +11,8 @@
  * request beside them: all share two cores, so the generator's share bounds every ratio of requests/s.
  * Then the many-sessions rounds
  * (peers/many-sessions.ts): thousands of sessions of 1 KB, round-robin over the 3 nodes, 90/10 and
- * 50/50 reads/writes, CPU per request, and a count of lost updates after each write-heavy round; its
+ * 50/50 reads/writes, CPU per request, and a count of lost updates after each write-heavy round,
+ * with three bare fastify processes answering the same routes as the ceiling in the same rounds; its
  * load generator is a Go program (peers/load/, built into ~/.cache/cattery/bench/ on first use, so Go
  * must be installed). Peers are installed from Debian (tomcat10, redis-server) and npm
  * (devDependencies) when missing.
@@ -101,7 +102,7 @@ async function startAll<T extends ReadonlyArray<{ stop(): Promise<void> }>>(
   return settled.map((s) => (s as PromiseFulfilledResult<T[number]>).value) as unknown as T
 }
 
-const [bare, lone, catAsync, catSync, tomLone, tomAsync, tomSync, redis] = await startAll([
+const [bare, lone, catAsync, catSync, tomLone, tomAsync, tomSync, redis, bare3] = await startAll([
   startBare(),
   startCattery(1, ['--manager', 'standard'], 'lone'),
   startCattery(3, ['--send-options', '8'], 'a'),
@@ -110,6 +111,10 @@ const [bare, lone, catAsync, catSync, tomLone, tomAsync, tomSync, redis] = await
   ports(3).then((p) => startTomcatCluster({ ports: p, clustered: true, channelSendOptions: 8 })),
   ports(3).then((p) => startTomcatCluster({ ports: p, clustered: true, channelSendOptions: 6 })),
   freePorts(4).then(([r, ...h]) => startRedisPeer(r as number, h)),
+  Promise.all([startBare(), startBare(), startBare()]).then((b) => ({
+    nodes: b.map((x) => ({ http: x.port, pid: x.pid })),
+    stop: () => Promise.all(b.map((x) => x.stop())).then(() => undefined),
+  })),
 ])
 console.log(`# Tomcat ${tomAsync.version}, Redis ${redis.version}; every system up after ${elapsed()}`)
 
@@ -197,6 +202,12 @@ try {
       { label: 'Cattery, async (8)', nodes: nodesOf(catAsync), pids: pidsOf(catAsync) },
       { label: 'Tomcat, DeltaManager async (8)', nodes: nodesOf(tomAsync), pids: pidsOf(tomAsync) },
       { label: 'fastify + connect-redis', nodes: nodesOf(redis), pids: pidsOf(redis) },
+      {
+        label: 'bare fastify, 3 processes (ceiling)',
+        nodes: nodesOf(bare3),
+        pids: pidsOf(bare3),
+        ceiling: true,
+      },
     ],
     {
       sessions: quick ? 2000 : 10_000,
@@ -207,5 +218,7 @@ try {
   )
   console.log(`# many-sessions rounds done after ${elapsed()}`)
 } finally {
-  await Promise.all([bare, lone, catAsync, catSync, tomLone, tomAsync, tomSync, redis].map((c) => c.stop()))
+  await Promise.all(
+    [bare, lone, catAsync, catSync, tomLone, tomAsync, tomSync, redis, bare3].map((c) => c.stop()),
+  )
 }

@@ -5,6 +5,9 @@
  * that alternate between the systems.
  * After each write-heavy round the counter of every session is read from every node: an increment
  * that was acknowledged but is not visible there is a lost update.
+ * The ceiling runs in the same rounds: three bare fastify processes answering the same two routes
+ * without sessions (bench/bare-fastify.ts), the most any Node.js system of three processes can serve
+ * this load on these cores beside the generator; it has nothing to check.
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import { cpuSeconds } from '../lib/processes.ts'
@@ -16,6 +19,8 @@ export interface System {
   nodes: string[]
   /** Its processes (nodes, and Redis), for the CPU they use per request. */
   pids: number[]
+  /** Bare routes without sessions: nothing to fill or check. */
+  ceiling?: boolean
 }
 
 interface State {
@@ -37,6 +42,21 @@ const MIXES = [
 ]
 
 async function fill(system: System, sessions: number, concurrency: number): Promise<State> {
+  const state = (jars: Jar[], expected: number[]): State => ({
+    system,
+    jars,
+    expected,
+    rps: {},
+    cpuUs: {},
+    generatorCpuUs: {},
+    lost: [],
+    differ: [],
+  })
+  if (system.ceiling)
+    return state(
+      Array.from({ length: sessions }, () => []),
+      Array.from({ length: sessions }, () => 0),
+    )
   const r = await runLoad({
     mode: 'fill',
     nodes: system.nodes,
@@ -45,16 +65,7 @@ async function fill(system: System, sessions: number, concurrency: number): Prom
     paths: [`/demo/set?k=pad&v=${PAD}`, '/demo/inc'],
   })
   if (r.errors > 0) throw new Error(`${system.label}: ${r.errors} requests failed creating the sessions`)
-  return {
-    system,
-    jars: r.jars,
-    expected: r.acks,
-    rps: {},
-    cpuUs: {},
-    generatorCpuUs: {},
-    lost: [],
-    differ: [],
-  }
+  return state(r.jars, r.acks)
 }
 
 /** Reads every session's counter on every node; returns lost increments and sessions that differ. */
@@ -109,7 +120,7 @@ export async function manySessions(
     for (const mix of MIXES) {
       for (const s of states) {
         await round(s, mix, o)
-        if (mix.writeRatio >= 0.5) {
+        if (mix.writeRatio >= 0.5 && !s.system.ceiling) {
           const c = await check(s, o.concurrency)
           s.lost.push(c.lost)
           s.differ.push(c.differ)
@@ -130,7 +141,7 @@ export async function manySessions(
   for (const s of states) {
     const m = (x: Record<string, number[]>, k: string) => Math.round(median(x[k] ?? [0]))
     console.log(
-      `| ${s.system.label} | ${m(s.rps, '90/10')} | ${m(s.rps, '50/50')} | ${m(s.cpuUs, '90/10')} | ${m(s.cpuUs, '50/50')} | ${s.lost.join(', ')} | ${s.differ.join(', ')} |`,
+      `| ${s.system.label} | ${m(s.rps, '90/10')} | ${m(s.rps, '50/50')} | ${m(s.cpuUs, '90/10')} | ${m(s.cpuUs, '50/50')} | ${s.system.ceiling ? '-' : s.lost.join(', ')} | ${s.system.ceiling ? '-' : s.differ.join(', ')} |`,
     )
   }
   console.log()
@@ -138,13 +149,32 @@ export async function manySessions(
   console.log(
     `many sessions, the load generator's CPU per request: median ${median(all).toFixed(1)} µs (max ${Math.max(...all).toFixed(1)})`,
   )
-  const [cattery, ...peers] = states as [State, ...State[]]
+  const ceiling = states.find((s) => s.system.ceiling)
+  const [cattery, ...peers] = states.filter((s) => !s.system.ceiling) as [State, ...State[]]
   const ratios = (what: string, a: number[], b: number[], label: string) => {
     const per = a.map((x, i) => x / (b[i] ?? 1))
     console.log(
       `many sessions ${what}, ${label}: ${per.map((x) => x.toFixed(2)).join(', ')} (median ${median(per).toFixed(2)}x)`,
     )
   }
+  if (ceiling)
+    for (const mix of MIXES) {
+      const k = mix.key
+      ratios(
+        `${k} requests/s`,
+        cattery.rps[k] ?? [],
+        ceiling.rps[k] ?? [],
+        `${cattery.system.label} / ${ceiling.system.label}`,
+      )
+      // The most any system of three Node.js processes reaches against each peer on these cores.
+      for (const p of peers)
+        ratios(
+          `${k} requests/s`,
+          ceiling.rps[k] ?? [],
+          p.rps[k] ?? [],
+          `${ceiling.system.label} / ${p.system.label}`,
+        )
+    }
   for (const p of peers) {
     for (const mix of MIXES) {
       const k = mix.key
