@@ -3,7 +3,11 @@
  * interval, principal and auth type. By default the last action per attribute wins; with
  * recordAllActions every action is kept in order. Between requests it holds nothing (its lists are
  * made on the first action), so a member that served many sessions keeps no empty logs.
+ * applyActions plays such actions on a session (Tomcat's DeltaRequest.execute): a replicated delta's
+ * on the copy held, or a request's on the copy that replaced its session while it ran.
  */
+import type { Session } from './session.ts'
+
 export type DeltaAction =
   | ['set', string, unknown]
   | ['remove', string]
@@ -88,6 +92,27 @@ export class DeltaRequest {
       for (let i = 0; i < this.#about.length; i++) index.set(this.#about[i] as string | number, i)
       this.#index = index
     }
+  }
+}
+
+/**
+ * Applies a delta's actions to a session (checked before, when they came from another member);
+ * `changed` hears of each attribute set or removed.
+ */
+export function applyActions(
+  s: Session,
+  actions: DeltaAction[],
+  changed?: ((s: Session, name: string) => void) | undefined,
+): void {
+  for (const a of actions) {
+    if (a[0] === 'set') s.applySet(a[1], a[2])
+    else if (a[0] === 'remove') s.applyRemove(a[1])
+    else if (a[0] === 'maxInactive') s.maxInactiveInterval = a[1]
+    else if (a[0] === 'principal') {
+      s.principal = a[1]
+      s.authType = a[2]
+    }
+    if (changed && (a[0] === 'set' || a[0] === 'remove')) changed(s, a[1])
   }
 }
 

@@ -1,15 +1,16 @@
 /**
  * What the replicated managers share (Tomcat's ClusterManagerBase with DeltaManager's message
- * handling): a session's creation is sent at once, each request's changes at its end (as a delta),
- * expiry and invalidation as they happen, and an 'accessed' note keeps a session that is only read
- * alive elsewhere (replication-sender.ts: with every member as destination they leave in batches,
- * paced by the channel's asyncWriteInterval with asynchronous send options, at the end of each turn
- * with synchronous ones, where the requests of a turn wait for one ACK per member). What arrives is
- * applied as the replica log decides (replica-log.ts: ranks, held changes, tombstones); a joining
- * member first receives its state (state-transfer.ts) and is ready only then. Every version this member makes carries its writer id
- * (rank.ts). Read-your-writes: a request whose client saw a newer state than the copy held waits for
- * it (version-waiters.ts) and, past a short delay, fetches it (session-fetch.ts); the session
- * plugin's valve (node/server/read-your-writes.ts) asks through catchUp().
+ * handling): a session's creation is sent at once, each request's changes at its end (as a delta:
+ * local-writes.ts), expiry and invalidation as they happen, and an 'accessed' note keeps a session
+ * that is only read alive elsewhere (replication-sender.ts: with every member as destination they
+ * leave in batches, paced by the channel's asyncWriteInterval with asynchronous send options, at the
+ * end of each turn with synchronous ones, where the requests of a turn wait for one ACK per member).
+ * What arrives is checked (replicated-checks.ts) and applied (replica-receiver.ts) as the replica
+ * log decides (replica-log.ts: ranks, held changes, tombstones); a joining member first receives
+ * its state (state-transfer.ts) and is ready only then. Every version this member makes carries its
+ * writer id (rank.ts). Read-your-writes: a request whose client saw a newer state than the copy held
+ * waits for it (version-waiters.ts) and, past a short delay, fetches it (session-fetch.ts); the
+ * session plugin's valve (node/server/read-your-writes.ts) asks through catchUp().
  *
  * While the view holds still, members compare digests of the sessions they share and push what the
  * other lacks (anti-entropy.ts), so a copy, change or end lost without a view change is restored.
@@ -19,36 +20,19 @@
  * announces an expiry (`announcesExpiry`) and who holds a session's copies (`holdersOf`).
  */
 import type { Channel } from '../tribes/channel-types.ts'
-import { CatteryError } from '../tribes/errors.ts'
-import { describeMember, type Member } from '../tribes/member.ts'
-import { ANTI_ENTROPY_MS, AntiEntropy, type DigestMessage } from './anti-entropy.ts'
+import type { Member } from '../tribes/member.ts'
+import { ANTI_ENTROPY_MS, AntiEntropy } from './anti-entropy.ts'
 import type { ClusterManager, ManagerMessage } from './cluster-manager.ts'
-import type { DeltaAction } from './delta-request.ts'
-import { sessionCodes } from './errors.ts'
+import { LocalWrites } from './local-writes.ts'
 import { BaseManager, type CatchUp, type ManagerOptions, type ManagerStats } from './manager.ts'
-import {
-  type MessageCounts,
-  newMessageCounts,
-  SESSION_MESSAGE,
-  type SessionMessage,
-  type SessionMessageType,
-} from './messages.ts'
+import { type MessageCounts, newMessageCounts, SESSION_MESSAGE, type SessionMessage } from './messages.ts'
 import { CopyPusher } from './ownership-transfer.ts'
 import { PlacementView } from './placement.ts'
-import { compareRank, internWriter, isWriter, ownString, type Rank, writerOf } from './rank.ts'
-import { type Change, ReplicaLog } from './replica-log.ts'
-import {
-  CREATED_VERSION,
-  checkAccessed,
-  checkChange,
-  checkCopy,
-  DEFAULT_REPLICATION,
-  type Refusal,
-  Refusals,
-  type ReplicaLimits,
-  versionRefusal,
-} from './replicated-checks.ts'
-import { ReplicationSender, SENT } from './replication-sender.ts'
+import { compareRank, internWriter, type Rank, writerOf } from './rank.ts'
+import { ReplicaLog } from './replica-log.ts'
+import { type CopyKind, ReplicaReceiver } from './replica-receiver.ts'
+import { DEFAULT_REPLICATION, type ReplicaLimits } from './replicated-checks.ts'
+import { ReplicationSender } from './replication-sender.ts'
 import type { Session, SessionData } from './session.ts'
 import { SessionFetch } from './session-fetch.ts'
 import { StateTransfer, type TransferRequest, type TransferScope } from './state-transfer.ts'
@@ -78,12 +62,6 @@ export interface ReplicatedManagerOptions extends ManagerOptions {
   antiEntropyInterval?: number
 }
 
-/** The messages a replication batch carries (see replication-batch.ts). */
-const BATCHABLE = new Set<SessionMessageType>(['created', 'delta', 'expired', 'accessed', 'change-id'])
-
-/** Messages that change sessions (alone or in a batch): a member giving its state relays them. */
-const RELAYED: ReadonlySet<SessionMessageType> = new Set<SessionMessageType>([...BATCHABLE, 'batch'])
-
 export abstract class ReplicatedManager extends BaseManager implements ClusterManager {
   readonly distributable = true
   protected readonly ro: ReplicatedManagerOptions
@@ -93,19 +71,14 @@ export abstract class ReplicatedManager extends BaseManager implements ClusterMa
   /** Where session messages leave (batched when they go to every member). */
   readonly #sender: ReplicationSender
   protected readonly counts = { sent: newMessageCounts(), received: newMessageCounts() }
-  /** What replicated data must obey (the policy of local writes, and version and time bounds). */
-  readonly #limits: ReplicaLimits
-  readonly #refusals: Refusals
-  /** The sender of the state-transfer page being installed (for the log of a refusal). */
-  #pageFrom: Member | undefined
-  /** The message being received was refused, at once or when the replica log applied it. */
-  #refusedNow = false
+  /** What other members send: checked, then applied (or held by the replica log). */
+  readonly #receiver: ReplicaReceiver
+  /** What this member's requests write: their next versions, sent. */
+  readonly #writes: LocalWrites
   /** Read-your-writes: requests waiting for a newer copy, and copies asked of other members. */
   protected readonly waiters = new VersionWaiters()
   protected readonly fetcher: SessionFetch
   protected readonly ryw = { caughtUp: 0, staleReads: 0 }
-  /** A session by id, for the checks of a replicated change (made once, not per change). */
-  readonly #find = (id: string): Session | undefined => this.store.get(id)
   /** Full copies pushed to other members (anti-entropy; the BackupManager's repair and hand-off). */
   protected readonly pusher: CopyPusher
   readonly #antiEntropy: AntiEntropy
@@ -115,17 +88,16 @@ export abstract class ReplicatedManager extends BaseManager implements ClusterMa
   constructor(options: ReplicatedManagerOptions, transfer: { fromEveryDonor?: boolean } = {}) {
     super(options)
     this.ro = options
-    this.#limits = {
+    const limits: ReplicaLimits = {
       ...options.policy,
       ...DEFAULT_REPLICATION,
       ...options.replication,
       maxActiveSessions: options.maxActiveSessions,
     }
-    this.#refusals = new Refusals(this.logger)
     this.replicaLog = new ReplicaLog<Session>({
       replicas: {
         find: (id) => this.store.get(id),
-        apply: (s, change, from) => this.#apply(s, change, from),
+        apply: (s, change, from) => this.#receiver.apply(s, change, from),
         fetch: (id, want, from) => void this.fetcher.request(id, want, from),
         remove: (id) => void this.store.delete(id),
       },
@@ -140,19 +112,13 @@ export abstract class ReplicatedManager extends BaseManager implements ClusterMa
       sessions: {
         ids: (to, scope) => this.stateIds(to, scope),
         data: (id) => this.store.get(id)?.toData(),
-        install: (d, bytes) => void this.installCopy(d, this.#pageFrom, 'all-data', bytes),
+        install: (d, bytes) => this.#receiver.installPage(d, bytes),
       },
       sent: this.counts.sent,
       timeoutSeconds: options.stateTransferTimeout,
       pageSize: options.sendAllSessionsSize,
       fromEveryDonor: transfer.fromEveryDonor ?? false,
-      notAsked: (from, type, why) =>
-        void this.#refused(
-          { refused: 'not-asked', code: sessionCodes.TRANSFER_NOT_ASKED, message: why },
-          from,
-          type,
-          undefined,
-        ),
+      notAsked: (from, type, why) => this.#receiver.notAsked(from, type, why),
     })
     this.fetcher = new SessionFetch({
       channel: options.channel,
@@ -195,7 +161,35 @@ export abstract class ReplicatedManager extends BaseManager implements ClusterMa
       targets: (m) => this.targets(m),
       failed: (m, err) => this.replicationFailed(m, err),
       // With recordAllActions every action is replicated: merged, their sum would have no bound.
-      coalescing: options.policy.recordAllActions ? undefined : { maxVersions: this.#limits.maxVersionStep },
+      coalescing: options.policy.recordAllActions ? undefined : { maxVersions: limits.maxVersionStep },
+    })
+    const notify = options.notifyListenersOnReplication
+    this.#receiver = new ReplicaReceiver({
+      logger: this.logger,
+      store: this.store,
+      replicaLog: this.replicaLog,
+      transfer: this.transfer,
+      fetcher: this.fetcher,
+      antiEntropy: this.#antiEntropy,
+      waiters: this.waiters,
+      received: this.counts.received,
+      limits,
+      install: (d, from, kind, bytes) => this.installCopy(d, from, kind, bytes),
+      restore: (d) => this.restore(d),
+      add: (s) => this.add(s),
+      expire: (s) => this.expire(s, 'replication', 'expired'),
+      leaving: (from) => this.memberLeaving(from),
+      created: notify ? (s) => this.emit('sessionCreated', s, 'replication') : undefined,
+      attributeChanged: notify
+        ? (s, name) => this.emit('attributeChanged', s, name, 'replication')
+        : undefined,
+    })
+    this.#writes = new LocalWrites({
+      contextPath: this.contextPath,
+      store: this.store,
+      waiters: this.waiters,
+      self: () => this.writer,
+      replicate: (m) => this.replicate(m),
     })
   }
 
@@ -241,7 +235,7 @@ export abstract class ReplicatedManager extends BaseManager implements ClusterMa
       ...this.replicaLog.counters,
       ...this.transfer.counters,
       held: this.replicaLog.held,
-      refused: { ...this.#refusals.counts },
+      refused: { ...this.#receiver.refused },
       readYourWrites: { ...this.ryw, waiting: this.waiters.size },
       sessionFetch: { ...this.fetcher.counters },
       stateTransfer: this.transfer.status(),
@@ -258,14 +252,8 @@ export abstract class ReplicatedManager extends BaseManager implements ClusterMa
    * ACK waits for that.
    */
   receive(m: ManagerMessage, from: Member, sendOptions = 0): Promise<void> | undefined {
-    if (m.type === 'backup') {
-      this.counts.received.backup++
-      return this.receiveBackup(m, from)
-    }
-    this.#refusedNow = false
-    const refused = this.#handle(m, from) || (this.#refusedNow && m.type !== 'batch')
-    // What this member refused is not passed on (a joiner would refuse it too); a batch is, whole.
-    return RELAYED.has(m.type) && !refused && this.relaysToJoiners
+    if (m.type === 'backup') return this.#receiver.receiveBackup(m, from)
+    return this.#receiver.receive(m, from) && this.relaysToJoiners
       ? this.transfer.relay(m, from, sendOptions)
       : undefined
   }
@@ -330,140 +318,12 @@ export abstract class ReplicatedManager extends BaseManager implements ClusterMa
     return true
   }
 
-  /**
-   * Copies pushed by another member (anti-entropy; the BackupManager's repair and hand-off):
-   * answered (synchronous ACK) once each is held at its rank, or known gone.
-   */
-  protected receiveBackup(m: SessionMessage & { type: 'backup' }, from: Member): Promise<void> {
-    if (!Array.isArray(m.sessions)) return Promise.reject(new Error('malformed backup message: no sessions'))
-    const missing: string[] = []
-    for (const d of m.sessions) {
-      const id = (d as { id?: unknown } | null)?.id
-      if (typeof id !== 'string') {
-        missing.push(String(id))
-        continue
-      }
-      this.installCopy(d, from, 'backup')
-      const held = this.store.get(id)
-      const rank = { version: d.version ?? 1, writer: d.writer ?? '' }
-      if (this.replicaLog.isGone(id)) continue
-      if (!held || compareRank(held, rank) < 0) missing.push(id)
-    }
-    if (missing.length === 0) return Promise.resolve()
-    return Promise.reject(
-      new CatteryError(
-        sessionCodes.REPLICATION_REFUSED,
-        `${missing.length} pushed session copies were not taken (first: ${missing[0]})`,
-      ),
-    )
-  }
-
   /** A member announced it is stopping (the BackupManager's hand-off); ignored by default. */
   protected memberLeaving(_from: Member): void {}
-
-  /** Applies (or holds) a message; true when it was refused at once (replicated-checks.ts). */
-  #handle(m: ManagerMessage, from: Member): boolean {
-    this.counts.received[m.type]++
-    switch (m.type) {
-      case 'created':
-        return !this.installCopy(m.session, from, 'created')
-      case 'delta':
-      case 'change-id':
-        if (!wellFormedChange(m)) {
-          const r = { refused: 'malformed', code: sessionCodes.REPLICATION_REFUSED } as const
-          this.#refusals.record({ ...r, message: `malformed ${m.type} message` }, from, m.type, m.id)
-          return true
-        }
-        {
-          // A jump is refused at once rather than held until the change before it is overdue.
-          const held = this.store.get(m.id)
-          const r = held && m.v > held.version ? versionRefusal(m.v, held.version, this.#limits) : undefined
-          if (r) return this.#refused(r, from, m.type, m.id)
-        }
-        this.replicaLog.change(m, from)
-        return false
-      case 'expired': {
-        this.replicaLog.gone(m.id)
-        if (typeof m.id === 'string') this.waiters.giveUp(keyOf(m.id))
-        const s = this.store.get(m.id)
-        if (s) this.expire(s, 'replication', 'expired')
-        return false
-      }
-      case 'accessed': {
-        const s = this.store.get(m.id)
-        if (!s) return false
-        const r = checkAccessed(m.a, Date.now(), this.#limits)
-        if (r) return this.#refused(r, from, m.type, m.id)
-        if (m.a > s.lastAccessedTime) s.lastAccessedTime = m.a
-        return false
-      }
-      case 'all-data':
-        this.#pageFrom = from
-        try {
-          this.transfer.receivePage(m, from)
-        } finally {
-          this.#pageFrom = undefined
-        }
-        return false
-      case 'all-data-chunk':
-        this.#pageFrom = from
-        try {
-          this.transfer.receiveChunk(m, from)
-        } finally {
-          this.#pageFrom = undefined
-        }
-        return false
-      case 'transfer-complete':
-      case 'no-context-manager':
-        this.transfer.receiveEnd(m, from)
-        return false
-      case 'resync-request':
-        // A peer dropped this member for a while (it may not have noticed): fetch what it missed.
-        this.transfer.resync(from, 'a member saw this one come back after a gap', false)
-        return false
-      case 'batch':
-        this.#receiveBatch(m.messages, from)
-        return false
-      case 'session-request':
-        this.fetcher.answer(m, from)
-        return false
-      case 'session-copy': {
-        const d = this.fetcher.answered(m, from)
-        return d ? !this.installCopy(d, from, 'session-copy') : false
-      }
-      case 'backup':
-        // Received through receive() (it answers with its own ACK); never inside a batch.
-        return false
-      case 'leaving':
-        this.memberLeaving(from)
-        return false
-      case 'digest':
-      case 'digest-keys':
-        this.#reconcile(m, from)
-        return false
-    }
-  }
 
   /** No more anti-entropy rounds, and the one under way is over (a stopping manager, first). */
   protected stopAntiEntropy(): Promise<void> {
     return this.#antiEntropy.stop()
-  }
-
-  #reconcile(m: DigestMessage, from: Member): void {
-    this.#antiEntropy
-      .receive(m, from)
-      .catch((err) =>
-        this.logger.warn(
-          { err: (err as Error).message, from: describeMember(from) },
-          `anti-entropy: ${m.type} refused`,
-        ),
-      )
-  }
-
-  #refused(r: Refusal, from: Member | undefined, type: string, id: unknown): true {
-    this.#refusedNow = true
-    this.#refusals.record(r, from, type, id)
-    return true
   }
 
   /** A joining member gets the sessions stateIds() names. */
@@ -473,114 +333,15 @@ export abstract class ReplicatedManager extends BaseManager implements ClusterMa
     return true
   }
 
-  #receiveBatch(messages: unknown[], from: Member): void {
-    if (!Array.isArray(messages)) throw new Error('malformed batch message: no list of messages')
-    for (const m of messages) {
-      // Only what a batch may carry: this context's asynchronous changes (k and ctx are the batch's).
-      const type = typeof m === 'object' && m !== null ? (m as { type?: unknown }).type : undefined
-      try {
-        if (!BATCHABLE.has(type as SessionMessageType)) throw new Error(`not a batchable message: ${type}`)
-        this.#handle(m as ManagerMessage, from)
-      } catch (err) {
-        // One bad message costs only itself: the rest of the batch is still applied.
-        this.logger.warn(
-          { from: describeMember(from), err: (err as Error).message },
-          'ignoring a malformed message in a replication batch',
-        )
-      }
-    }
-  }
-
+  /** A request ended: what it wrote is sent (local-writes.ts). */
   override requestCompleted(session: Session, replicate: boolean): Promise<void> | undefined {
-    if (!session.valid) return undefined
-    session.primary = true
-    session.noticeInPlaceChanges()
-    const actions = session.delta.drain()
-    if (!replicate) return undefined
-    if (actions.length) {
-      const s = this.#current(session, actions)
-      const b = this.#advance(s)
-      if (s !== session) {
-        session.version = s.version
-        session.writer = s.writer
-      }
-      const sent = this.replicate({
-        k: SESSION_MESSAGE,
-        type: 'delta',
-        ctx: this.contextPath,
-        id: s.id,
-        v: s.version,
-        w: s.writer,
-        b,
-        a: s.lastAccessedTime,
-        actions,
-      })
-      // Batched (asynchronous): nothing to wait for, so the request does not wait a turn either.
-      if (sent === SENT) {
-        s.lastReplicated = Date.now()
-        return undefined
-      }
-      return sent.then(() => {
-        s.lastReplicated = Date.now()
-      })
-    }
-    // Only read: tell the others now and then, so it does not expire there (Tomcat's accessed message).
-    // The request does not wait for it, whatever the send options: it only moves an expiry time, and
-    // with synchronous options a read on a member whose peer just died would otherwise wait for the
-    // failure detector (a failed send is counted and logged by replicate).
-    const every = Math.min(60_000, Math.max(1000, (session.maxInactiveInterval * 1000) / 4))
-    const now = Date.now()
-    if (now - session.lastReplicated <= every) return undefined
-    session.lastReplicated = now
-    void this.replicate({
-      k: SESSION_MESSAGE,
-      type: 'accessed',
-      ctx: this.contextPath,
-      id: session.id,
-      a: session.lastAccessedTime,
-    })
-    return undefined
+    return this.#writes.requestCompleted(session, replicate)
   }
 
   override async changeSessionId(session: Session, newId: string): Promise<void> {
     const old = session.id
     await super.changeSessionId(session, newId)
-    const b = this.#advance(session)
-    await this.replicate({
-      k: SESSION_MESSAGE,
-      type: 'change-id',
-      ctx: this.contextPath,
-      id: old,
-      newId,
-      v: session.version,
-      w: session.writer,
-      b,
-    })
-  }
-
-  /** This member makes the session's next version (rank.ts); returns the writer it was based on. */
-  #advance(s: Session): string {
-    const base = s.writer
-    s.version++
-    s.writer = this.writer
-    this.#wake(s)
-    return base
-  }
-
-  /**
-   * The copy a request's changes land on: its own session, or — when a higher-ranked copy replaced
-   * that one while the request ran (session-copy, state transfer) — the copy held now, to which the
-   * request's actions are applied, so its write follows what this member holds. When no copy is
-   * held any more, though the session did not end (the caller checked), the request's own: a
-   * BackupManager member drops its copy of a session it does not own once the owners confirmed it,
-   * maybe while a request it serves uses it, and that write still goes to the owners (the response
-   * acknowledges it: it must not be lost).
-   */
-  #current(session: Session, actions: DeltaAction[]): Session {
-    const held = this.store.get(session.id)
-    if (!held || held === session) return session
-    this.#applyActions(held, actions, false)
-    return held
+    await this.#writes.changedId(session, old, newId)
   }
 
   /**
@@ -667,108 +428,17 @@ export abstract class ReplicatedManager extends BaseManager implements ClusterMa
   /** A message did not reach some of its targets (`err`: a ChannelSendError names them). */
   protected replicationFailed(_message: SessionMessage, _err: unknown): void {}
 
-  // --- applying what the replica log admits ---------------------------------------------------
-
   /**
-   * Installs a full copy when the log admits it and it passes the checks; false when refused. A
-   * pushed copy (`backup`) more than maxVersionStep past the copy held is refused, and the copy is
-   * asked for instead, as for a gap that will not fill (from its writer, else from the pusher): an
-   * answer to that request may be any distance ahead, so a real push after a long partition is not
-   * lost, while a forged one is answered with nothing that new.
+   * Installs a full copy when the log admits it and it passes the checks (replica-receiver.ts); false
+   * when refused. Every copy another member sends comes through here (the BackupManager notes which
+   * ones it holds as a proxy).
    */
   protected installCopy(
     d: SessionData,
     from: Member | undefined,
-    kind: 'created' | 'all-data' | 'session-copy' | 'backup',
+    kind: CopyKind,
     encodedBytes?: number,
   ): boolean {
-    const id: unknown = (d as Partial<SessionData> | null)?.id
-    const have = typeof id === 'string' ? this.store.get(id) : undefined
-    // A copy that ranks no higher than the one held is dropped before it costs a check.
-    const rank = { version: d.version ?? CREATED_VERSION, writer: d.writer ?? '' }
-    if (typeof id === 'string' && !this.replicaLog.admits(id, rank, have)) return true
-    const checked = checkCopy(d, {
-      kind,
-      held: have,
-      sessions: this.store.size,
-      now: Date.now(),
-      limits: this.#limits,
-      encodedBytes,
-    })
-    if (checked.refused) {
-      // A version the replica log admitted (it ranks above the copy held) refused: a jump.
-      const jump = kind === 'backup' && have && checked.refused === 'version' && from
-      const asked = jump && Number.isSafeInteger(rank.version) && this.fetcher.request(d.id, rank, from)
-      this.#refused(
-        asked ? { ...checked, message: `${checked.message}; the copy is asked for` } : checked,
-        from,
-        kind,
-        id,
-      )
-      return false
-    }
-    if (have) this.store.delete(d.id)
-    const s = this.restore(d)
-    s.knownSize(checked.size)
-    if (!have && this.ro.notifyListenersOnReplication) this.emit('sessionCreated', s, 'replication')
-    this.replicaLog.installed(d.id)
-    const now = this.store.get(d.id)
-    if (now) this.waiters.wake(keyOf(d.id), now)
-    return true
+    return this.#receiver.installCopy(d, from, kind, encodedBytes)
   }
-
-  /** Applies a change the replica log admitted, once it passes the checks; false when refused. */
-  #apply(s: Session, m: Change, from: Member): boolean {
-    const checked = checkChange(m, s, { now: Date.now(), limits: this.#limits, find: this.#find })
-    if (checked.refused) {
-      this.#refused(checked, from, m.type, m.id)
-      return false
-    }
-    s.version = m.v
-    s.writer = m.w ? internWriter(m.w) : ''
-    s.primary = false
-    if (m.type === 'change-id') {
-      this.store.delete(m.id)
-      s.id = ownString(m.newId)
-      this.add(s)
-    } else {
-      if (m.a > s.lastAccessedTime) s.lastAccessedTime = m.a
-      this.#applyActions(s, m.actions, this.ro.notifyListenersOnReplication)
-      s.knownSize(checked.size)
-    }
-    this.#wake(s)
-    return true
-  }
-
-  /** Wakes the requests waiting for `s` to rank this high (no key is made when none waits). */
-  #wake(s: Session): void {
-    if (this.waiters.size > 0) this.waiters.wake(keyOf(s.id), s)
-  }
-
-  /** Applies a delta's actions to a copy (checked before, when they came from another member). */
-  #applyActions(s: Session, actions: DeltaAction[], notify: boolean): void {
-    for (const a of actions) {
-      if (a[0] === 'set') s.applySet(a[1], a[2])
-      else if (a[0] === 'remove') s.applyRemove(a[1])
-      else if (a[0] === 'maxInactive') s.maxInactiveInterval = a[1]
-      else if (a[0] === 'principal') {
-        s.principal = a[1]
-        s.authType = a[2]
-      }
-      if (notify && (a[0] === 'set' || a[0] === 'remove'))
-        this.emit('attributeChanged', s, a[1], 'replication')
-    }
-  }
-}
-
-/** A change whose fields have the types applying it relies on (a version decides what is applied). */
-function wellFormedChange(m: Change): boolean {
-  if (typeof m.id !== 'string' || !Number.isSafeInteger(m.v)) return false
-  if ((m.w !== undefined && !isWriter(m.w)) || (m.b !== undefined && !isWriter(m.b))) return false
-  return m.type === 'delta'
-    ? Array.isArray(m.actions) &&
-        m.actions.every((a) => Array.isArray(a)) &&
-        typeof m.a === 'number' &&
-        (m.p === undefined || (Number.isSafeInteger(m.p) && m.p >= 0 && m.p < m.v))
-    : typeof m.newId === 'string'
 }

@@ -8,6 +8,7 @@
  * answers 'full' at once (the request is served with the copy held, and counted).
  */
 import { compareRank, type Rank } from './rank.ts'
+import { keyOf } from './store.ts'
 
 /** How a wait ended: the copy caught up, the wait was given up or timed out, or no room to wait. */
 export type WaitEnd = 'caught-up' | 'given-up' | 'timeout' | 'full'
@@ -71,6 +72,11 @@ export class VersionWaiters {
     const set = this.#waiting.get(key)
     if (!set) return
     for (const w of [...set]) if (compareRank(rank, w.want) >= 0) w.done('caught-up')
+  }
+
+  /** The copy held of session `copy.id` now ranks as it does (no key is made while none waits). */
+  wakeCopy(copy: Rank & { readonly id: string }): void {
+    if (this.#count > 0) this.wake(keyOf(copy.id), copy)
   }
 
   /** Nothing more will come for session `key` (gone, or nobody holds what its waiters want). */

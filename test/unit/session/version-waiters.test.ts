@@ -15,6 +15,16 @@ test('a waiter goes on once the copy ranks at least what it waits for, not befor
   assert.equal(w.size, 0)
 })
 
+test('a copy wakes the waiters of its session by key, whatever its route suffix', async () => {
+  const w = new VersionWaiters()
+  w.wakeCopy({ id: 'S1.n1', version: 9, writer: 'aa' }) // none waits: nothing to do
+  const waiting = w.wait('S1', { version: 5, writer: 'aa' }, long)
+  w.wakeCopy({ id: 'S1.n2', version: 4, writer: 'aa' })
+  assert.equal(w.size, 1, 'an older copy does not wake it')
+  w.wakeCopy({ id: 'S1.n2', version: 5, writer: 'aa' })
+  assert.equal(await waiting, 'caught-up')
+})
+
 test('a waiter ends at its deadline, and calls its slow hook once before', async () => {
   const w = new VersionWaiters()
   let slow = 0
