@@ -217,6 +217,14 @@ export class BackupManager extends ReplicatedManager {
     this.#tick.unref()
   }
 
+  /** Under terminateOnStartFailure, a transfer that ended incomplete does not make this member ready. */
+  protected override transferAccepted(): boolean {
+    return (
+      !this.#terminateOnStartFailure ||
+      startFailure(this.transfer.status(), 0, Number.POSITIVE_INFINITY) === undefined
+    )
+  }
+
   /**
    * The replicated manager's start (its state transfer); with terminateOnStartFailure, why it failed
    * (startFailure): the transfer is stopped once stateTransferTimeout passed without it completing.

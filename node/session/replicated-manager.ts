@@ -207,12 +207,21 @@ export abstract class ReplicatedManager extends BaseManager implements ClusterMa
     await super.start()
     this.replicaLog.start()
     await this.transfer.fetch()
-    if (this.transfer.stopped) return
+    if (this.transfer.stopped || !this.transferAccepted()) return
     this.replicaLog.settle()
     this.#ready = true
     this.transfer.watchRejoins()
     this.logger.info({ sessions: this.store.size, ms: this.transfer.counters.transferMs }, 'sessions ready')
     this.#antiEntropy.start()
+  }
+
+  /**
+   * Whether the state transfer that just ended lets this member become ready: a subclass refuses one
+   * that ended incomplete (the BackupManager under terminateOnStartFailure), and the start then ends
+   * without ready, for the subclass to fail it.
+   */
+  protected transferAccepted(): boolean {
+    return true
   }
 
   override async stop(): Promise<void> {

@@ -145,10 +145,11 @@ describe('terminateOnStartFailure', () => {
     )
   })
 
-  it('true: every donor leaving before the transfer completed fails the start at once (a partial copy)', async () => {
+  it('true: every donor leaving before the transfer completed fails the start at once (a partial copy), never reporting its sessions ready', async () => {
     const donor = readyPeer('n2')
     const net = viewChannel([donor])
-    const m = backupManager(net.channel, { terminateOnStartFailure: true })
+    const { logger, lines } = capturingLogger()
+    const m = backupManager(net.channel, { terminateOnStartFailure: true, logger })
     const asked = new Promise<void>((resolve) => {
       const send = net.channel.send.bind(net.channel)
       net.channel.send = async (to, message, options) => {
@@ -167,6 +168,12 @@ describe('terminateOnStartFailure', () => {
       return true
     })
     assert.ok(Date.now() - began < 900, 'without waiting for stateTransferTimeout')
+    assert.equal(m.ready, false)
+    assert.deepEqual(
+      lines.filter((l) => l.msg === 'sessions ready'),
+      [],
+      'a partial copy is never announced as ready',
+    )
   })
 
   it('true: a start with no ready member to ask (the first member) succeeds', async () => {
