@@ -12,7 +12,10 @@
  *     in interleaved rounds over all nine clusters, all up at once; medians. Goal: the BackupManager's does not fall as members are added.
  *     Beside it, the CPU per request of the serving member and of the whole cluster (/proc): on a
  *     machine with fewer cores than members the requests/s also measure the members' sharing of them.
- *   node bench/backup-manager.ts [--quick] [--memory-only | --throughput-only]
+ *   node bench/backup-manager.ts [--quick] [--memory-only | --throughput-only] [--rounds N]
+ *     [--only <text>] [--sizes 3,8]
+ * --only keeps the throughput variants whose name contains the text (e.g. `async`); --sizes the
+ * cluster sizes (the first and the last are compared): fewer processes up, for a focused rerun.
  */
 import { mkdtempSync, rmSync } from 'node:fs'
 import os from 'node:os'
@@ -28,7 +31,11 @@ const memoryOnly = process.argv.includes('--memory-only')
 const throughputOnly = process.argv.includes('--throughput-only')
 const SESSIONS = quick ? 20_000 : 100_000
 const WARMUP = 2_000
-const ROUNDS = quick ? 3 : 5
+const option = (name: string): string | undefined => {
+  const i = process.argv.indexOf(name)
+  return i < 0 ? undefined : process.argv[i + 1]
+}
+const ROUNDS = Number(option('--rounds') ?? (quick ? 3 : 5))
 const DURATION = quick ? '3s' : '5s'
 const VALUE = 'x'.repeat(1024)
 
@@ -151,6 +158,7 @@ if (!throughputOnly) {
 }
 if (memoryOnly) process.exit(0)
 
+const only = option('--only')
 const variants = [
   { name: 'DeltaManager, async (8)', args: ['--manager', 'delta'] },
   { name: 'BackupManager, mapSendOptions 6 (sync ACK)', args: ['--manager', 'backup'] },
@@ -158,12 +166,14 @@ const variants = [
     name: 'BackupManager, mapSendOptions 8 (async)',
     args: ['--manager', 'backup', '--map-send-options', '8'],
   },
-]
+].filter((v) => only === undefined || v.name.includes(only))
+const SIZES = (option('--sizes') ?? '3,5,8').split(',').map(Number)
+const sizeColumns = SIZES.map((n) => `${n} members`).join(' | ')
+const dashes = SIZES.map(() => '---').join(' | ')
 out(
-  `| /inc requests/s (wrk, 8 connections, one session, ${ROUNDS} interleaved rounds of ${DURATION}, median) | 3 members | 5 members | 8 members |`,
+  `| /inc requests/s (wrk, 8 connections, one session, ${ROUNDS} interleaved rounds of ${DURATION}, median) | ${sizeColumns} |`,
 )
-out('| --- | --- | --- | --- |')
-const SIZES = [3, 5, 8]
+out(`| --- | ${dashes} |`)
 // Every cluster of every size is up for every round (48 processes), so each round runs beside the
 // same idle members: when each size was measured with only its own clusters up, the larger sizes
 // also paid for more idle processes on the machine's cores than the smaller ones.
@@ -214,10 +224,8 @@ const cpuTable = new Map<string, string[]>(
 )
 for (const [name, cells] of table) out(`| ${name} | ${cells.join(' | ')} |`)
 out()
-out(
-  '| CPU µs per /inc request: serving member / whole cluster (median) | 3 members | 5 members | 8 members |',
-)
-out('| --- | --- | --- | --- |')
+out(`| CPU µs per /inc request: serving member / whole cluster (median) | ${sizeColumns} |`)
+out(`| --- | ${dashes} |`)
 for (const [name, cells] of cpuTable) out(`| ${name} | ${cells.join(' | ')} |`)
 out()
 out('```')
@@ -226,10 +234,13 @@ for (const v of variants)
     out(
       `${cell(v, size)} requests/s per round: ${(rps.get(cell(v, size)) ?? []).map(Math.round).join(' / ')}`,
     )
-for (const v of variants.slice(1)) {
-  const ratios = (rps.get(cell(v, 8)) ?? []).map((x, i) => x / ((rps.get(cell(v, 3)) ?? [])[i] ?? 1))
+const [smallest, largest] = [SIZES[0] as number, SIZES.at(-1) as number]
+for (const v of variants.filter((x) => x.name.startsWith('BackupManager'))) {
+  const ratios = (rps.get(cell(v, largest)) ?? []).map(
+    (x, i) => x / ((rps.get(cell(v, smallest)) ?? [])[i] ?? 1),
+  )
   out(
-    `${v.name}: 8 members / 3 members, per round: ${ratios.map((r) => r.toFixed(2)).join(', ')} (median ${median(ratios).toFixed(2)}x; goal ≥ 1.00x within the rounds' spread)`,
+    `${v.name}: ${largest} members / ${smallest} members, per round: ${ratios.map((r) => r.toFixed(2)).join(', ')} (median ${median(ratios).toFixed(2)}x; goal ≥ 1.00x within the rounds' spread)`,
   )
 }
 out('```')
