@@ -11,7 +11,7 @@ deps: node_modules/.installed
 	@scripts/chromium/ensure.sh >/dev/null
 
 # The Kubernetes binaries (apiserver, controller-manager, scheduler, kubelet, kube-proxy, kubectl) and helm
-# from the Go module proxy (cached in ~/.cache/cattery/kube; about 20 minutes on 2 cores the first time).
+# from the Go module proxy (cached in ~/.cache/cattery/kube; about 7 minutes on 2 cores the first time, with an empty Go cache).
 kube-binaries:
 	@scripts/kube/build-binaries.sh >/dev/null
 
