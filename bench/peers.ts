@@ -20,6 +20,7 @@
  * Results: bench/RESULTS.md ("Peers").
  */
 import { spawn } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -116,7 +117,16 @@ const [bare, lone, catAsync, catSync, tomLone, tomAsync, tomSync, redis, bare3] 
     stop: () => Promise.all(b.map((x) => x.stop())).then(() => undefined),
   })),
 ])
-console.log(`# Tomcat ${tomAsync.version}, Redis ${redis.version}; every system up after ${elapsed()}`)
+/** An installed npm package's version (the peers' and Cattery's own libraries). */
+const npmVersion = (name: string): string =>
+  (
+    JSON.parse(
+      readFileSync(path.join(import.meta.dirname, '..', 'node_modules', name, 'package.json'), 'utf8'),
+    ) as { version: string }
+  ).version
+console.log(
+  `# Tomcat ${tomAsync.version}, Redis ${redis.version}, ${['fastify', '@fastify/session', 'connect-redis', 'redis'].map((n) => `${n} ${npmVersion(n)}`).join(', ')}; every system up after ${elapsed()}`,
+)
 
 const url = (port: number) => `http://127.0.0.1:${port}`
 type System = { nodes: Array<{ http: number; pid: number }>; redisPid?: number }
