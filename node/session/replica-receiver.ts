@@ -183,9 +183,12 @@ export class ReplicaReceiver {
       case 'accessed': {
         const s = o.store.get(m.id)
         if (!s) return false
-        const r = checkAccessed(m.a, Date.now(), o.limits)
+        const now = Date.now()
+        const r = checkAccessed(m.a, now, o.limits)
         if (r) return this.#refused(r, from, m.type, m.id)
         if (m.a > s.lastAccessedTime) s.lastAccessedTime = m.a
+        // The other holders received this access time too: a read here need not send it again soon.
+        s.lastReplicated = now
         return false
       }
       case 'all-data':
@@ -309,6 +312,8 @@ export class ReplicaReceiver {
     if (have) o.store.delete(d.id)
     const s = o.restore(d)
     s.knownSize(checked.size)
+    // A creation reached every holder with its access time (see the 'accessed' case).
+    if (kind === 'created') s.lastReplicated = Date.now()
     if (!have && o.created) o.created(s)
     o.replicaLog.installed(d.id)
     const now = o.store.get(d.id)
@@ -322,7 +327,8 @@ export class ReplicaReceiver {
    */
   apply(s: Session, m: Change, from: Member): boolean {
     const o = this.#o
-    const checked = checkChange(m, s, { now: Date.now(), limits: o.limits, find: this.#find })
+    const now = Date.now()
+    const checked = checkChange(m, s, { now, limits: o.limits, find: this.#find })
     if (checked.refused) {
       this.#refused(checked, from, m.type, m.id)
       return false
@@ -336,6 +342,8 @@ export class ReplicaReceiver {
       o.add(s)
     } else {
       if (m.a > s.lastAccessedTime) s.lastAccessedTime = m.a
+      // Every holder received this change and its access time (see the 'accessed' case).
+      s.lastReplicated = now
       applyActions(s, m.actions, o.attributeChanged)
       s.knownSize(checked.size)
     }

@@ -111,7 +111,11 @@ export class Session {
   writer: string
   /** This node served the last request for it (it replicates its expiry). */
   primary = false
-  /** When this node last sent anything about it (to decide on an 'accessed' message). */
+  /**
+   * When this node last sent anything about it, or received its creation, a change or an access from
+   * another member (which every holder received too): a read sends an 'accessed' message only when
+   * this is older than the interval (local-writes.ts).
+   */
   lastReplicated = 0
   readonly policy: SessionPolicy
   readonly #attributes: AttributeMap
