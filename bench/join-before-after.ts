@@ -5,7 +5,9 @@
  * joiner's time from its process start to /readyz (the sessions held then), medians and the per-round
  * ratio new/old. The donor answers each joiner in the form it asks for (an older joiner gets what it
  * always got), so the figure is what a new pod of each version would see.
- *   node bench/join-before-after.ts <git-rev> [sessions=100000] [rounds=5]
+ *   node bench/join-before-after.ts <git-rev> [sessions=100000] [rounds=5] [--new-node-options=FLAGS]
+ * --new-node-options: Node.js flags for the new joiners only (space-separated), e.g. a V8 setting the
+ * image passes (`HEAD --new-node-options=--max-semi-space-size=32` measures the flag alone).
  */
 import { execFileSync } from 'node:child_process'
 import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
@@ -16,7 +18,9 @@ import { freePorts, loopbackNodeArgs, NodeProcess } from '../scripts/lib/node-pr
 import { ensureWrk } from './lib/wrk.ts'
 
 const ROOT = path.resolve(import.meta.dirname, '..')
-const [rev, sessionsArg = '100000', roundsArg = '5'] = process.argv.slice(2)
+const flag = process.argv.find((a) => a.startsWith('--new-node-options='))
+const newNodeOptions = flag ? flag.slice('--new-node-options='.length).split(' ').filter(Boolean) : []
+const [rev, sessionsArg = '100000', roundsArg = '5'] = process.argv.slice(2).filter((a) => a !== flag)
 if (!rev) {
   console.error('usage: node bench/join-before-after.ts <git-rev> [sessions] [rounds]')
   process.exit(2)
@@ -30,7 +34,7 @@ execFileSync('sh', ['-c', `git -C "${ROOT}" archive "${rev}" | tar -x -C "${oldR
 symlinkSync(path.join(ROOT, 'node_modules'), path.join(oldRoot, 'node_modules'))
 
 const receivers = await freePorts(1 + 2 * ROUNDS)
-const node = (name: string, root: string, i: number, http: number, admin: number) =>
+const node = (name: string, root: string, i: number, http: number, admin: number, flags: string[] = []) =>
   new NodeProcess(
     name,
     [
@@ -44,7 +48,7 @@ const node = (name: string, root: string, i: number, http: number, admin: number
       '--log-level',
       'warn',
     ],
-    { command: [process.execPath, path.join(root, 'node/main.ts')] },
+    { command: [process.execPath, ...flags, path.join(root, 'node/main.ts')] },
   )
 const ready = async (admin: number) => {
   for (;;) {
@@ -76,7 +80,10 @@ let slot = 1
 async function join(side: 'old' | 'new'): Promise<string> {
   const [http, admin] = (await freePorts(2)) as [number, number]
   const t0 = performance.now()
-  const p = node(`${side}${slot}`, side === 'new' ? ROOT : oldRoot, slot++, http, admin)
+  const p =
+    side === 'new'
+      ? node(`new${slot}`, ROOT, slot++, http, admin, newNodeOptions)
+      : node(`old${slot}`, oldRoot, slot++, http, admin)
   await ready(admin)
   const ms = performance.now() - t0
   const n = await held(admin)
@@ -86,7 +93,7 @@ async function join(side: 'old' | 'new'): Promise<string> {
   return `${side} ${Math.round(ms)} ms (${n})`
 }
 console.log(
-  `# join before/after: donor holds ${total} sessions of 1 KB; old = ${rev}, Node ${process.version}`,
+  `# join before/after: donor holds ${total} sessions of 1 KB; old = ${rev}, new = the working tree${newNodeOptions.length ? ` with ${newNodeOptions.join(' ')}` : ''}, Node ${process.version}`,
 )
 for (let r = 0; r < ROUNDS; r++) {
   const order: Array<'old' | 'new'> = r % 2 === 0 ? ['old', 'new'] : ['new', 'old']
