@@ -19,8 +19,9 @@ import type { DonorRelay } from './donor-relay.ts'
 import { sessionCodes } from './errors.ts'
 import { type MessageCounts, SESSION_MESSAGE } from './messages.ts'
 import { toTuple } from './session.ts'
-import type { TransferRequest, TransferredSessions } from './state-transfer.ts'
+import type { TransferredSessions } from './state-transfer.ts'
 import { chunksOf, PageCutter } from './transfer-pages.ts'
+import type { TransferRequest } from './transfer-request.ts'
 
 export interface DonorOptions {
   channel: Channel
