@@ -5,27 +5,28 @@
  * with the cluster. Replication, ranks, the replica log and read-your-writes are the DeltaManager's
  * (replicated-manager.ts); what differs:
  *
- * - **Placement**: any member computes a session's owners from its view; no proxy entries or
- *   messages (Tomcat's LazyReplicatedMap keeps a proxy entry per session on every member and sends
- *   proxy messages to keep them). A new session's id is chosen so that its creator is its primary.
+ * - **Placement**: any member computes a session's owners from its view (cached: placement-cache.ts);
+ *   no proxy entries or messages (Tomcat's LazyReplicatedMap keeps a proxy entry per session on every
+ *   member and sends proxy messages to keep them). A new session's id is chosen so that its creator
+ *   is its primary (primary-id.ts).
  *   The view is the map members (map-members.ts): the channel members that have this context
  *   started, as Tomcat's map members — copies go only to members that have the application deployed.
- * - **Messages about a session** go to its other owners only, with `manager.mapSendOptions`
- *   (Tomcat's name; default 6, synchronous ACK).
+ * - **Messages about a session** go to its other owners only (message-owners.ts), with
+ *   `manager.mapSendOptions` (Tomcat's name; default 6, synchronous ACK).
  * - **A request on a member that holds no copy** fetches it from the owners (`session-request` /
  *   `session-copy`, session-fetch.ts), waiting at most `rpcTimeout`, and serves it; its writes go to
- *   the owners as any member's. The fetched copy stays as a proxy for PROXY_TTL_MS after its last use
- *   (at most MAX_PROXIES per context, the least recently used dropped first), so a client whose
- *   balancer keeps it on this member does not fetch on every request; the version cookie catches a
- *   proxy that is older than what its client saw (askAtOnce: the owners are asked at once).
+ *   the owners as any member's. The fetched copy stays as a proxy for a while after its last use
+ *   (proxy-copies.ts), so a client whose balancer keeps it on this member does not fetch on every
+ *   request; the version cookie catches a proxy that is older than what its client saw (askAtOnce:
+ *   the owners are asked at once).
  * - **Repair** (repair.ts, run by repair-pass.ts): after a membership change, and for proxies past
  *   their lifetime, each member sends copies to owners that may lack them and drops copies it does
  *   not own once every owner confirmed them (ownership-transfer.ts), paced every REPAIR_DELAY_MS.
  * - **Join**: a joiner gets, from every ready member, the sessions it owns (state-transfer.ts with
- *   fromEveryDonor; stateIds filters by ownership, and by joiner-share.ts so that each session is
- *   sent by one of its holders), and is ready only then.
- * - **Change of id**: an old owner that does not own the new id hands its renamed copy to the new
- *   owners and drops it at once (#renamed), rather than at the next repair pass.
+ *   fromEveryDonor; stateIds: joiner-sessions.ts, each session sent by one of its holders,
+ *   joiner-share.ts), and is ready only then.
+ * - **Change of id** (renamed-copies.ts): the new id's new owners get a copy; an old owner that does
+ *   not own the new id hands its renamed copy to them and drops it at once, not at the next pass.
  * - **Stop** (departure.ts): a stopping member first announces its departure (`leaving`,
  *   synchronously acknowledged: each member takes it out of placement at once), then hands over the
  *   sessions it owns to the members that own them without it, then leaves the channel; what still
@@ -33,8 +34,8 @@
  * - **Anti-entropy** (anti-entropy.ts, run by ReplicatedManager): a session's owners compare
  *   digests of the sessions they own together, and only once the last repair pass was over the view.
  * - **Expiry**: every holder expires an idle copy; only the primary announces it.
- * - **terminateOnStartFailure** (Tomcat's; default false): a start whose state transfer does not
- *   complete (startFailure) rejects with CATTERY_ERR_CONTEXT_START_FAILED — a starting node exits
+ * - **terminateOnStartFailure** (Tomcat's; default false; start-failure.ts): a start whose state
+ *   transfer does not complete rejects with CATTERY_ERR_CONTEXT_START_FAILED — a starting node exits
  *   (node/main.ts), a later deploy fails — instead of staying not ready while it keeps trying.
  * - **accessTimeout** (Tomcat's map ping timeout): accepted, without effect. Tomcat drops a map member
  *   that does not answer its map's ping within it; here a map member leaves the map when it leaves
@@ -43,23 +44,27 @@
  *   announces it (`leaving`, then `map-member` with `present: false`).
  */
 
-import { CatteryError, ChannelSendError } from '../tribes/errors.ts'
+import { ChannelSendError } from '../tribes/errors.ts'
 import { describeMember, type Member } from '../tribes/member.ts'
 import { SendOption } from '../tribes/send-options.ts'
 import type { ManagerMessage } from './cluster-manager.ts'
 import { Departure } from './departure.ts'
-import { sessionCodes } from './errors.ts'
-import { sendsToJoiner } from './joiner-share.ts'
+import { sessionsForJoiner } from './joiner-sessions.ts'
 import type { ManagerStats } from './manager.ts'
 import { MapMembers } from './map-members.ts'
+import { changedKey, ownersToTell } from './message-owners.ts'
 import { isMapMember, type SessionMessage } from './messages.ts'
-import { PlacementView } from './placement.ts'
+import type { PlacementView } from './placement.ts'
 import { PlacementCache } from './placement-cache.ts'
+import { primaryIdBase } from './primary-id.ts'
+import { ProxyCopies } from './proxy-copies.ts'
 import { writerOf } from './rank.ts'
+import { RenamedCopies } from './renamed-copies.ts'
 import { RepairPass } from './repair-pass.ts'
 import { ReplicatedManager, type ReplicatedManagerOptions } from './replicated-manager.ts'
-import { newSessionIdBase, type Session, type SessionData } from './session.ts'
-import type { TransferRequest, TransferScope, TransferStatus } from './state-transfer.ts'
+import type { Session, SessionData } from './session.ts'
+import { startFailedError, startWithin, transferCompleted } from './start-failure.ts'
+import type { TransferRequest, TransferScope } from './state-transfer.ts'
 import { keyOf } from './store.ts'
 
 export interface BackupManagerOptions extends ReplicatedManagerOptions {
@@ -69,7 +74,7 @@ export interface BackupManagerOptions extends ReplicatedManagerOptions {
   rpcTimeout?: number
   /**
    * Tomcat's terminateOnStartFailure (default false): a start whose state transfer does not complete
-   * (startFailure) rejects instead of waiting, not ready, for as long as a donor lives.
+   * (start-failure.ts) rejects instead of waiting, not ready, for as long as a donor lives.
    */
   terminateOnStartFailure?: boolean
   /** Tomcat's accessTimeout, ms (default 5000): accepted, without effect (see the header). */
@@ -79,35 +84,6 @@ export interface BackupManagerOptions extends ReplicatedManagerOptions {
 /** Tomcat's accessTimeout default, ms: another value is noted at start as having no effect. */
 export const ACCESS_TIMEOUT_MS = 5_000
 
-/** The longest a Node.js timer waits (a longer stateTransferTimeout is capped to it). */
-const MAX_TIMER_MS = 2 ** 31 - 1
-
-/**
- * Why a context's start failed under terminateOnStartFailure, or undefined when it did not (yet):
- * `status` is its state transfer's, `elapsedMs` since the start began. A transfer fails when it is
- * not done within `timeoutMs` (stateTransferTimeout: no donor answered, each failed, or it is too
- * slow), or when it ended after asking a donor without completing (every donor left: the sessions
- * received so far are a partial copy). A transfer with no donor to ask (the first member, members
- * starting together) does not fail: there was nothing to receive.
- */
-export function startFailure(
-  status: TransferStatus,
-  elapsedMs: number,
-  timeoutMs: number,
-): string | undefined {
-  if (status.state === 'done')
-    return status.attempts > 0 && status.reason !== undefined
-      ? `its state transfer ended incomplete (${status.reason}) after ${status.attempts} attempt(s)`
-      : undefined
-  if (elapsedMs < timeoutMs) return undefined
-  const why = status.reason ? ` (last: ${status.reason})` : ''
-  return `its state transfer did not complete within stateTransferTimeout (${timeoutMs / 1000} s, ${status.attempts} attempt(s)${status.donor ? `, last donor ${status.donor}` : ''})${why}`
-}
-
-/** A proxy copy is kept this long after its last use. */
-const PROXY_TTL_MS = 5_000
-/** Proxy copies per context, at most (the least recently used is dropped first, through repair). */
-const MAX_PROXIES = 10_000
 /** How often the view's readiness and the proxies' lifetimes are checked. */
 const TICK_MS = 500
 
@@ -124,12 +100,14 @@ export class BackupManager extends ReplicatedManager {
   readonly #map: MapMembers
   /** The placement view over the map members that are not stopping (and their owners), cached. */
   readonly #placement: PlacementCache
-  /** Proxy copies (held, not owned): when each was last used. Oldest use first. */
-  readonly #proxies = new Map<string, number>()
+  /** Proxy copies (held, not owned) and when each was last used. */
+  readonly #proxies: ProxyCopies
   #tick: NodeJS.Timeout | undefined
   #stopping = false
   readonly #repair: RepairPass
   readonly #departure: Departure
+  /** Copies whose session changed its id (this member may not own the new one). */
+  readonly #renamed: RenamedCopies
   readonly #counters = {
     fetches: 0,
     fetchMisses: 0,
@@ -160,6 +138,11 @@ export class BackupManager extends ReplicatedManager {
       copies: this.#copies,
       self: () => this.#self,
     })
+    this.#proxies = new ProxyCopies({
+      isProxy: (key, view) =>
+        this.store.get(key) !== undefined && !view.owners(key, this.#copies).includes(this.#self),
+      tooMany: () => this.#repair.runSoon(),
+    })
     this.#repair = new RepairPass({
       logger: this.logger,
       copies: this.#copies,
@@ -168,9 +151,20 @@ export class BackupManager extends ReplicatedManager {
       member: (id) => this.#placement.member(id),
       keys: () => this.store.keys(),
       push: (to, keys) => this.pusher.push(to, keys),
-      proxiesInUse: (view, now) => this.#proxiesInUse(view, now),
-      proxyExpired: (now) => this.#proxyExpired(now),
+      proxiesInUse: (view, now) => this.#proxies.inUse(view, now),
+      proxyExpired: (now) => this.#proxies.expired(now),
       drop: (key) => this.#dropUnused(key),
+      counters: this.#counters,
+    })
+    this.#renamed = new RenamedCopies({
+      placement: this.#placement,
+      proxies: this.#proxies,
+      repair: this.#repair,
+      holds: (key) => this.store.get(key) !== undefined,
+      drop: (key) => this.store.delete(key),
+      push: (to, keys) => this.pusher.push(to, keys),
+      noteHeld: (key) => this.#noteHeld(key),
+      stopping: () => this.#stopping,
       counters: this.#counters,
     })
     this.#departure = new Departure({
@@ -198,12 +192,13 @@ export class BackupManager extends ReplicatedManager {
     // The map members learn of this one, and answer, before the state transfer asks them.
     this.#running = true
     await this.#map.start()
-    const failure = await this.#startTransfer()
+    // The replicated manager's start (its state transfer); with terminateOnStartFailure, why it failed.
+    let failure: string | undefined
+    if (this.#terminateOnStartFailure)
+      failure = await startWithin(this.transfer, this.ro.stateTransferTimeout, () => super.start())
+    else await super.start()
     if (failure !== undefined) {
-      const err = new CatteryError(
-        sessionCodes.CONTEXT_START_FAILED,
-        `context ${this.contextPath} failed to start (manager.terminateOnStartFailure): ${failure}`,
-      )
+      const err = startFailedError(this.contextPath, failure)
       this.logger.error({ code: err.code, reason: failure }, 'context failed to start; leaving')
       // Out of placement, and what it received handed to the owners without it, before it fails.
       await this.stop()
@@ -219,35 +214,7 @@ export class BackupManager extends ReplicatedManager {
 
   /** Under terminateOnStartFailure, a transfer that ended incomplete does not make this member ready. */
   protected override transferAccepted(): boolean {
-    return (
-      !this.#terminateOnStartFailure ||
-      startFailure(this.transfer.status(), 0, Number.POSITIVE_INFINITY) === undefined
-    )
-  }
-
-  /**
-   * The replicated manager's start (its state transfer); with terminateOnStartFailure, why it failed
-   * (startFailure): the transfer is stopped once stateTransferTimeout passed without it completing.
-   */
-  async #startTransfer(): Promise<string | undefined> {
-    if (!this.#terminateOnStartFailure) {
-      await super.start()
-      return undefined
-    }
-    const timeoutMs = Math.min(this.ro.stateTransferTimeout * 1000, MAX_TIMER_MS)
-    const started = Date.now()
-    let failure: string | undefined
-    const deadline = setTimeout(() => {
-      failure = startFailure(this.transfer.status(), Date.now() - started, timeoutMs)
-      if (failure !== undefined) this.transfer.stop()
-    }, timeoutMs)
-    try {
-      await super.start()
-    } finally {
-      clearTimeout(deadline)
-    }
-    if (failure !== undefined || this.transfer.stopped) return failure
-    return startFailure(this.transfer.status(), Date.now() - started, Number.POSITIVE_INFINITY)
+    return !this.#terminateOnStartFailure || transferCompleted(this.transfer.status())
   }
 
   override async stop(): Promise<void> {
@@ -309,69 +276,24 @@ export class BackupManager extends ReplicatedManager {
   }
 
   protected override newIdBase(): string {
-    // The creator is the primary (as in Tomcat): the id is drawn until this member ranks first. Each
-    // draw succeeds with probability 1/N; the id keeps 128 - log2(N) bits of randomness.
-    const view = this.#placement.view()
-    const tries = 64 * view.members.length
-    for (let i = 0; i < tries; i++) {
-      const id = newSessionIdBase()
-      if (view.owners(id, 1)[0] === this.#self) return id
-    }
-    return newSessionIdBase()
+    // The creator is the primary (as in Tomcat).
+    return primaryIdBase(this.#placement.view(), this.#self)
   }
 
   protected override targets(message: SessionMessage): Member[] {
-    switch (message.type) {
-      case 'created':
-        return this.#placement.otherOwners(keyOf(message.session.id))
-      case 'delta':
-      case 'accessed':
-      case 'expired':
-        return this.#placement.otherOwners(keyOf(message.id))
-      case 'change-id': {
-        const to = this.#placement.otherOwners(keyOf(message.id))
-        for (const m of this.#placement.otherOwners(keyOf(message.newId))) if (!to.includes(m)) to.push(m)
-        return to
-      }
-      default:
-        return []
-    }
+    return ownersToTell(message, this.#placement)
   }
 
   protected override stateIds(to: Member, scope?: TransferScope): string[] {
-    const joiner = writerOf(to)
-    const members = this.#placement.view().members.filter((m) => m !== joiner)
-    const view = new PlacementView([...members, joiner])
-    const ids: string[] = []
-    // Each session is sent by one of its holders (joiner-share.ts) when the view is settled (the
-    // members that own a session hold it: the last repair pass was over this view). Otherwise a new
-    // owner may not hold its copy yet: every holder sends what it holds of the joiner's share.
-    const holders = new PlacementView(members)
-    const before = this.#repair.settledView
-    const settled =
-      before !== undefined && holders.equals(new PlacementView(before.members.filter((m) => m !== joiner)))
-    if (!scope || !settled) {
-      for (const key of this.store.keys()) if (view.owners(key, this.#copies).includes(joiner)) ids.push(key)
-      return ids
+    const input = {
+      self: this.#self,
+      joiner: writerOf(to),
+      copies: this.#copies,
+      view: this.#placement.view(),
+      settled: this.#repair.settledView,
+      keys: this.store.keys(),
     }
-    const donors = new Set(scope.donors)
-    const sent = scope.sent && new Set(scope.sent)
-    // A repeated request: the view then had the donors of then (one of them left since).
-    const then = sent && new PlacementView([...members, ...sent].filter((m) => m !== joiner))
-    const thenWithJoiner = then && new PlacementView([...then.members, joiner])
-    for (const key of this.store.keys()) {
-      if (!view.owners(key, this.#copies).includes(joiner)) continue
-      const earlier = sent &&
-        then &&
-        thenWithJoiner && {
-          holders: thenWithJoiner.owners(key, this.#copies).includes(joiner)
-            ? then.owners(key, this.#copies)
-            : undefined,
-          donors: sent,
-        }
-      if (sendsToJoiner(this.#self, holders.owners(key, this.#copies), donors, earlier)) ids.push(key)
-    }
-    return ids
+    return sessionsForJoiner(input, scope)
   }
 
   protected override get relaysToJoiners(): boolean {
@@ -396,7 +318,7 @@ export class BackupManager extends ReplicatedManager {
     const held = await super.findSession(id)
     const key = keyOf(id)
     if (held) {
-      if (this.#proxies.has(key)) this.#used(key)
+      if (this.#proxies.has(key)) this.#proxies.used(key, Date.now())
       return held
     }
     if (this.replicaLog.isGone(id) || this.#stopping) return undefined
@@ -423,12 +345,7 @@ export class BackupManager extends ReplicatedManager {
     const newKey = keyOf(newId)
     if (newKey === oldKey) return
     // regenerate(): the new id may have other owners; those that did not own the old one get a copy.
-    this.#repair.unconfirm(oldKey)
-    this.#proxies.delete(oldKey)
-    const old = new Set(this.#placement.owners(oldKey))
-    for (const m of this.#placement.otherOwners(newKey))
-      if (!old.has(writerOf(m))) void this.pusher.push(m, [newKey])
-    this.#noteHeld(newKey)
+    this.#renamed.changedHere(oldKey, newKey)
   }
 
   protected override async replicate(message: SessionMessage): Promise<boolean> {
@@ -471,13 +388,7 @@ export class BackupManager extends ReplicatedManager {
   }
 
   #noteHeld(key: string): void {
-    if (!this.#placement.owns(key)) this.#used(key)
-  }
-
-  #used(key: string): void {
-    this.#proxies.delete(key)
-    this.#proxies.set(key, Date.now())
-    if (this.#proxies.size > MAX_PROXIES) this.#repair.runSoon()
+    if (!this.#placement.owns(key)) this.#proxies.used(key, Date.now())
   }
 
   override receive(m: ManagerMessage, from: Member, sendOptions = 0): Promise<void> | undefined {
@@ -494,42 +405,11 @@ export class BackupManager extends ReplicatedManager {
       return this.#map.receive(notice, from)
     }
     const handled = super.receive(m, from, sendOptions)
-    if (m.type === 'change-id') this.#renamed(m.newId)
-    else if (m.type === 'batch' && Array.isArray(m.messages))
-      for (const x of m.messages)
-        if ((x as SessionMessage)?.type === 'change-id') this.#renamed((x as { newId: unknown }).newId)
+    this.#renamed.received(m)
     if (!this.#departure.departing) return handled
     const forwarded = this.#departure.forward(m, from)
     if (!forwarded) return handled
     return handled ? Promise.all([handled, forwarded]).then(() => undefined) : forwarded
-  }
-
-  /**
-   * An id change was applied here: when this member does not own the new id (it owned the old one),
-   * its copy is handed to the new id's owners and dropped at once, instead of at the next repair pass.
-   */
-  #renamed(newId: unknown): void {
-    if (typeof newId !== 'string' || this.#stopping) return
-    const key = keyOf(newId)
-    if (!this.store.get(key) || this.#placement.owns(key) || this.#proxies.has(key)) return
-    void this.#release(key)
-  }
-
-  async #release(key: string): Promise<void> {
-    const owners = this.#placement.otherOwners(key)
-    const confirmed = await Promise.all(owners.map((m) => this.pusher.push(m, [key])))
-    let kept = false
-    owners.forEach((m, i) => {
-      if (confirmed[i]?.has(key)) return
-      // Sent again by the next pass, which drops the copy then.
-      this.#repair.retryLater(key, writerOf(m))
-      kept = true
-    })
-    // Owned or used here meanwhile: kept.
-    if (kept || this.#placement.owns(key) || this.#proxies.has(key) || !this.store.get(key)) return
-    this.store.delete(key)
-    this.#repair.unconfirm(key)
-    this.#counters.copiesDropped++
   }
 
   // --- repair ---------------------------------------------------------------------------------
@@ -567,7 +447,7 @@ export class BackupManager extends ReplicatedManager {
     return super.sendState(to, request)
   }
 
-  // --- the tick, and the proxies (what a repair pass asks) -------------------------------------
+  // --- the tick, and what a repair pass drops ---------------------------------------------------
 
   #onTick(): void {
     const now = Date.now()
@@ -576,46 +456,14 @@ export class BackupManager extends ReplicatedManager {
     this.#repair.tick(now)
   }
 
-  /**
-   * Which proxy copies are in use at `now`: used within their lifetime, and among the MAX_PROXIES
-   * most recently used. A proxy entry of a copy this member owns under `view`, or holds no more, is
-   * none: left in the list, past its lifetime it would make every tick run a pass.
-   */
-  #proxiesInUse(view: PlacementView, now: number): Map<string, boolean> {
-    for (const key of this.#proxies.keys())
-      if (!this.store.get(key) || view.owners(key, this.#copies).includes(this.#self))
-        this.#proxies.delete(key)
-    const lru = this.#proxies.size - MAX_PROXIES
-    let i = 0
-    const inUse = new Map<string, boolean>()
-    for (const [key, at] of this.#proxies) inUse.set(key, i++ >= lru && now - at <= PROXY_TTL_MS)
-    return inUse
-  }
-
-  #proxyExpired(now: number): boolean {
-    const oldest = this.#proxies.values().next().value
-    return oldest !== undefined && now - oldest > PROXY_TTL_MS
-  }
-
   /** Drops a copy repair decided to drop: true unless this member owns it now or used it again meanwhile. */
   #dropUnused(key: string): boolean {
     const s = this.store.get(key)
     // Still not an owner, and not used again meanwhile.
-    if (!s || this.#placement.owns(key)) return false
-    const at = this.#proxies.get(key)
-    if (at !== undefined && Date.now() - at <= PROXY_TTL_MS && this.#proxies.size <= MAX_PROXIES) return false
+    if (!s || this.#placement.owns(key) || this.#proxies.keeps(key, Date.now())) return false
     this.store.delete(key)
-    this.#proxies.delete(key)
-    if (at !== undefined) this.#counters.proxiesEvicted++
+    if (this.#proxies.forget(key)) this.#counters.proxiesEvicted++
     else this.#counters.copiesDropped++
     return true
   }
-}
-
-/** The session a new session, a change or a change of id is about (its key), else undefined. */
-function changedKey(m: SessionMessage): string | undefined {
-  if (m.type === 'created') return keyOf(m.session.id)
-  if (m.type === 'change-id') return keyOf(m.newId)
-  if (m.type === 'delta') return keyOf(m.id)
-  return undefined
 }

@@ -13,13 +13,13 @@ import {
   ACCESS_TIMEOUT_MS,
   BackupManager,
   type BackupManagerOptions,
-  startFailure,
 } from '../../../node/session/backup-manager.ts'
 import type { ManagerMessage } from '../../../node/session/cluster-manager.ts'
 import { sessionCodes } from '../../../node/session/errors.ts'
 import { SESSION_MESSAGE } from '../../../node/session/messages.ts'
 import { PlacementView } from '../../../node/session/placement.ts'
 import { writerOf } from '../../../node/session/rank.ts'
+import { startFailure } from '../../../node/session/start-failure.ts'
 import type { TransferStatus } from '../../../node/session/state-transfer.ts'
 import type { Channel } from '../../../node/tribes/channel-types.ts'
 import type { Member } from '../../../node/tribes/member.ts'
