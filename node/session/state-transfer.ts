@@ -150,7 +150,11 @@ export class StateTransfer {
       ...options,
       cooldownMs: options.resyncCooldownMs ?? 30_000,
       counters: this.counters,
-      fetchFrom: (member) => this.#receiver.fetchFrom(member),
+      fetchFrom: async (member) => {
+        const reason = await this.#receiver.fetchFrom(member)
+        this.#receiver.resyncEnded(reason)
+        return reason
+      },
       exclusive: (task) => this.#exclusive(task),
       stopped: () => this.#stopped,
     })

@@ -110,6 +110,15 @@ export class TransferReceiver {
     return this.#status
   }
 
+  /**
+   * A re-sync's attempt ended (it runs after the fetch, whose status it took over): no transfer is
+   * under way any more, and `reason` says why it did not complete, if it did not.
+   */
+  resyncEnded(reason: string | undefined): void {
+    this.#status.state = 'done'
+    this.#status.reason = reason
+  }
+
   /** Ends the running attempt, if any ('stopping'). */
   stop(): void {
     this.#running?.finish('stopping')

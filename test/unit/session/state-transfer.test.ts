@@ -633,7 +633,7 @@ test('a transfer that ends with fewer sessions than the donor says it sent does 
   assert.equal(answers, 2, 'asked again after the incomplete transfer')
 })
 
-test('a member that comes back into the view after a gap is asked for its sessions again', async () => {
+test('a member that comes back into the view after a gap is asked for its sessions again, and the status shows no transfer under way once that ends', async () => {
   const a = member('a', 1)
   const jm = member('j', 2)
   const { d, j } = (() => {
@@ -650,7 +650,10 @@ test('a member that comes back into the view after a gap is asked for its sessio
   j.channel.emit('memberAdded', a)
   await until(() => j.installed.some((s) => s.id === 'S2.a'))
   assert.equal(j.asked.length, 2)
-  assert.equal(j.transfer.counters.resyncs, 1)
+  await until(() => j.transfer.counters.resyncs === 1)
+  assert.equal(j.transfer.status().state, 'done', 'the re-sync ended (/status, the dashboard)')
+  assert.equal(j.transfer.status().reason, undefined)
+  assert.equal(j.transfer.transferring, false)
   // Held changes ask for a re-sync too, but not again within the cooldown.
   assert.equal(j.transfer.resync(a, 'test'), false)
   j.transfer.stop()
