@@ -1,5 +1,6 @@
 /**
- * How state transfer cuts sessions into messages, by encoded bytes (state-transfer.ts sends them).
+ * How state transfer cuts sessions into messages, by encoded bytes (the donor, state-transfer-donor.ts,
+ * sends them; the joiner, transfer-receiver.ts, takes them).
  *
  * PageCutter (donor): sessions, each already encoded on its own, are gathered into pages of at most
  * `maxCount` sessions and `budgetBytes` encoded bytes; a session larger than the budget is never put
