@@ -7,8 +7,9 @@
  * (from /proc, so how the cores are shared matters less), the requests/s (what a change of latency
  * moves: synchronous replication is bound by its round trips, not by CPU) and the per-round ratios
  * new/old.
- *   node bench/before-after.ts <git-rev> [off|async|sync|many] [rounds=8] [--pad] [--connections=8]
- * off: one node, standard manager; async / sync: node 1 of a 3-node DeltaManager cluster (8 / 6).
+ *   node bench/before-after.ts <git-rev> [off|async|sync|many|backup] [rounds=8] [--pad] [--connections=8]
+ * off: one node, standard manager; async / sync: node 1 of a 3-node DeltaManager cluster (8 / 6);
+ * backup: node 1 of a 3-node BackupManager cluster (k = 1, its default mapSendOptions 6).
  * many: the many-sessions load of bench/peers.ts on a 3-node asynchronous cluster — 10,000 sessions
  * of 1 KB, 16 users round-robin over the 3 nodes, 50% writes (the Go load generator); the serving
  * node's column is then node 1's share.
@@ -32,8 +33,8 @@ const connections = Number(
   /^--connections=(\d+)$/.exec(process.argv.find((a) => a.startsWith('--connections=')) ?? '')?.[1] ?? 8,
 )
 const [rev, mode = 'async', roundsArg = '8'] = process.argv.slice(2).filter((a) => !a.startsWith('--'))
-if (!rev || !['off', 'async', 'sync', 'many'].includes(mode)) {
-  console.error('usage: node bench/before-after.ts <git-rev> [off|async|sync|many] [rounds]')
+if (!rev || !['off', 'async', 'sync', 'many', 'backup'].includes(mode)) {
+  console.error('usage: node bench/before-after.ts <git-rev> [off|async|sync|many|backup] [rounds]')
   process.exit(2)
 }
 const ROUNDS = Number(roundsArg)
@@ -58,7 +59,12 @@ interface Side {
 
 async function start(label: string, root: string): Promise<Side> {
   const size = mode === 'off' ? 1 : 3
-  const extra = mode === 'off' ? ['--manager', 'standard'] : ['--send-options', mode === 'sync' ? '6' : '8']
+  const extra =
+    mode === 'off'
+      ? ['--manager', 'standard']
+      : mode === 'backup'
+        ? ['--manager', 'backup']
+        : ['--send-options', mode === 'sync' ? '6' : '8']
   // many: the same cluster, whatever the flags (an async DeltaManager cluster).
   const receivers = await freePorts(size)
   const nodes: Side['nodes'] = []
