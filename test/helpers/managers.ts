@@ -9,6 +9,7 @@ import { BackupManager } from '../../node/session/backup-manager.ts'
 import { DeltaManager } from '../../node/session/delta-manager.ts'
 import { DEFAULT_LIMITS } from '../../node/session/limits.ts'
 import type { ManagerSettings } from '../../node/session/managers.ts'
+import type { SessionData } from '../../node/session/session.ts'
 import type { Channel } from '../../node/tribes/channel-types.ts'
 import { decode } from '../../node/tribes/codec.ts'
 import { createLocalMember, type Member } from '../../node/tribes/member.ts'
@@ -116,4 +117,23 @@ export function replicatedManager<K extends 'backup' | 'delta'>(
   return (
     kind === 'backup' ? new BackupManager({ ...options, backups: 1 }) : new DeltaManager(options)
   ) as K extends 'backup' ? BackupManager : DeltaManager
+}
+
+/**
+ * A session's data as a member sends it (a creation, a copy, a page): created now, 1800 s, version 1,
+ * no attributes, no writer; `more` overrides any field.
+ */
+export function sessionData(id: string, more: Partial<SessionData> = {}): SessionData {
+  const now = Date.now()
+  return {
+    id,
+    creationTime: now,
+    lastAccessedTime: now,
+    maxInactiveInterval: 1800,
+    principal: undefined,
+    authType: undefined,
+    version: 1,
+    attributes: [],
+    ...more,
+  }
 }

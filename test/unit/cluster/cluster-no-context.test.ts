@@ -20,7 +20,7 @@ import { type CatteryError, codes } from '../../../node/tribes/errors.ts'
 import { createLocalMember } from '../../../node/tribes/member.ts'
 import { SendOption } from '../../../node/tribes/send-options.ts'
 import { startChannels, type TestChannel } from '../../helpers/channels.ts'
-import { managerSettings } from '../../helpers/managers.ts'
+import { managerSettings, sessionData } from '../../helpers/managers.ts'
 
 const silent = pino({ level: 'silent' })
 const from = createLocalMember({ host: '127.0.0.1', port: 1, name: 'n2' })
@@ -44,16 +44,7 @@ function cluster() {
   return { cluster: c, deliver }
 }
 
-const copy = (id: string): SessionData => ({
-  id,
-  creationTime: Date.now(),
-  lastAccessedTime: Date.now(),
-  maxInactiveInterval: 1800,
-  principal: undefined,
-  authType: undefined,
-  version: 1,
-  attributes: [],
-})
+const copy = (id: string): SessionData => sessionData(id)
 
 describe('a message for a context this member does not serve', () => {
   it('a pushed copy is refused when its sender waits for it to be handled: the code reaches the sender', async () => {

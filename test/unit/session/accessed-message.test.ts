@@ -11,7 +11,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises'
 import { SESSION_MESSAGE } from '../../../node/session/messages.ts'
 import { writerOf } from '../../../node/session/rank.ts'
 import type { Member } from '../../../node/tribes/member.ts'
-import { peer, replicatedManager, viewChannel } from '../../helpers/managers.ts'
+import { peer, replicatedManager, sessionData, viewChannel } from '../../helpers/managers.ts'
 
 test('a read with synchronous send options sends the accessed message without waiting for its acknowledgement', async () => {
   const net = viewChannel([peer('n2')])
@@ -50,17 +50,7 @@ test('a read just after a change from another member sends no accessed message; 
     const w = writerOf(n2)
     const now = Date.now()
     const base = { k: SESSION_MESSAGE, ctx: '/app' } as const
-    const session = {
-      id: 'S1.n2',
-      creationTime: now,
-      lastAccessedTime: now,
-      maxInactiveInterval: 1800,
-      principal: undefined,
-      authType: undefined,
-      version: 1,
-      writer: w,
-      attributes: [],
-    }
+    const session = sessionData('S1.n2', { writer: w })
     m.receive({ ...base, type: 'created', session }, n2)
     const copy = m.peekSession('S1.n2')
     assert.ok(copy)

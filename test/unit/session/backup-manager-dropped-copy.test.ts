@@ -12,7 +12,7 @@ import type { ManagerMessage } from '../../../node/session/cluster-manager.ts'
 import { SESSION_MESSAGE } from '../../../node/session/messages.ts'
 import { PlacementView } from '../../../node/session/placement.ts'
 import { writerOf } from '../../../node/session/rank.ts'
-import { peer, replicatedManager, viewChannel } from '../../helpers/managers.ts'
+import { peer, replicatedManager, sessionData, viewChannel } from '../../helpers/managers.ts'
 
 test('a write made on a copy dropped while the request ran still goes to the owners', async () => {
   const p2 = peer('n2')
@@ -31,18 +31,7 @@ test('a write made on a copy dropped while the request ran still goes to the own
     let key = ''
     do key = randomBytes(16).toString('hex').toUpperCase()
     while (three.owners(key, 2).includes(self))
-    const now = Date.now()
-    const created = {
-      id: `${key}.n2`,
-      creationTime: now,
-      lastAccessedTime: now,
-      maxInactiveInterval: 1800,
-      principal: undefined,
-      authType: undefined,
-      version: 1,
-      writer: w2,
-      attributes: [['count', 1]],
-    }
+    const created = sessionData(`${key}.n2`, { writer: w2, attributes: [['count', 1]] })
     m.receive({ k: SESSION_MESSAGE, type: 'created', ctx: '/app', session: created } as ManagerMessage, p2)
     // A request here finds the copy; meanwhile n3 joins and n2 renames the session.
     const session = await m.findSession(`${key}.n2`)

@@ -23,7 +23,7 @@ import { startFailure } from '../../../node/session/start-failure.ts'
 import type { TransferStatus } from '../../../node/session/state-transfer.ts'
 import type { Channel } from '../../../node/tribes/channel-types.ts'
 import type { Member } from '../../../node/tribes/member.ts'
-import { managerSettings, peer, viewChannel } from '../../helpers/managers.ts'
+import { managerSettings, peer, sessionData, viewChannel } from '../../helpers/managers.ts'
 
 /** A BackupManager (k = 1) of context /app on `channel`; stateTransferTimeout 1 s (the helper's). */
 function backupManager(channel: Channel, more: Partial<BackupManagerOptions> = {}): BackupManager {
@@ -282,7 +282,6 @@ describe('rpcTimeout', () => {
   it('a copy that arrives within rpcTimeout is served', async () => {
     const { m, p2, id, w2 } = await proxyMember(5000)
     try {
-      const now = Date.now()
       setTimeout(
         () =>
           m.receive(
@@ -291,17 +290,7 @@ describe('rpcTimeout', () => {
               type: 'session-copy',
               ctx: '/app',
               id,
-              session: {
-                id,
-                creationTime: now,
-                lastAccessedTime: now,
-                maxInactiveInterval: 1800,
-                principal: undefined,
-                authType: undefined,
-                version: 1,
-                writer: w2,
-                attributes: [['count', 7]],
-              },
+              session: sessionData(id, { writer: w2, attributes: [['count', 7]] }),
             } as ManagerMessage,
             p2,
           ),

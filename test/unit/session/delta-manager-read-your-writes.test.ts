@@ -7,7 +7,7 @@ import { SESSION_MESSAGE, type SessionMessage } from '../../../node/session/mess
 import { writerOf } from '../../../node/session/rank.ts'
 import type { Channel } from '../../../node/tribes/channel-types.ts'
 import { createLocalMember, type Member } from '../../../node/tribes/member.ts'
-import { managerSettings } from '../../helpers/managers.ts'
+import { managerSettings, sessionData } from '../../helpers/managers.ts'
 
 const ASYNC_WRITE_INTERVAL = 10
 const writer = createLocalMember({ host: '127.0.0.1', port: 2, name: 'n2' })
@@ -33,17 +33,7 @@ const created = (id: string): SessionMessage & { type: 'created' } => ({
   k: SESSION_MESSAGE,
   type: 'created',
   ctx: '/app',
-  session: {
-    id,
-    creationTime: Date.now(),
-    lastAccessedTime: Date.now(),
-    maxInactiveInterval: 1800,
-    principal: undefined,
-    authType: undefined,
-    version: 1,
-    writer: writerOf(writer),
-    attributes: [],
-  },
+  session: sessionData(id, { writer: writerOf(writer) }),
 })
 
 test('a request waiting for its client last write goes on as soon as the change arrives', async () => {
